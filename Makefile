@@ -1,0 +1,49 @@
+# Two commands set everything up: `make demo` and `make test`.
+# The environment is built from the checked-in lock (requirements.lock).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.8
+export TRIAGE_HOME ?= $(CURDIR)/.triage
+
+.PHONY: env demo test test-fast ui mlflow-ui prefect-ui lock clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: env
+	$(BIN)/triage-ml demo
+
+test: env
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: env
+	$(BIN)/python -m pytest -m "unit or data" $(PYTEST_ARGS)
+
+# MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
+ui: env
+	@echo "MLflow UI:  http://127.0.0.1:5000   Prefect UI: http://127.0.0.1:4200   (Ctrl-C stops both)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(MAKE) --no-print-directory mlflow-ui & \
+	$(MAKE) --no-print-directory prefect-ui; wait
+
+mlflow-ui: env
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(TRIAGE_HOME)/mlflow.db \
+	  --default-artifact-root $(TRIAGE_HOME)/mlartifacts --host 127.0.0.1 --port 5000
+
+prefect-ui: env
+	PREFECT_HOME=$(TRIAGE_HOME)/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+# Re-pin every dependency from requirements.in (needs the package index).
+lock: env
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .triage .pytest_cache

@@ -1,0 +1,44 @@
+"""Ingestion flows: labeled tickets, agent feedback, customer surveys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows._common import open_store
+from triage_ml import ingest
+from triage_ml.settings import Settings
+
+
+def _publish(summary: ingest.IngestSummary) -> dict[str, Any]:
+    create_markdown_artifact(
+        key=f"ingest-{summary.kind}",
+        markdown=(f"### Ingest {summary.kind}\n\n| read | stored | quarantined | skipped |\n|---|---|---|---|\n"
+                  f"| {summary.read} | {summary.stored} | {summary.quarantined} | {summary.skipped} |\n\n"
+                  f"source `{summary.source}`, batch `{summary.batch_id}`"),
+        description=f"ingest summary of batch {summary.batch_id}",
+    )
+    return summary.as_dict()
+
+
+@flow(name="ingest-tickets")
+def ingest_tickets(path: str, mapping: ingest.ColumnMapping | None = None) -> dict[str, Any]:
+    """Validate and upsert one file of tickets; quarantine what fails."""
+    settings = Settings()
+    engine = open_store(settings)
+    summary = ingest.ingest_tickets(engine, Path(path), mapping or ingest.ColumnMapping(),
+                                    settings.priority_levels, settings.ingest_chunk_rows)
+    return _publish(summary)
+
+
+@flow(name="ingest-feedback")
+def ingest_feedback(path: str, kind: str = "feedback") -> dict[str, Any]:
+    """Validate and store agent corrections (``feedback``) or CSAT ``surveys``."""
+    settings = Settings()
+    engine = open_store(settings)
+    reader = ingest.ingest_feedback if kind == "feedback" else ingest.ingest_surveys
+    summary = reader(engine, Path(path), settings.priority_levels, settings.ingest_chunk_rows)
+    return _publish(summary)

@@ -1,0 +1,49 @@
+"""monthly_retrain: snapshot -> validate -> train candidates -> evaluate -> gate -> promote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.artifacts import create_markdown_artifact
+
+from flows._common import open_store
+from triage_ml import candidates, dataset, registry, reports, retrain, train
+from triage_ml.settings import Settings
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+def take_snapshot(engine) -> dataset.Snapshot:  # type: ignore[no-untyped-def]
+    """Read labeled tickets with effective labels (database I/O: retried)."""
+    return dataset.load_snapshot(engine)
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+def register(model_uri: str, settings: Settings, run_id: str, candidate: str) -> registry.RegisteredModel:
+    """Register the challenger (registry I/O: retried)."""
+    return registry.register(model_uri, settings.model_name, run_id, {"candidate": candidate})
+
+
+@flow(name="monthly-retrain")
+def monthly_retrain() -> dict[str, Any]:
+    """Retrain every candidate, register the best, promote it only if it beats the champion."""
+    settings = Settings()
+    engine, client = open_store(settings), registry.use_workspace(settings)
+    snapshot = take_snapshot(engine)
+    prepared = retrain.prepare_split(snapshot, settings)
+    with mlflow.start_run(run_name="monthly-retrain") as run:
+        retrain.log_lineage(snapshot, prepared)
+        fitted = [retrain.train_candidate(spec, prepared, settings, run.info.run_id)
+                  for spec in candidates.category_specs(settings.train.candidates)]
+        challenger = retrain.assemble_challenger(train.select_best(fitted), prepared, settings)
+        mlflow.log_metrics(challenger.metrics)
+        model_uri = registry.log_triage_model(challenger.predictor, registry.input_example(prepared.split.test))
+        registered = register(model_uri, settings, run.info.run_id, challenger.candidate)
+        champion = retrain.evaluate_champion(client, settings, prepared.split.test)
+        decision = retrain.judge(challenger, champion, prepared.split.test, settings)
+        record = retrain.log_decision(decision, registered, champion[0])
+        record["champion_after"] = retrain.apply_decision(client, engine, settings, decision, registered, champion[0])
+    create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))
+    return {**record, "run_id": run.info.run_id, "candidate": challenger.candidate}

@@ -1,0 +1,264 @@
+"""The ``triage-ml`` command line.
+
+Every subcommand accepts ``--json`` and then prints exactly one JSON object on
+stdout; everything else (Prefect and MLflow logs) goes to stderr. A problem
+the user can fix ends the command with one ``error:`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from triage_ml.errors import TriageError
+from triage_ml.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], dict[str, Any]]
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Point Prefect and matplotlib at the workspace before they are imported.
+
+    Prefect reads its settings from the environment when first imported, so
+    this runs at command start, not at import of this module.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(settings.prefect_home)
+    os.environ.setdefault("MPLCONFIGDIR", str(settings.home.resolve() / "cache" / "matplotlib"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The first start of the embedded server runs its migrations; on a busy
+    # 2-core machine that exceeds Prefect's 20 s default.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    if settings.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+
+
+# ---- commands -----------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Write a synthetic labeled history plus a batch of new tickets."""
+    from triage_ml import synth
+
+    out = Path(args.out)
+    data = synth.generate(args.tickets, args.months, args.seed)
+    paths = synth.write(data, out)
+    new = synth.generate_unlabeled(args.new_tickets, args.seed, start=data.tickets["created_at"].max().to_pydatetime())
+    paths["new_tickets"] = out / "new_tickets.csv"
+    new.to_csv(paths["new_tickets"], index=False)
+    return {"files": {k: str(v) for k, v in paths.items()}, "tickets": len(data.tickets),
+            "feedback": len(data.feedback), "surveys": len(data.surveys), "new_tickets": len(new)}
+
+
+def mapping_from_args(args: argparse.Namespace, labeled: bool = True) -> Any:
+    """A column mapping from the shared mapping flags; explicit names must exist."""
+    from triage_ml.ingest import ColumnMapping
+
+    given = {
+        "text_columns": tuple(c.strip() for c in args.text_columns.split(",") if c.strip()) if args.text_columns else None,
+        "category_column": args.category_column, "priority_column": args.priority_column,
+        "id_column": args.id_column, "created_at_column": args.created_at_column,
+    }
+    explicit = frozenset(k for k, v in given.items() if v)
+    values = {k: v for k, v in given.items() if v}
+    return ColumnMapping(**values, explicit=explicit, labeled=labeled)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Ingest one file of tickets, feedback or surveys."""
+    from triage_ml import ingest
+
+    path = Path(args.path)
+    if args.kind == "tickets":
+        mapping = mapping_from_args(args, labeled=not args.unlabeled)
+        ingest.preflight_tickets(path, mapping, settings.ingest_chunk_rows)
+        from flows.ingest import ingest_tickets
+
+        return ingest_tickets(str(path), mapping)
+    ingest.preflight_linked(path, args.kind, settings.ingest_chunk_rows)
+    from flows.ingest import ingest_feedback
+
+    return ingest_feedback(str(path), kind=args.kind)
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Run the retraining flow and report the promotion decision."""
+    from flows.retrain import monthly_retrain
+
+    record = monthly_retrain()
+    return {"promoted": record["promote"], "reason": record["reason"], "candidate": record["candidate"],
+            "challenger_version": record["challenger_version"], "champion_version_before": record["champion_version"],
+            "champion_version": record["champion_after"], "challenger_metrics": record["challenger"],
+            "champion_metrics": record["champion"], "interval": record["interval"], "run_id": record["run_id"]}
+
+
+def cmd_score(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Score unscored tickets in the store with the champion."""
+    from flows.score import score_new_tickets
+
+    return score_new_tickets()
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Score a labeled file with a registered model and compute metrics."""
+    from triage_ml import evaluation, registry
+
+    registry.use_workspace(settings)
+    model, version = registry.load_version(settings, args.model)
+    figures = evaluation.evaluate_file(model, Path(args.path), mapping_from_args(args), settings)
+    return {"model_version": version, **figures}
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The champion, its metrics, the last runs and decisions."""
+    from triage_ml import status
+
+    return status.workspace_status(settings)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Generate data, ingest it, retrain, score, and summarise."""
+    started = time.perf_counter()
+    data_dir = settings.home / "demo-data"
+    generate_args = argparse.Namespace(tickets=args.tickets, months=args.months, seed=args.seed,
+                                       new_tickets=args.new_tickets, out=str(data_dir))
+    files = cmd_generate(generate_args, settings)["files"]
+    ingested = {}
+    for kind, key, labeled in (("tickets", "tickets", True), ("feedback", "feedback", True),
+                               ("surveys", "surveys", True), ("tickets", "new_tickets", False)):
+        ns = argparse.Namespace(kind=kind, path=files[key], unlabeled=not labeled, text_columns=None, category_column=None,
+                                priority_column=None, id_column=None, created_at_column=None)
+        ingested[key] = cmd_ingest(ns, settings)
+    retrained = cmd_retrain(args, settings)
+    scored = cmd_score(args, settings)
+    return {"ingest": {k: {c: v[c] for c in ("read", "stored", "quarantined", "skipped")} for k, v in ingested.items()},
+            "retrain": retrained, "score": scored, "seconds": round(time.perf_counter() - started, 1),
+            "workspace": str(settings.home.resolve())}
+
+
+# ---- text output ---------------------------------------------------------
+
+
+def render(command: str, result: dict[str, Any], settings: Settings) -> str:
+    """Plain-text summary of a command's result."""
+    from triage_ml import reports
+
+    if command == "demo":
+        r, s = result["retrain"], result["score"]
+        champ = r["challenger_metrics"] if r["promoted"] else (r["champion_metrics"] or {})
+        lines = [
+            f"triage-ml demo finished in {result['seconds']} s (workspace {result['workspace']})",
+            *[f"  ingest {k}: read {v['read']}, stored {v['stored']}, quarantined {v['quarantined']}, skipped {v['skipped']}"
+              for k, v in result["ingest"].items()],
+            f"  retrain: candidate {r['candidate']} -> version {r['challenger_version']}, "
+            f"{'promoted' if r['promoted'] else 'not promoted'} ({r['reason']})",
+            f"  champion: version {r['champion_version']} ({reports.metrics_line(champ)})",
+            f"  scored {s['scored']} tickets with version {s['model_version']}; {s['needs_review']} flagged for review",
+            "Where to look:",
+            "  make ui            # MLflow UI on http://127.0.0.1:5000 and Prefect UI on http://127.0.0.1:4200",
+            "  triage-ml status   # champion, metrics, recent runs and decisions",
+        ]
+        return "\n".join(lines)
+    return json.dumps(result, indent=2, default=str)
+
+
+# ---- argument parsing ----------------------------------------------------
+
+
+def add_mapping_flags(parser: argparse.ArgumentParser) -> None:
+    """The column-mapping flags shared by ingest and evaluate."""
+    parser.add_argument("--text-columns", help="comma-separated text columns (first is the subject when several)")
+    parser.add_argument("--category-column", help="column holding the category label")
+    parser.add_argument("--priority-column", help="column holding the priority label")
+    parser.add_argument("--id-column", help="column holding a unique ticket id")
+    parser.add_argument("--created-at-column", help="column holding the creation timestamp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``triage-ml`` argument parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser = argparse.ArgumentParser(prog="triage-ml", description=__doc__.splitlines()[0], parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", parents=[common], help="generate, ingest, retrain, score, summarise")
+    demo.add_argument("--tickets", type=int, default=6000)
+    demo.add_argument("--months", type=int, default=6)
+    demo.add_argument("--new-tickets", type=int, default=1000)
+    demo.add_argument("--seed", type=int, default=7)
+
+    gen = sub.add_parser("generate", parents=[common], help="write synthetic tickets, feedback and surveys")
+    gen.add_argument("--tickets", type=int, default=6000)
+    gen.add_argument("--months", type=int, default=6)
+    gen.add_argument("--new-tickets", type=int, default=1000)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True)
+
+    ing = sub.add_parser("ingest", parents=[common], help="ingest tickets, feedback or surveys")
+    ing.add_argument("kind", choices=["tickets", "feedback", "surveys"])
+    ing.add_argument("path", type=Path)
+    ing.add_argument("--unlabeled", action="store_true", help="tickets without labels, to be scored")
+    add_mapping_flags(ing)
+
+    sub.add_parser("retrain", parents=[common], help="run the retraining flow")
+    sub.add_parser("score", parents=[common], help="score tickets not yet scored by the champion")
+
+    ev = sub.add_parser("evaluate", parents=[common], help="metrics of a registered model on a labeled file")
+    ev.add_argument("path", type=Path)
+    ev.add_argument("--model", default="champion", help="'champion' (default) or a version number")
+    add_mapping_flags(ev)
+
+    sub.add_parser("status", parents=[common], help="champion, metrics, recent runs and decisions")
+    return parser
+
+
+COMMANDS: dict[str, Handler] = {
+    "demo": cmd_demo, "generate": cmd_generate, "ingest": cmd_ingest, "retrain": cmd_retrain,
+    "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status,
+}
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(enabled: bool) -> Iterator[None]:
+    """Keep stdout clean for the JSON object while libraries print."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``triage-ml``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        prepare_environment(settings)
+        with stdout_to_stderr(args.json):
+            result = COMMANDS[args.command](args, settings)
+    except TriageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"error: invalid configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(result, default=str) if args.json else render(args.command, result, settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

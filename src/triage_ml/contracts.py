@@ -1,0 +1,88 @@
+"""Data contracts: pandera schemas loaded from ``data_contracts/``.
+
+The YAML files are pandera's own schema format, so a user edits them without
+touching Python. What depends on configuration (the priority scale, "now")
+is added here at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "data_contracts"
+_FUTURE_SLACK = pd.Timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """Rows that passed a contract and rows that failed it, with reasons."""
+
+    valid: pd.DataFrame
+    rejected: dict[Any, list[str]]
+
+
+def contracts_dir() -> Path:
+    """Folder of the contract files (the repository's ``data_contracts/``)."""
+    return CONTRACTS_DIR
+
+
+def load_schema(name: str, priority_levels: Sequence[str], directory: Path | None = None) -> pa.DataFrameSchema:
+    """Load contract ``name`` and add the checks that come from configuration.
+
+    Args:
+        name: ``tickets``, ``feedback`` or ``surveys``.
+        priority_levels: the configured priority scale.
+        directory: where the YAML files live; the repository's by default.
+    """
+    schema = pa.DataFrameSchema.from_yaml((directory or CONTRACTS_DIR) / f"{name}.yaml")
+    now = pd.Timestamp.now(tz="UTC") + _FUTURE_SLACK
+    updates: dict[str, dict[str, Any]] = {}
+    for column in ("priority", "corrected_priority"):
+        if column in schema.columns:
+            updates[column] = {"checks": [pa.Check.isin(list(priority_levels), error="priority is not on the configured scale")]}
+    for column in ("created_at", "corrected_at", "answered_at"):
+        if column in schema.columns:
+            updates[column] = {"checks": [pa.Check.le(now, error="timestamp lies in the future")]}
+    return schema.update_columns(updates)
+
+
+def _reason(case: pd.Series) -> str:
+    check = str(case["check"])
+    if check.startswith(("coerce_dtype", "dtype")):
+        check = f"wrong type, expected {check.split('(', 1)[1].rstrip(')')}"
+    value = repr(case["failure_case"])
+    return f"{case['column']}: {check} (got {value[:80]})"
+
+
+def validate_rows(frame: pd.DataFrame, schema: pa.DataFrameSchema, max_passes: int = 3) -> RowVerdict:
+    """Split ``frame`` into rows that satisfy ``schema`` and rows that do not.
+
+    pandera's lazy validation finds every failing row and reason in one pass.
+    A value that fails type coercion also makes later checks on its column
+    fail without a row index, so failing rows are dropped and the rest is
+    validated again (at most ``max_passes`` times).
+
+    Raises:
+        pa.errors.SchemaErrors: a failure that belongs to no row (a missing
+            column, say) and so concerns the whole batch.
+    """
+    rejected: dict[Any, list[str]] = {}
+    current = frame
+    for _ in range(max_passes):
+        try:
+            return RowVerdict(schema.validate(current, lazy=True), rejected)
+        except pa.errors.SchemaErrors as errors:
+            cases = errors.failure_cases
+            row_cases = cases[cases["index"].notna()]
+            if row_cases.empty:
+                raise
+            for _, case in row_cases.drop_duplicates(["index", "column", "check"]).iterrows():
+                rejected.setdefault(case["index"], []).append(_reason(case))
+            current = current.drop(index=[i for i in rejected if i in current.index])
+    return RowVerdict(schema.validate(current, lazy=True), rejected)

@@ -1,0 +1,17 @@
+"""Errors that reach a user as one clear line, never as a bare traceback."""
+
+
+class TriageError(Exception):
+    """A problem the user can fix: bad input, bad configuration, missing state."""
+
+
+class InputError(TriageError):
+    """A source file or table cannot be read or mapped."""
+
+
+class TrainingDataError(TriageError):
+    """The stored data cannot train a model (too few rows, a single class...)."""
+
+
+class RegistryError(TriageError):
+    """The model registry does not hold what was asked for."""

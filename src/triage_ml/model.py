@@ -1,0 +1,164 @@
+"""The production artifact: one pyfunc model that triages a frame of tickets.
+
+The model is logged with MLflow's models-from-code (``pyfunc_entry.py``) and
+carries this package in its ``code_paths``, so a scoring job loads it with
+only MLflow and the declared requirements installed. The fitted pipelines
+are stored in skops format and loaded with an allow-list of types, so no
+pickle of a project class is ever written or read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from triage_ml.features import model_inputs
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "category", "category_proba", "top3", "priority", "priority_proba",
+    "sentiment", "route", "needs_review",
+)
+INPUT_COLUMNS: tuple[str, ...] = ("subject", "body", "channel", "customer_tier", "customer_ltv", "language")
+# Modules whose types a skops file may contain; anything else refuses to load.
+TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "scipy.", "collections.OrderedDict", "builtins.")
+
+
+def category_proba_columns(classes: list[str]) -> list[str]:
+    """Column names under which category probabilities feed the priority model."""
+    return [f"p_category_{i}" for i in range(len(classes))]
+
+
+def priority_text_columns(levels: list[str]) -> list[str]:
+    """Column names of the text-only priority probabilities (the stacked text signal)."""
+    return [f"p_priority_text_{i}" for i in range(len(levels))]
+
+
+@dataclass
+class TriagePredictor:
+    """Fitted pipelines plus serving config.
+
+    ``priority_text`` is a linear text model whose probabilities, with the
+    category probabilities, sentiment and metadata, feed the LightGBM
+    ``priority`` model (stacking: gradient boosting on raw sparse n-grams
+    is many times slower for no gain here).
+    """
+
+    category: Any
+    priority: Any | None = None
+    priority_text: Any | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        """Category labels in the order of the probability columns."""
+        return [str(c) for c in self.category.classes_]
+
+    def predict(self, tickets: pd.DataFrame) -> pd.DataFrame:
+        """Triage raw tickets: category, top-3, priority, sentiment, route, review flag."""
+        inputs = model_inputs(tickets.reset_index(drop=True))
+        proba = self.category.predict_proba(inputs)
+        out = self._category_outputs(proba)
+        out["sentiment"] = inputs["sentiment"].to_numpy()
+        out["priority"], out["priority_proba"] = self._priority(inputs, proba)
+        routes = self.config.get("routes", {})
+        out["route"] = [routes.get(c, self.config.get("default_route", "general-queue")) for c in out["category"]]
+        thresholds = self.config.get("review_thresholds", {})
+        default = float(self.config.get("review_threshold", 0.5))
+        out["needs_review"] = [p < thresholds.get(c, default) for c, p in zip(out["category"], out["category_proba"])]
+        return out[list(OUTPUT_COLUMNS)]
+
+    def _category_outputs(self, proba: np.ndarray) -> pd.DataFrame:
+        classes = np.array(self.classes, dtype=object)
+        order = np.argsort(-proba, axis=1)[:, :3]
+        top3 = [
+            json.dumps([{"category": classes[j], "proba": round(float(row[j]), 4)} for j in idx])
+            for row, idx in zip(proba, order)
+        ]
+        best = order[:, 0]
+        return pd.DataFrame({
+            "category": classes[best],
+            "category_proba": proba[np.arange(len(proba)), best],
+            "top3": top3,
+        })
+
+    def _priority(self, inputs: pd.DataFrame, category_proba: np.ndarray) -> tuple[list[Any], np.ndarray]:
+        if self.priority is None:
+            return [None] * len(inputs), np.full(len(inputs), np.nan)
+        frame = priority_frame(inputs, category_proba, self.classes, self.priority_text)
+        proba = self.priority.predict_proba(frame)
+        best = proba.argmax(axis=1)
+        return [str(c) for c in self.priority.classes_[best]], proba[np.arange(len(proba)), best]
+
+
+def priority_frame(inputs: pd.DataFrame, category_proba: np.ndarray, classes: list[str], priority_text: Any,
+                   text_proba: np.ndarray | None = None) -> pd.DataFrame:
+    """Model inputs plus the stacked category and text-priority probabilities."""
+    if text_proba is None:
+        text_proba = priority_text.predict_proba(inputs)
+    stacked = [
+        pd.DataFrame(category_proba, columns=category_proba_columns(classes)),
+        pd.DataFrame(text_proba, columns=priority_text_columns(list(priority_text.classes_))),
+    ]
+    return pd.concat([inputs.reset_index(drop=True), *stacked], axis=1)
+
+
+def trusted_types(path: Path) -> list[str]:
+    """The types of a skops file, provided every one is allow-listed.
+
+    Raises:
+        ValueError: the file contains a type outside the allow-list.
+    """
+    import skops.io as sio
+
+    found = sio.get_untrusted_types(file=path)
+    refused = [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise ValueError(f"{path.name} contains types outside the allow-list: {refused}")
+    return found
+
+
+def load_pipeline(path: Path) -> Any:
+    """Load a skops pipeline after checking its types against the allow-list."""
+    import skops.io as sio
+
+    return sio.load(path, trusted=trusted_types(path))
+
+
+def save_predictor(predictor: TriagePredictor, directory: Path) -> dict[str, str]:
+    """Write the predictor's parts as skops + JSON files; returns MLflow artifacts."""
+    import skops.io as sio
+
+    directory.mkdir(parents=True, exist_ok=True)
+    artifacts = {"category": directory / "category.skops", "config": directory / "config.json"}
+    sio.dump(predictor.category, artifacts["category"])
+    for part in ("priority", "priority_text"):
+        if getattr(predictor, part) is not None:
+            artifacts[part] = directory / f"{part}.skops"
+            sio.dump(getattr(predictor, part), artifacts[part])
+    artifacts["config"].write_text(json.dumps(predictor.config, indent=2, sort_keys=True))
+    return {name: str(path) for name, path in artifacts.items()}
+
+
+def load_predictor(artifacts: dict[str, str]) -> TriagePredictor:
+    """Rebuild a predictor from the files :func:`save_predictor` wrote."""
+    parts = {p: load_pipeline(Path(artifacts[p])) for p in ("category", "priority", "priority_text") if p in artifacts}
+    config = json.loads(Path(artifacts["config"]).read_text())
+    return TriagePredictor(**parts, config=config)
+
+
+class TriageModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc wrapper around :class:`TriagePredictor`."""
+
+    def load_context(self, context: Any) -> None:
+        """Load the skops pipelines and config shipped as model artifacts."""
+        self.predictor = load_predictor(dict(context.artifacts))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Triage a DataFrame of tickets (see ``OUTPUT_COLUMNS``)."""
+        return self.predictor.predict(pd.DataFrame(model_input))

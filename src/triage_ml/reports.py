@@ -1,0 +1,41 @@
+"""Human-readable summaries: Prefect markdown artifacts and CLI text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE_METRICS: tuple[str, ...] = (
+    "category_macro_f1", "category_accuracy", "category_top2_accuracy", "category_ece",
+    "priority_macro_f1", "priority_urgent_recall",
+)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+
+def decision_markdown(record: dict[str, Any]) -> str:
+    """A table of champion vs challenger, deltas, interval and each check."""
+    challenger, champion = record["challenger"], record.get("champion") or {}
+    lines = [
+        f"### Promotion decision: {'PROMOTED' if record['promote'] else 'rejected'}",
+        "", f"{record['reason']}", "",
+        f"challenger version {record['challenger_version']}, champion before {record['champion_version']}", "",
+        "| metric | challenger | champion | delta |", "|---|---|---|---|",
+    ]
+    for key in HEADLINE_METRICS:
+        if key in challenger:
+            before = champion.get(key)
+            delta = None if before is None else challenger[key] - before
+            lines.append(f"| {key} | {_fmt(challenger[key])} | {_fmt(before)} | {_fmt(delta)} |")
+    if record.get("interval"):
+        low, high = record["interval"]
+        lines += ["", f"Paired bootstrap interval of the macro-F1 gain: [{low:+.4f}, {high:+.4f}]"]
+    lines += ["", "| check | passed | detail |", "|---|---|---|"]
+    lines += [f"| {c['name']} | {'yes' if c['passed'] else 'NO'} | {c['detail']} |" for c in record["checks"]]
+    return "\n".join(lines)
+
+
+def metrics_line(metrics: dict[str, Any]) -> str:
+    """The headline metrics on one line."""
+    return ", ".join(f"{k}={_fmt(metrics[k])}" for k in HEADLINE_METRICS if k in metrics)

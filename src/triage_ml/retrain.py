@@ -1,0 +1,139 @@
+"""The stages of a retraining run, as plain functions the flow composes.
+
+snapshot -> split -> train candidates (one MLflow child run each) ->
+assemble challenger -> evaluate on test -> register -> score champion on the
+same rows -> gate -> move alias and record the decision.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from sqlalchemy.engine import Engine
+
+from triage_ml import candidates, dataset, gate, registry, store, train
+from triage_ml.model import TriagePredictor
+from triage_ml.settings import Settings
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A split with model inputs computed once per part."""
+
+    split: dataset.Split
+    train: pd.DataFrame
+    valid: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """The assembled candidate model and its test-set evaluation."""
+
+    predictor: TriagePredictor
+    candidate: str
+    metrics: dict[str, float]
+    predictions: pd.DataFrame
+
+
+def prepare_split(snapshot: dataset.Snapshot, settings: Settings) -> Prepared:
+    """Split the snapshot and compute model inputs for training and validation."""
+    cfg = settings.train
+    train.require_trainable(snapshot.frame, cfg.min_rows)
+    split = dataset.split_snapshot(snapshot.frame, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed)
+    return Prepared(split, train.prepare(split.train), train.prepare(split.valid))
+
+
+def log_lineage(snapshot: dataset.Snapshot, prepared: Prepared) -> None:
+    """Record which data the run saw: datasets with digests, and ingest batches."""
+    for context, part in (("training", prepared.split.train), ("validation", prepared.split.valid), ("test", prepared.split.test)):
+        frame = part.drop(columns=["body", "subject"]).reset_index(drop=True)
+        data = mlflow.data.from_pandas(frame, targets="category", name=f"tickets-{context}", digest=dataset.frame_digest(part))
+        mlflow.log_input(data, context=context, tags={"snapshot_digest": snapshot.digest, "rows": str(len(part))})
+    mlflow.log_dict({"snapshot_digest": snapshot.digest, "ingest_batches": list(snapshot.batch_ids)}, "lineage/batches.json")
+    mlflow.set_tags({"snapshot_digest": snapshot.digest, "ingest_batch_count": str(len(snapshot.batch_ids))})
+    mlflow.log_params({"split_strategy": prepared.split.strategy, "rows_train": len(prepared.split.train),
+                       "rows_valid": len(prepared.split.valid), "rows_test": len(prepared.split.test)})
+
+
+def train_candidate(spec: candidates.CandidateSpec, prepared: Prepared, settings: Settings, parent_run_id: str) -> train.FittedCandidate:
+    """Fit one category candidate and log it as a child run of the retraining."""
+    fitted = train.fit_candidate(spec, prepared.train, prepared.valid, settings.train.seed)
+    with mlflow.start_run(run_name=f"candidate-{spec.name}", nested=True, parent_run_id=parent_run_id):
+        mlflow.set_tag("candidate", spec.name)
+        mlflow.log_params(fitted.params)
+        mlflow.log_metrics({**fitted.valid_metrics, "fit_seconds": fitted.fit_seconds})
+    return fitted
+
+
+def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, settings: Settings) -> Challenger:
+    """Add the priority model and review thresholds to the best candidate, then test it."""
+    priority_text, priority = train.fit_priority(best.pipeline, prepared.train, settings.train.seed) or (None, None)
+    config = {"routes": dict(settings.routes), "default_route": settings.default_route,
+              "review_threshold": settings.review_threshold, "candidate": best.name,
+              "priority_levels": list(settings.priority_levels)}
+    predictor = TriagePredictor(best.pipeline, priority, priority_text, config)
+    predictor.config["review_thresholds"] = train.review_thresholds(predictor, prepared.split.valid, 0.9, settings.review_threshold)
+    started = time.perf_counter()
+    test_metrics, predictions = train.evaluate(predictor, prepared.split.test, settings.priority_levels)
+    test_metrics["predict_tickets_per_second"] = len(predictions) / max(time.perf_counter() - started, 1e-9)
+    return Challenger(predictor, best.name, test_metrics, predictions)
+
+
+def evaluate_champion(client: MlflowClient, settings: Settings, test: pd.DataFrame) -> tuple[str | None, dict[str, float] | None, pd.DataFrame | None]:
+    """Score the current champion on this run's test rows (never stored figures)."""
+    loaded = registry.load_champion(client, settings)
+    if loaded is None:
+        return None, None, None
+    model, version = loaded
+    figures, predictions = train.evaluate(model, test, settings.priority_levels)
+    return version, figures, predictions
+
+
+def judge(challenger: Challenger, champion: tuple[str | None, dict[str, float] | None, pd.DataFrame | None],
+          test: pd.DataFrame, settings: Settings) -> gate.Decision:
+    """Run the gate on the challenger's and champion's predictions of the same rows."""
+    _, champion_metrics, champion_pred = champion
+    return gate.decide(
+        challenger.metrics, champion_metrics, test["category"].tolist(), challenger.predictions["category"].tolist(),
+        None if champion_pred is None else champion_pred["category"].tolist(), settings.gate, settings.train.seed,
+    )
+
+
+def log_decision(decision: gate.Decision, registered: registry.RegisteredModel, champion_version: str | None) -> dict[str, Any]:
+    """Put the decision on the retrain run: tags, champion metrics and a JSON artifact."""
+    record = {**decision.as_dict(), "challenger_version": registered.version, "champion_version": champion_version}
+    mlflow.log_dict(record, "promotion/decision.json")
+    mlflow.set_tags({"promotion.decision": "promoted" if decision.promote else "rejected",
+                     "promotion.reason": decision.reason[:5000], "promotion.challenger_version": registered.version,
+                     "promotion.champion_version": str(champion_version)})
+    if decision.champion:
+        mlflow.log_metrics({f"champion.{k}": v for k, v in decision.champion.items()})
+    return record
+
+
+def apply_decision(client: MlflowClient, engine: Engine, settings: Settings, decision: gate.Decision,
+                   registered: registry.RegisteredModel, champion_version: str | None) -> str | None:
+    """Move the alias (guarded) or tag the rejected version; audit either way.
+
+    Returns:
+        The champion version after the decision.
+    """
+    name, version = registered.name, registered.version
+    client.set_model_version_tag(name, version, "promotion.reason", decision.reason[:5000])
+    promoted = decision.promote
+    if promoted:
+        registry.move_champion(client, settings, version, champion_version)
+    client.set_model_version_tag(name, version, "promotion.decision", "promoted" if promoted else "rejected")
+    with engine.begin() as conn:
+        store.record_decision(conn, {
+            "action": "gate", "model_name": name, "run_id": registered.run_id, "challenger_version": version,
+            "champion_version": champion_version, "promoted": promoted, "reason": decision.reason,
+            "details": json.dumps(decision.as_dict(), default=str),
+        })
+    return version if promoted else champion_version

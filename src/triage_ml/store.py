@@ -1,0 +1,297 @@
+"""The ticket store: SQLAlchemy tables and the queries the stages need.
+
+Portable SQL only (SQLite by default, PostgreSQL in production). Timestamps
+are stored as naive UTC and handed back as tz-aware UTC pandas timestamps.
+Every write that belongs to one batch runs inside one transaction opened by
+the caller, so a failure leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+TICKET_FIELDS: tuple[str, ...] = (
+    "ticket_id", "created_at", "channel", "customer_id", "customer_tier",
+    "customer_ltv", "language", "subject", "body", "category", "priority",
+)
+
+tickets = sa.Table(
+    "tickets", metadata,
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=True, index=True),
+    sa.Column("channel", sa.String(64)),
+    sa.Column("customer_id", sa.String(128), index=True),
+    sa.Column("customer_tier", sa.String(64)),
+    sa.Column("customer_ltv", sa.Float),
+    sa.Column("language", sa.String(16)),
+    sa.Column("subject", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("category", sa.String(128)),
+    sa.Column("priority", sa.String(64)),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+)
+
+feedback = sa.Table(
+    "feedback", metadata,
+    sa.Column("feedback_id", sa.String(64), primary_key=True),
+    sa.Column("ticket_id", sa.String(128), nullable=False, index=True),
+    sa.Column("corrected_category", sa.String(128)),
+    sa.Column("corrected_priority", sa.String(64)),
+    sa.Column("agent_id", sa.String(128)),
+    sa.Column("corrected_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+)
+
+surveys = sa.Table(
+    "surveys", metadata,
+    sa.Column("survey_id", sa.String(64), primary_key=True),
+    sa.Column("ticket_id", sa.String(128), nullable=False, index=True),
+    sa.Column("csat", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("answered_at", sa.DateTime, nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+)
+
+batches = sa.Table(
+    "batches", metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rows_stored", sa.Integer, nullable=False),
+    sa.Column("rows_quarantined", sa.Integer, nullable=False),
+    sa.Column("rows_skipped", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("report", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("row_number", sa.Integer),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("released_at", sa.DateTime),
+)
+
+predictions = sa.Table(
+    "predictions", metadata,
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("model_version", sa.String(32), primary_key=True),
+    sa.Column("category", sa.String(128)),
+    sa.Column("category_proba", sa.Float),
+    sa.Column("top3", sa.Text),
+    sa.Column("priority", sa.String(64)),
+    sa.Column("priority_proba", sa.Float),
+    sa.Column("sentiment", sa.Float),
+    sa.Column("route", sa.String(128)),
+    sa.Column("needs_review", sa.Boolean),
+    sa.Column("scored_at", sa.DateTime, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("challenger_version", sa.String(32)),
+    sa.Column("champion_version", sa.String(32)),
+    sa.Column("promoted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", sa.Text),
+)
+
+
+def utcnow() -> datetime:
+    """Current time as naive UTC, the store's timestamp convention."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def connect(url: str) -> Engine:
+    """Open the store at ``url`` and create missing tables.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:////tmp/t.db`` or ``postgresql://...``.
+
+    Returns:
+        An engine; the caller owns it (``engine.dispose()`` when done).
+    """
+    engine = sa.create_engine(url, future=True)
+    metadata.create_all(engine)
+    return engine
+
+
+def _naive_utc(values: pd.Series) -> list[datetime | None]:
+    stamps = pd.to_datetime(values, utc=True)
+    return [None if pd.isna(t) else t.tz_convert(None).to_pydatetime() for t in stamps]
+
+
+def _records(frame: pd.DataFrame, time_columns: Sequence[str]) -> list[dict[str, Any]]:
+    out = frame.astype(object).where(frame.notna(), None)
+    for column in time_columns:
+        out[column] = _naive_utc(frame[column])
+    return out.to_dict(orient="records")
+
+
+def _in_chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
+    # SQLite caps bound parameters per statement; stay well below it.
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def existing_hashes(conn: Connection, table: sa.Table, key: str, ids: Sequence[str]) -> dict[str, str]:
+    """Map each id already stored in ``table`` to its content hash."""
+    hash_column = "content_hash" if "content_hash" in table.c else key
+    found: dict[str, str] = {}
+    for part in _in_chunks(list(ids)):
+        rows = conn.execute(sa.select(table.c[key], table.c[hash_column]).where(table.c[key].in_(part)))
+        found.update({row[0]: row[1] for row in rows})
+    return found
+
+
+def existing_ids(conn: Connection, table: sa.Table, key: str, ids: Iterable[str]) -> set[str]:
+    """The subset of ``ids`` present in ``table``."""
+    return set(existing_hashes(conn, table, key, list(ids)))
+
+
+def insert_rows(conn: Connection, table: sa.Table, frame: pd.DataFrame, time_columns: Sequence[str]) -> int:
+    """Insert every row of ``frame`` into ``table``; returns the row count."""
+    if frame.empty:
+        return 0
+    conn.execute(table.insert(), _records(frame, time_columns))
+    return len(frame)
+
+
+def update_tickets(conn: Connection, frame: pd.DataFrame) -> int:
+    """Overwrite stored tickets whose content changed (upsert by ticket id)."""
+    if frame.empty:
+        return 0
+    records = _records(frame, ("created_at", "ingested_at"))
+    columns = [c for c in frame.columns if c != "ticket_id"]
+    statement = (
+        tickets.update()
+        .where(tickets.c.ticket_id == sa.bindparam("key"))
+        .values({c: sa.bindparam(c) for c in columns})
+    )
+    conn.execute(statement, [{**r, "key": r["ticket_id"]} for r in records])
+    return len(records)
+
+
+def record_batch(conn: Connection, batch: dict[str, Any]) -> None:
+    """Write one batch summary row."""
+    conn.execute(batches.insert(), [{**batch, "created_at": utcnow()}])
+
+
+def quarantine_rows(conn: Connection, batch_id: str, kind: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Store rejected rows with their raw content and reasons."""
+    if not rows:
+        return 0
+    now = utcnow()
+    records = [
+        {
+            "batch_id": batch_id, "kind": kind, "row_number": r["row_number"],
+            "raw": json.dumps(r["raw"], default=str, ensure_ascii=False),
+            "reasons": json.dumps(r["reasons"], ensure_ascii=False), "created_at": now,
+        }
+        for r in rows
+    ]
+    conn.execute(quarantine.insert(), records)
+    return len(records)
+
+
+def _frame(conn: Connection, statement: sa.Select, time_columns: Sequence[str]) -> pd.DataFrame:
+    result = conn.execute(statement)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in time_columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def labeled_tickets(conn: Connection) -> pd.DataFrame:
+    """Tickets that carry an original category label, with their batch id."""
+    columns = [tickets.c[name] for name in TICKET_FIELDS] + [tickets.c.batch_id]
+    statement = sa.select(*columns).where(tickets.c.category.is_not(None)).order_by(tickets.c.created_at, tickets.c.ticket_id)
+    return _frame(conn, statement, ("created_at",))
+
+
+def all_feedback(conn: Connection) -> pd.DataFrame:
+    """Every stored agent correction, oldest first."""
+    statement = sa.select(feedback).order_by(feedback.c.corrected_at, feedback.c.feedback_id)
+    return _frame(conn, statement, ("corrected_at", "ingested_at"))
+
+
+def all_surveys(conn: Connection) -> pd.DataFrame:
+    """Every stored CSAT survey."""
+    return _frame(conn, sa.select(surveys).order_by(surveys.c.answered_at), ("answered_at", "ingested_at"))
+
+
+def unscored_tickets(conn: Connection, model_version: str, limit: int, after: str | None = None) -> pd.DataFrame:
+    """Up to ``limit`` tickets without a prediction by ``model_version``, keyed after ``after``.
+
+    Keyset pagination on ticket_id keeps every read constant in memory and cost.
+    """
+    scored = sa.select(predictions.c.ticket_id).where(
+        predictions.c.model_version == model_version, predictions.c.ticket_id == tickets.c.ticket_id
+    )
+    columns = [tickets.c[name] for name in TICKET_FIELDS if name not in ("category", "priority")]
+    statement = sa.select(*columns).where(~sa.exists(scored))
+    if after is not None:
+        statement = statement.where(tickets.c.ticket_id > after)
+    statement = statement.order_by(tickets.c.ticket_id).limit(limit)
+    return _frame(conn, statement, ("created_at",))
+
+
+def write_predictions(conn: Connection, frame: pd.DataFrame) -> int:
+    """Insert predictions that are not stored yet; returns how many were new."""
+    if frame.empty:
+        return 0
+    version = str(frame["model_version"].iloc[0])
+    stored = conn.execute(
+        sa.select(predictions.c.ticket_id).where(
+            predictions.c.model_version == version,
+            predictions.c.ticket_id.in_(frame["ticket_id"].tolist()),
+        )
+    ).scalars().all()
+    fresh = frame[~frame["ticket_id"].isin(set(stored))]
+    return insert_rows(conn, predictions, fresh, ("scored_at",))
+
+
+def record_decision(conn: Connection, decision: dict[str, Any]) -> int:
+    """Append a promotion/rollback decision to the audit table; returns its id."""
+    row = {**decision, "decided_at": utcnow()}
+    if isinstance(row.get("details"), dict):
+        row["details"] = json.dumps(row["details"], default=str)
+    result = conn.execute(decisions.insert().returning(decisions.c.id), row)
+    return int(result.scalar_one())
+
+
+def recent_decisions(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
+    """The newest audit rows, newest first."""
+    statement = sa.select(decisions).order_by(decisions.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def count_rows(conn: Connection, table: sa.Table, *where: Any) -> int:
+    """Number of rows in ``table`` matching ``where``."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
