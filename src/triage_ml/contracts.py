@@ -17,6 +17,8 @@ import pandera.pandas as pa
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "data_contracts"
 _FUTURE_SLACK = pd.Timedelta(minutes=5)
+_NS_MIN = pd.Timestamp.min.tz_localize("UTC")
+_NS_MAX = pd.Timestamp.max.tz_localize("UTC")
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,17 @@ def load_schema(name: str, priority_levels: Sequence[str], directory: Path | Non
     schema = pa.DataFrameSchema.from_yaml((directory or CONTRACTS_DIR) / f"{name}.yaml")
     now = pd.Timestamp.now(tz="UTC") + _FUTURE_SLACK
     updates: dict[str, dict[str, Any]] = {}
-    for column in ("priority", "corrected_priority"):
+    added = {
+        "priority": pa.Check.isin(list(priority_levels), error="priority is not on the configured scale"),
+        "corrected_priority": pa.Check.isin(list(priority_levels), error="priority is not on the configured scale"),
+        "created_at": pa.Check.le(now, error="timestamp lies in the future"),
+        "corrected_at": pa.Check.le(now, error="timestamp lies in the future"),
+        "answered_at": pa.Check.le(now, error="timestamp lies in the future"),
+    }
+    for column, check in added.items():
         if column in schema.columns:
-            updates[column] = {"checks": [pa.Check.isin(list(priority_levels), error="priority is not on the configured scale")]}
-    for column in ("created_at", "corrected_at", "answered_at"):
-        if column in schema.columns:
-            updates[column] = {"checks": [pa.Check.le(now, error="timestamp lies in the future")]}
+            # Appended, so checks a user wrote in the YAML file still apply.
+            updates[column] = {"checks": [*schema.columns[column].checks, check]}
     return schema.update_columns(updates)
 
 
@@ -72,8 +79,7 @@ def validate_rows(frame: pd.DataFrame, schema: pa.DataFrameSchema, max_passes: i
         pa.errors.SchemaErrors: a failure that belongs to no row (a missing
             column, say) and so concerns the whole batch.
     """
-    rejected: dict[Any, list[str]] = {}
-    current = frame
+    current, rejected = parse_timestamps(frame, schema)
     for _ in range(max_passes):
         try:
             return RowVerdict(schema.validate(current, lazy=True), rejected)
@@ -83,6 +89,36 @@ def validate_rows(frame: pd.DataFrame, schema: pa.DataFrameSchema, max_passes: i
             if row_cases.empty:
                 raise
             for _, case in row_cases.drop_duplicates(["index", "column", "check"]).iterrows():
-                rejected.setdefault(case["index"], []).append(_reason(case))
+                reasons = rejected.setdefault(case["index"], [])
+                # A failed coercion is reported twice (coerce_dtype and dtype); say it once.
+                if _reason(case) not in reasons:
+                    reasons.append(_reason(case))
             current = current.drop(index=[i for i in rejected if i in current.index])
     return RowVerdict(schema.validate(current, lazy=True), rejected)
+
+
+def parse_timestamps(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, dict[Any, list[str]]]:
+    """Parse the schema's datetime columns value by value; reject what does not parse.
+
+    pandas infers one format from a column's first value, so a file mixing
+    formats or zones (or holding one bad value) fails as a whole column, which
+    pandera cannot pin on a row. Parsing each value on its own keeps the
+    failure on the row that has it. Naive timestamps are read as UTC.
+
+    Returns:
+        The frame without rejected rows (datetime columns parsed), and the
+        rejected rows' reasons by index.
+    """
+    out = frame.copy()
+    rejected: dict[Any, list[str]] = {}
+    for name, column in schema.columns.items():
+        if name not in out.columns or not str(column.dtype).startswith("datetime64"):
+            continue
+        raw = out[name]
+        parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
+        # Beyond these bounds a value cannot become the contract's datetime64[ns].
+        in_range = parsed.between(_NS_MIN, _NS_MAX)
+        for index in raw.index[raw.notna() & ~in_range]:
+            rejected.setdefault(index, []).append(f"{name}: not a valid timestamp (got {raw[index]!r:.80})")
+        out[name] = parsed.where(in_range)
+    return out.drop(index=list(rejected)), rejected

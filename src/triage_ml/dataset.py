@@ -73,9 +73,11 @@ def attach_surveys(frame: pd.DataFrame, surveys: pd.DataFrame) -> pd.DataFrame:
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
-    """Stable short digest of a frame's content, for lineage."""
+    """Stable short digest of a frame's content (column names and values), for lineage."""
     hashed = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    # Row hashes ignore column names; a renamed column is different data.
+    names = "\x1f".join(map(str, frame.columns)).encode("utf-8")
+    return hashlib.sha256(names + hashed.tobytes()).hexdigest()[:16]
 
 
 def load_snapshot(engine: Engine) -> Snapshot:

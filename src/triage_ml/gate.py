@@ -106,6 +106,14 @@ def guardrails(challenger: dict[str, float], champion: dict[str, float], gate: G
     return checks
 
 
+def significance_check(interval: tuple[float, float] | None, gate: GateSettings) -> Check:
+    """The bootstrap interval of the gain lies above 0 (``None``: no paired predictions to test)."""
+    if interval is None:
+        return Check("bootstrap", False, "no champion predictions on the same rows to test the gain")
+    low, high = interval
+    return Check("bootstrap", low > 0, f"{gate.confidence:.0%} interval of the gain [{low:+.4f}, {high:+.4f}] lies above 0")
+
+
 def decide(challenger: dict[str, float], champion: dict[str, float] | None, truth: Sequence[str],
            challenger_pred: Sequence[str], champion_pred: Sequence[str] | None, gate: GateSettings,
            seed: int = 0) -> Decision:
@@ -114,8 +122,10 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, trut
     interval = None
     if champion is not None and champion_pred is not None:
         interval = paired_bootstrap(truth, challenger_pred, champion_pred, gate.bootstrap_resamples, gate.confidence, seed)
+    if champion is not None:
         if gate.require_significance:
-            checks.append(Check("bootstrap", interval[0] > 0, f"{gate.confidence:.0%} interval of the gain [{interval[0]:+.4f}, {interval[1]:+.4f}] lies above 0"))
+            checks.append(significance_check(interval, gate))
+        # The guardrails need only the champion's figures, never its predictions.
         checks.extend(guardrails(challenger, champion, gate))
     failed = [c for c in checks if not c.passed]
     if champion is None and not failed:

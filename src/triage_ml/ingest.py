@@ -25,6 +25,7 @@ from triage_ml.errors import InputError
 OPTIONAL_TICKET_COLUMNS: tuple[str, ...] = ("channel", "customer_id", "customer_tier", "customer_ltv", "language")
 FEEDBACK_COLUMNS: tuple[str, ...] = ("ticket_id", "corrected_category", "corrected_priority", "agent_id", "corrected_at", "reason")
 SURVEY_COLUMNS: tuple[str, ...] = ("ticket_id", "csat", "comment", "answered_at")
+_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,34 @@ def read_source(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield from _read_csv(path, chunk_rows)
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _require_utf8_text(path: Path) -> None:
+    # A spreadsheet, an image or UTF-16 text holds NUL bytes; text in another
+    # 8-bit encoding is mostly undecodable. Either would otherwise surface as
+    # garbage column names or every row quarantined.
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    undecodable = head.decode("utf-8", errors="replace").count("\ufffd")
+    if b"\x00" in head or undecodable > len(head) // 20:
+        raise InputError(f"{path} is not a UTF-8 CSV file (binary data or another encoding); export it as CSV UTF-8")
+
+
 def _read_csv(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    _require_utf8_text(path)
     try:
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows)
+        # Bytes that are not UTF-8 become U+FFFD, so split_valid quarantines
+        # only the rows that hold them instead of failing the whole file.
+        reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows,
+                             encoding="utf-8", encoding_errors="replace")
         for chunk in reader:
             yield chunk
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"input file has no header or rows: {path}") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path} is not a readable CSV file: {first}") from exc
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path} is not a readable CSV file: {_first_line(exc)}") from exc
 
 
 def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -101,7 +120,7 @@ def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several unrelated types here
-        raise InputError(f"{path} is not a readable Parquet file: {exc}") from exc
+        raise InputError(f"{path} is not a readable Parquet file: {_first_line(exc)}") from exc
     for batch in parquet.iter_batches(batch_size=chunk_rows):
         frame = batch.to_pandas().astype("string")
         yield frame.astype(object).where(frame.notna(), None)
@@ -140,9 +159,16 @@ def _clean_text(values: pd.Series) -> pd.Series:
     return text.where(text != "", None)
 
 
+def _join_columns(frame: pd.DataFrame, columns: Sequence[str], sep: str) -> pd.Series:
+    # str.cat, unlike agg(axis=1), still returns a Series for an empty chunk.
+    text = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), "").astype(str)
+    first, *rest = [text[c] for c in columns]
+    return first.str.cat(rest, sep=sep) if rest else first
+
+
 def _content_hash(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
-    joined = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), "").astype(str).agg("\x1f".join, axis=1)
-    return joined.map(lambda s: hashlib.sha256(s.encode("utf-8")).hexdigest())
+    joined = _join_columns(frame, columns, "\x1f")
+    return joined.map(lambda s: hashlib.sha256(s.encode("utf-8")).hexdigest()).astype(object)
 
 
 def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
@@ -150,9 +176,8 @@ def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     texts = list(mapping.text_columns)
     out["subject"] = _clean_text(raw[texts[0]]) if len(texts) > 1 else None
-    body_parts = raw[texts[1:] if len(texts) > 1 else texts].astype(object).where(lambda f: f.notna(), "")
-    out["body"] = _clean_text(body_parts.astype(str).agg("\n".join, axis=1))
-    out["created_at"] = raw[mapping.created_at_column] if mapping.created_at_column else None
+    out["body"] = _clean_text(_join_columns(raw, texts[1:] if len(texts) > 1 else texts, "\n"))
+    out["created_at"] = _clean_text(raw[mapping.created_at_column]) if mapping.created_at_column else None
     for column in OPTIONAL_TICKET_COLUMNS:
         out[column] = _clean_text(raw[column]) if column in raw.columns else None
     out["category"] = _clean_text(raw[mapping.category_column]) if mapping.category_column else None
@@ -168,21 +193,51 @@ def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
     return out
 
 
+def updated_columns(columns: Sequence[str], mapping: ColumnMapping) -> list[str]:
+    """Store columns an upsert from this file writes: only those the file has.
+
+    A file without, say, a priority or channel column says nothing about
+    them, so it must not wipe what the store already holds.
+    """
+    given = {"ticket_id", "body", *(c for c in OPTIONAL_TICKET_COLUMNS if c in columns)}
+    given |= {name for name, present in (
+        ("subject", len(mapping.text_columns) > 1), ("created_at", mapping.created_at_column is not None),
+        ("category", mapping.labeled and mapping.category_column is not None),
+        ("priority", mapping.labeled and mapping.priority_column is not None),
+    ) if present}
+    return [c for c in store.TICKET_FIELDS if c in given] + ["content_hash", "batch_id", "ingested_at"]
+
+
 def _raw_row(raw: pd.DataFrame, index: Any) -> dict[str, Any]:
     return {k: (None if pd.isna(v) else v) for k, v in raw.loc[index].items()}
+
+
+def undecodable_rows(raw: pd.DataFrame) -> dict[Any, list[str]]:
+    """Rows holding U+FFFD, the reader's stand-in for bytes that are not UTF-8.
+
+    A U+FFFD that was already in the file means an earlier bad decode, so it
+    is quarantined too.
+    """
+    reasons: dict[Any, list[str]] = {}
+    for column in raw.columns:
+        values = raw[column].astype(object).where(raw[column].notna(), "").astype(str)
+        for index in raw.index[values.str.contains("\ufffd", regex=False)]:
+            reasons.setdefault(index, []).append(f"{column}: invalid UTF-8 bytes")
+    return reasons
 
 
 def split_valid(raw: pd.DataFrame, canonical: pd.DataFrame, schema: pa.DataFrameSchema,
                 offset: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Validate canonical rows; return the valid frame and quarantine records."""
+    undecodable = undecodable_rows(raw)
     try:
-        verdict = contracts.validate_rows(canonical, schema)
+        verdict = contracts.validate_rows(canonical.drop(index=list(undecodable)), schema)
     except pa.errors.SchemaErrors as errors:
         first = errors.failure_cases.iloc[0]
         raise InputError(f"batch does not satisfy contract '{schema.name}': {first['column']} {first['check']}") from errors
     rejected = [
         {"row_number": offset + int(raw.index.get_loc(i)) + 1, "raw": _raw_row(raw, i), "reasons": reasons}
-        for i, reasons in verdict.rejected.items()
+        for i, reasons in {**undecodable, **verdict.rejected}.items()
     ]
     return verdict.valid, rejected
 
@@ -258,7 +313,7 @@ def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMap
     if not resolved.labeled:
         rows = rows.drop(columns=[c for c in ("category", "priority") if c in rows.columns])
     summary.inserted += store.insert_rows(conn, store.tickets, rows[known.isna()], ("created_at", "ingested_at"))
-    summary.updated += store.update_tickets(conn, rows[changed])
+    summary.updated += store.update_tickets(conn, rows.loc[changed, updated_columns(list(raw.columns), resolved)])
     summary.stored = summary.inserted + summary.updated
     summary.skipped += repeats + int((known.notna() & ~changed).sum())
     summary.quarantined += store.quarantine_rows(conn, summary.batch_id, "tickets", rejected)
@@ -296,7 +351,7 @@ def _ingest_linked(engine: Engine, path: Path, kind: str, columns: Sequence[str]
             _require_columns(raw, columns, summary.source, optional=("reason", "comment", "agent_id"))
             offset = summary.read
             summary.read += len(raw)
-            canonical = pd.DataFrame({c: _clean_text(raw[c]) if c in raw.columns else None for c in columns}, index=raw.index)
+            canonical = _map_linked(raw, columns)
             valid, rejected = split_valid(raw, canonical, schema, offset)
             valid, rejected = _require_known_tickets(conn, raw, valid, rejected, offset)
             if kind == "feedback":
@@ -313,6 +368,14 @@ def _ingest_linked(engine: Engine, path: Path, kind: str, columns: Sequence[str]
         _require_rows(summary, path)
         _finish_batch(conn, summary)
     return summary
+
+
+def _map_linked(raw: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    out = pd.DataFrame({c: _clean_text(raw[c]) if c in raw.columns else None for c in columns}, index=raw.index)
+    if "corrected_priority" in out.columns:
+        # Same case rule as ticket priorities, so "High" is on the scale.
+        out["corrected_priority"] = out["corrected_priority"].str.lower()
+    return out
 
 
 def _require_columns(raw: pd.DataFrame, columns: Sequence[str], source: str, optional: Sequence[str]) -> None:

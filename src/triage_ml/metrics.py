@@ -19,7 +19,9 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 def metric_key(name: str) -> str:
     """A label turned into a string MLflow accepts in a metric name."""
-    return re.sub(r"[^0-9A-Za-z_\-. /]", "_", name)
+    # MLflow allows "/" but rejects names that change under path normalisation
+    # ("a//b", "x/"), and file stores turn it into folders, so it is replaced too.
+    return re.sub(r"[^0-9A-Za-z_\-. ]", "_", name)
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

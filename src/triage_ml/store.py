@@ -150,7 +150,8 @@ def _naive_utc(values: pd.Series) -> list[datetime | None]:
 def _records(frame: pd.DataFrame, time_columns: Sequence[str]) -> list[dict[str, Any]]:
     out = frame.astype(object).where(frame.notna(), None)
     for column in time_columns:
-        out[column] = _naive_utc(frame[column])
+        # An object Series, or pandas would turn the None of a missing time back into NaT.
+        out[column] = pd.Series(_naive_utc(frame[column]), index=frame.index, dtype=object)
     return out.to_dict(orient="records")
 
 

@@ -1,0 +1,67 @@
+"""Shared fixtures. Every test runs against temporary stores, never ~/.prefect or ./mlruns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from triage_ml import store, synth
+from triage_ml.settings import Settings
+
+SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tickets-sample" / "tickets.csv"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep Prefect, MLflow and matplotlib state inside a session temp dir."""
+    root = tmp_path_factory.mktemp("env")
+    saved = dict(os.environ)
+    for key in [k for k in os.environ if k.startswith(("TRIAGE_", "PREFECT_", "MLFLOW_"))]:
+        del os.environ[key]
+    os.environ.update({
+        "PREFECT_HOME": str(root / "prefect"), "MPLCONFIGDIR": str(root / "mpl"), "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "TRIAGE_HOME": str(root / "default-home"),
+    })
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh TRIAGE_HOME for one test; flows read it from the environment."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRIAGE_HOME", str(home))
+    return Settings()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty SQLite ticket store."""
+    eng = store.connect(f"sqlite:///{tmp_path / 'store.db'}")
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def small_data() -> synth.SyntheticData:
+    """A small synthetic history shared by read-only tests."""
+    return synth.generate(600, months=3, seed=11)
+
+
+@pytest.fixture
+def tickets_csv(tmp_path: Path, small_data: synth.SyntheticData) -> Path:
+    """The small history written as CSV files; returns the tickets file."""
+    return synth.write(small_data, tmp_path / "data")["tickets"]
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    """Write rows as a CSV file (helper for bad-input tests)."""
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path

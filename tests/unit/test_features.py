@@ -1,0 +1,85 @@
+"""Feature assembly: ticket text, sentiment, escalation flags, metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from triage_ml import features
+
+pytestmark = pytest.mark.unit
+
+
+def test_ticket_text_joins_subject_and_body() -> None:
+    frame = pd.DataFrame({"subject": ["Charged twice"], "body": ["Please refund one."]})
+    assert features.ticket_text(frame) == ["Charged twice\nPlease refund one."]
+
+
+def test_ticket_text_with_missing_values() -> None:
+    frame = pd.DataFrame({"subject": [None, "Only subject", np.nan], "body": ["Only body", None, None]})
+    assert features.ticket_text(frame) == ["Only body", "Only subject", ""]
+
+
+def test_ticket_text_with_missing_columns() -> None:
+    assert features.ticket_text(pd.DataFrame({"body": ["hello"]})) == ["hello"]
+    assert features.ticket_text(pd.DataFrame({"subject": ["hi"]})) == ["hi"]
+
+
+def test_ticket_text_ignores_the_index() -> None:
+    frame = pd.DataFrame({"subject": ["a", "b"], "body": ["x", "y"]}, index=[7, 3])
+    assert features.ticket_text(frame) == ["a\nx", "b\ny"]
+
+
+def test_sentiment_is_bounded_and_signed() -> None:
+    angry = "This is completely unacceptable! Worst service ever, I am furious and disgusted."
+    happy = "Thank you so much, the support was wonderful and I love the product!"
+    scores = features.sentiment_scores([angry, "The invoice number is 123.", happy, ""])
+    assert np.all((scores >= -1) & (scores <= 1))
+    assert scores[0] < 0 < scores[2]
+    assert scores[3] == 0.0
+
+
+@pytest.mark.parametrize(("text", "flag"), [
+    ("I will contact my lawyer", "esc_legal"),
+    ("our whole production system is down", "esc_outage"),
+    ("I'm posting on twitter about this", "esc_social"),
+    ("our CEO wants an answer", "esc_executive"),
+])
+def test_escalation_flags_fire(text: str, flag: str) -> None:
+    flags = features.escalation_flags([text])
+    assert flags.loc[0, flag] == 1.0
+    assert flags.drop(columns=flag).loc[0].sum() == 0.0
+
+
+def test_escalation_flags_stay_quiet_on_ordinary_text() -> None:
+    flags = features.escalation_flags(["Could you send me a copy of my invoice? I want to download it from the dashboard."])
+    assert list(flags.columns) == list(features.ESCALATION_COLUMNS)
+    assert flags.to_numpy().sum() == 0.0
+
+
+def test_meta_frame_defaults_when_columns_are_absent() -> None:
+    meta = features.meta_frame(pd.DataFrame({"body": ["a", "b"]}))
+    assert list(meta.columns) == [*features.META_CATEGORICAL, *features.META_NUMERIC]
+    assert meta["channel"].tolist() == ["unknown", "unknown"]
+    assert meta["customer_tier"].tolist() == ["unknown", "unknown"]
+    assert meta["customer_ltv"].isna().all()
+
+
+def test_meta_frame_fills_missing_values_and_coerces_numbers() -> None:
+    frame = pd.DataFrame({"channel": ["email", None], "customer_tier": [None, "free"], "customer_ltv": ["12.5", "n/a"]},
+                         index=[10, 11])
+    meta = features.meta_frame(frame)
+    assert meta["channel"].tolist() == ["email", "unknown"]
+    assert meta["customer_tier"].tolist() == ["unknown", "free"]
+    assert meta["customer_ltv"].iloc[0] == 12.5 and np.isnan(meta["customer_ltv"].iloc[1])
+
+
+def test_model_inputs_has_every_column_the_pipelines_read() -> None:
+    frame = pd.DataFrame({"subject": ["Site down", None], "body": ["Our CEO is asking", "thanks!"]}, index=[5, 9])
+    inputs = features.model_inputs(frame)
+    expected = ["text", *features.META_CATEGORICAL, *features.META_NUMERIC, "sentiment", *features.ESCALATION_COLUMNS]
+    assert list(inputs.columns) == expected
+    assert len(inputs) == 2
+    assert inputs.loc[0, "esc_outage"] == 1.0 and inputs.loc[0, "esc_executive"] == 1.0
+    assert inputs.loc[1, "text"] == "thanks!"

@@ -1,0 +1,151 @@
+"""The served predictor: output shape, routing, review flags, skops round-trip and allow-list."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
+
+from triage_ml import candidates, model, synth, train
+
+pytestmark = pytest.mark.unit
+
+ROUTES = {"Billing": "billing-team", "Shipping": "logistics"}
+
+
+def shout(values: np.ndarray) -> np.ndarray:
+    """A module-level function: skops stores it by name, which the allow-list must refuse."""
+    return values
+
+
+class Passthrough:
+    """A project class that is not an sklearn/lightgbm/numpy/scipy type."""
+
+    def __init__(self) -> None:
+        self.state = 1
+
+
+@pytest.fixture(scope="module")
+def predictor(small_data: synth.SyntheticData) -> Iterator[model.TriagePredictor]:
+    """complement_nb plus the stacked priority model, fitted on the small history."""
+    # One BLAS thread: on the shared 2-core machine threaded BLAS makes the small logistic fits ~20x slower.
+    with threadpool_limits(1):
+        inputs = train.prepare(small_data.tickets)
+        spec = candidates.category_specs(("complement_nb",))[0]
+        fitted = train.fit_candidate(spec, inputs, inputs, seed=0)
+        priority_text, priority = train.fit_priority(fitted.pipeline, inputs, seed=0)
+        config = {"routes": ROUTES, "default_route": "fallback-queue", "review_threshold": 0.5}
+        yield model.TriagePredictor(fitted.pipeline, priority, priority_text, config)
+
+
+@pytest.fixture(scope="module")
+def tickets(small_data: synth.SyntheticData) -> pd.DataFrame:
+    """Forty raw tickets with a non-default index, as a scoring chunk might arrive."""
+    return small_data.tickets.tail(40).drop(columns=["category", "priority"])
+
+
+@pytest.fixture(scope="module")
+def predicted(predictor: model.TriagePredictor, tickets: pd.DataFrame) -> pd.DataFrame:
+    return predictor.predict(tickets)
+
+
+def test_output_columns_and_length(predicted: pd.DataFrame, tickets: pd.DataFrame) -> None:
+    assert tuple(predicted.columns) == model.OUTPUT_COLUMNS
+    assert len(predicted) == len(tickets)
+    assert list(predicted.index) == list(range(len(tickets)))
+
+
+def test_labels_come_from_the_fitted_classes(predicted: pd.DataFrame, predictor: model.TriagePredictor) -> None:
+    assert set(predicted["category"]) <= set(synth.CATEGORIES)
+    assert set(predicted["priority"]) <= set(synth.PRIORITIES)
+    assert predictor.classes == sorted(predictor.classes)
+
+
+def test_probabilities_are_probabilities(predicted: pd.DataFrame) -> None:
+    for column in ("category_proba", "priority_proba"):
+        values = predicted[column].to_numpy(dtype=float)
+        assert np.all((values >= 0) & (values <= 1)), column
+    assert np.all((predicted["sentiment"] >= -1) & (predicted["sentiment"] <= 1))
+
+
+def test_top3_is_sorted_and_led_by_the_category(predicted: pd.DataFrame) -> None:
+    for category, proba, raw in predicted[["category", "category_proba", "top3"]].itertuples(index=False):
+        top = json.loads(raw)
+        assert len(top) == 3
+        assert len({t["category"] for t in top}) == 3
+        assert [t["proba"] for t in top] == sorted((t["proba"] for t in top), reverse=True)
+        assert top[0]["category"] == category
+        assert top[0]["proba"] == pytest.approx(proba, abs=1e-4)
+
+
+def test_routes_follow_the_config_with_a_fallback(predicted: pd.DataFrame) -> None:
+    expected = [ROUTES.get(c, "fallback-queue") for c in predicted["category"]]
+    assert predicted["route"].tolist() == expected
+    assert "fallback-queue" in expected, "the sample should contain an unrouted category"
+
+
+def test_needs_review_follows_the_thresholds(predictor: model.TriagePredictor, tickets: pd.DataFrame) -> None:
+    strict = dataclasses.replace(predictor, config={**predictor.config, "review_threshold": 0.0,
+                                                    "review_thresholds": {"Billing": 1.01}})
+    out = strict.predict(tickets)
+    assert out["needs_review"].dtype == bool
+    assert out["needs_review"].tolist() == (out["category"] == "Billing").tolist()
+    by_default = dataclasses.replace(predictor, config={**predictor.config, "review_threshold": 0.8})
+    out = by_default.predict(tickets)
+    assert out["needs_review"].tolist() == (out["category_proba"] < 0.8).tolist()
+
+
+def test_a_predictor_without_priority_returns_none(predictor: model.TriagePredictor, tickets: pd.DataFrame) -> None:
+    out = model.TriagePredictor(predictor.category, config=predictor.config).predict(tickets)
+    assert tuple(out.columns) == model.OUTPUT_COLUMNS
+    assert out["priority"].isna().all() and out["priority"].tolist() == [None] * len(tickets)
+    assert out["priority_proba"].isna().all()
+
+
+def test_predict_needs_only_subject_and_body(predictor: model.TriagePredictor) -> None:
+    out = predictor.predict(pd.DataFrame({"subject": ["Charged twice", None], "body": [None, "Where is my order?"]}))
+    assert len(out) == 2 and out[["category", "priority"]].notna().all().all()
+
+
+def test_save_and_load_give_identical_predictions(predictor: model.TriagePredictor, tickets: pd.DataFrame,
+                                                  predicted: pd.DataFrame, tmp_path: Path) -> None:
+    artifacts = model.save_predictor(predictor, tmp_path / "model")
+    assert set(artifacts) == {"category", "priority", "priority_text", "config"}
+    loaded = model.load_predictor(artifacts)
+    assert loaded.config == predictor.config
+    pd.testing.assert_frame_equal(loaded.predict(tickets), predicted)
+
+
+def test_save_without_priority_writes_no_priority_files(predictor: model.TriagePredictor, tmp_path: Path) -> None:
+    artifacts = model.save_predictor(model.TriagePredictor(predictor.category), tmp_path / "model")
+    assert set(artifacts) == {"category", "config"}
+    assert model.load_predictor(artifacts).priority is None
+
+
+def test_trusted_types_accepts_the_fitted_pipelines(predictor: model.TriagePredictor, tmp_path: Path) -> None:
+    artifacts = model.save_predictor(predictor, tmp_path / "model")
+    found = model.trusted_types(Path(artifacts["priority"]))
+    assert "lightgbm.sklearn.LGBMClassifier" in found
+
+
+@pytest.mark.parametrize("step", [
+    FunctionTransformer(func=shout),
+    FunctionTransformer(func=eval),
+    Passthrough(),
+], ids=["module-function", "builtin-eval", "custom-class"])
+def test_trusted_types_refuses_types_outside_the_allow_list(step: object, tmp_path: Path) -> None:
+    path = tmp_path / "evil.skops"
+    sio.dump(Pipeline([("step", step)]) if isinstance(step, FunctionTransformer) else step, path)
+    with pytest.raises(ValueError, match="outside the allow-list"):
+        model.trusted_types(path)
+    with pytest.raises(ValueError, match="outside the allow-list"):
+        model.load_pipeline(path)
