@@ -73,7 +73,8 @@ def validate_rows(frame: pd.DataFrame, schema: pa.DataFrameSchema, max_passes: i
     pandera's lazy validation finds every failing row and reason in one pass.
     A value that fails type coercion also makes later checks on its column
     fail without a row index, so failing rows are dropped and the rest is
-    validated again (at most ``max_passes`` times).
+    validated again (at most ``max_passes`` times). Timestamps are parsed
+    first, value by value (see :func:`parse_timestamps`).
 
     Raises:
         pa.errors.SchemaErrors: a failure that belongs to no row (a missing
@@ -119,6 +120,7 @@ def parse_timestamps(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[p
         # Beyond these bounds a value cannot become the contract's datetime64[ns].
         in_range = parsed.between(_NS_MIN, _NS_MAX)
         for index in raw.index[raw.notna() & ~in_range]:
-            rejected.setdefault(index, []).append(f"{name}: not a valid timestamp (got {raw[index]!r:.80})")
+            problem = "timestamp lies in the future" if parsed[index] > _NS_MAX else "not a valid timestamp"
+            rejected.setdefault(index, []).append(f"{name}: {problem} (got {raw[index]!r:.80})")
         out[name] = parsed.where(in_range)
     return out.drop(index=list(rejected)), rejected

@@ -67,8 +67,13 @@ def paired_bootstrap(truth: Sequence[str], challenger: Sequence[str], champion: 
     classes = {c: i for i, c in enumerate(sorted(set(truth) | set(challenger) | set(champion)))}
     t, a, b = (np.array([classes[x] for x in seq]) for seq in (truth, challenger, champion))
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(t), np.full(len(t), 1.0 / len(t)), size=resamples).astype(float)
-    diff = macro_f1_resampled(t, a, weights, len(classes)) - macro_f1_resampled(t, b, weights, len(classes))
+    uniform = np.full(len(t), 1.0 / len(t))
+    diffs = []
+    # Resample in blocks so memory stays at block x rows, not resamples x rows.
+    for block in np.array_split(np.arange(resamples), max(1, resamples // 100)):
+        weights = rng.multinomial(len(t), uniform, size=len(block)).astype(float)
+        diffs.append(macro_f1_resampled(t, a, weights, len(classes)) - macro_f1_resampled(t, b, weights, len(classes)))
+    diff = np.concatenate(diffs)
     tail = (1.0 - confidence) / 2.0
     return float(np.quantile(diff, tail)), float(np.quantile(diff, 1.0 - tail))
 

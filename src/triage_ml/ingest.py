@@ -168,7 +168,7 @@ def _join_columns(frame: pd.DataFrame, columns: Sequence[str], sep: str) -> pd.S
 
 def _content_hash(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     joined = _join_columns(frame, columns, "\x1f")
-    return joined.map(lambda s: hashlib.sha256(s.encode("utf-8")).hexdigest()).astype(object)
+    return joined.map(lambda s: hashlib.sha256(s.encode("utf-8")).hexdigest())
 
 
 def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
@@ -433,10 +433,10 @@ def preflight_tickets(path: Path, mapping: ColumnMapping, chunk_rows: int = 20_0
     for raw in read_source(path, chunk_rows):
         resolved = resolve_mapping(list(raw.columns), mapping, str(path))
         rows += len(raw)
-        if not resolved.labeled:
-            return
-        classes.update(_clean_text(raw[resolved.category_column]).dropna().unique().tolist())
-        if len(classes) > 1:
+        if resolved.labeled:
+            classes.update(_clean_text(raw[resolved.category_column]).dropna().unique().tolist())
+        # pandas yields one empty chunk for a header-only file.
+        if rows and (not resolved.labeled or len(classes) > 1):
             return
     if rows == 0:
         raise InputError(f"input file has a header but no rows: {path}")
@@ -451,5 +451,6 @@ def preflight_linked(path: Path, kind: str, chunk_rows: int = 20_000) -> None:
     columns = FEEDBACK_COLUMNS if kind == "feedback" else SURVEY_COLUMNS
     for raw in read_source(path, chunk_rows):
         _require_columns(raw, columns, str(path), optional=("reason", "comment", "agent_id"))
-        return
+        if len(raw):
+            return
     raise InputError(f"input file has a header but no rows: {path}")

@@ -10,6 +10,7 @@ pickle of a project class is ever written or read.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,11 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "sentiment", "route", "needs_review",
 )
 INPUT_COLUMNS: tuple[str, ...] = ("subject", "body", "channel", "customer_tier", "customer_ltv", "language")
-# Modules whose types a skops file may contain; anything else refuses to load.
-TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "scipy.", "collections.OrderedDict", "builtins.")
+# Modules whose types a skops file may contain, plus single types outside them;
+# anything else refuses to load. No "builtins." prefix: it would admit
+# eval, exec and getattr as FunctionTransformer functions.
+TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "scipy.")
+TRUSTED_TYPES: frozenset[str] = frozenset({"collections.OrderedDict"})
 
 
 def category_proba_columns(classes: list[str]) -> list[str]:
@@ -61,6 +65,9 @@ class TriagePredictor:
 
     def predict(self, tickets: pd.DataFrame) -> pd.DataFrame:
         """Triage raw tickets: category, top-3, priority, sentiment, route, review flag."""
+        if len(tickets) == 0:
+            # scikit-learn refuses zero rows; an empty batch simply has no predictions.
+            return pd.DataFrame({column: pd.Series(dtype=object) for column in OUTPUT_COLUMNS})
         inputs = model_inputs(tickets.reset_index(drop=True))
         proba = self.category.predict_proba(inputs)
         out = self._category_outputs(proba)
@@ -117,7 +124,7 @@ def trusted_types(path: Path) -> list[str]:
     import skops.io as sio
 
     found = sio.get_untrusted_types(file=path)
-    refused = [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    refused = [t for t in found if t not in TRUSTED_TYPES and not t.startswith(TRUSTED_MODULE_PREFIXES)]
     if refused:
         raise ValueError(f"{path.name} contains types outside the allow-list: {refused}")
     return found
@@ -130,16 +137,38 @@ def load_pipeline(path: Path) -> Any:
     return sio.load(path, trusted=trusted_types(path))
 
 
+def _fitted_parts(estimator: Any) -> Iterator[Any]:
+    """The estimator and every fitted step or column transformer inside it."""
+    yield estimator
+    for child in getattr(estimator, "named_steps", {}).values():
+        yield from _fitted_parts(child)
+    for _, child, _ in getattr(estimator, "transformers_", []):
+        yield from _fitted_parts(child)
+
+
+def compact_vocabularies(pipeline: Any) -> None:
+    """Turn the n-gram indices of fitted vectorizers into plain ints, in place.
+
+    scikit-learn stores them as numpy integers, which skops writes as one
+    ``.npy`` member per n-gram: saving took seconds per ten thousand n-grams.
+    Plain ints are the same indices and are written as one JSON mapping.
+    """
+    for part in _fitted_parts(pipeline):
+        vocabulary = getattr(part, "vocabulary_", None)
+        if isinstance(vocabulary, dict):
+            part.vocabulary_ = {term: int(index) for term, index in vocabulary.items()}
+
+
 def save_predictor(predictor: TriagePredictor, directory: Path) -> dict[str, str]:
     """Write the predictor's parts as skops + JSON files; returns MLflow artifacts."""
     import skops.io as sio
 
     directory.mkdir(parents=True, exist_ok=True)
-    artifacts = {"category": directory / "category.skops", "config": directory / "config.json"}
-    sio.dump(predictor.category, artifacts["category"])
-    for part in ("priority", "priority_text"):
+    artifacts = {"config": directory / "config.json"}
+    for part in ("category", "priority", "priority_text"):
         if getattr(predictor, part) is not None:
             artifacts[part] = directory / f"{part}.skops"
+            compact_vocabularies(getattr(predictor, part))
             sio.dump(getattr(predictor, part), artifacts[part])
     artifacts["config"].write_text(json.dumps(predictor.config, indent=2, sort_keys=True))
     return {name: str(path) for name, path in artifacts.items()}

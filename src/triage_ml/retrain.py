@@ -16,6 +16,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from sqlalchemy.engine import Engine
+from threadpoolctl import threadpool_limits
 
 from triage_ml import candidates, dataset, gate, registry, store, train
 from triage_ml.model import TriagePredictor
@@ -61,9 +62,20 @@ def log_lineage(snapshot: dataset.Snapshot, prepared: Prepared) -> None:
                        "rows_valid": len(prepared.split.valid), "rows_test": len(prepared.split.test)})
 
 
+def single_blas_thread() -> threadpool_limits:
+    """Fit with one BLAS thread.
+
+    The linear models' BLAS calls are small; with two OpenBLAS threads on a
+    2-core machine shared with the Prefect server they ran 2-20x slower
+    (measured: priority stack 53 s vs 21 s).
+    """
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def train_candidate(spec: candidates.CandidateSpec, prepared: Prepared, settings: Settings, parent_run_id: str) -> train.FittedCandidate:
     """Fit one category candidate and log it as a child run of the retraining."""
-    fitted = train.fit_candidate(spec, prepared.train, prepared.valid, settings.train.seed)
+    with single_blas_thread():
+        fitted = train.fit_candidate(spec, prepared.train, prepared.valid, settings.train.seed)
     with mlflow.start_run(run_name=f"candidate-{spec.name}", nested=True, parent_run_id=parent_run_id):
         mlflow.set_tag("candidate", spec.name)
         mlflow.log_params(fitted.params)
@@ -73,7 +85,8 @@ def train_candidate(spec: candidates.CandidateSpec, prepared: Prepared, settings
 
 def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, settings: Settings) -> Challenger:
     """Add the priority model and review thresholds to the best candidate, then test it."""
-    priority_text, priority = train.fit_priority(best.pipeline, prepared.train, settings.train.seed) or (None, None)
+    with single_blas_thread():
+        priority_text, priority = train.fit_priority(best.pipeline, prepared.train, settings.train.seed) or (None, None)
     config = {"routes": dict(settings.routes), "default_route": settings.default_route,
               "review_threshold": settings.review_threshold, "candidate": best.name,
               "priority_levels": list(settings.priority_levels)}

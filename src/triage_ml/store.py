@@ -268,13 +268,12 @@ def write_predictions(conn: Connection, frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0
     version = str(frame["model_version"].iloc[0])
-    stored = conn.execute(
-        sa.select(predictions.c.ticket_id).where(
-            predictions.c.model_version == version,
-            predictions.c.ticket_id.in_(frame["ticket_id"].tolist()),
-        )
-    ).scalars().all()
-    fresh = frame[~frame["ticket_id"].isin(set(stored))]
+    stored: set[str] = set()
+    for part in _in_chunks(frame["ticket_id"].tolist()):
+        stored.update(conn.execute(
+            sa.select(predictions.c.ticket_id).where(predictions.c.model_version == version, predictions.c.ticket_id.in_(part))
+        ).scalars())
+    fresh = frame[~frame["ticket_id"].isin(stored)]
     return insert_rows(conn, predictions, fresh, ("scored_at",))
 
 

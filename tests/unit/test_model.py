@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def predictor(small_data: synth.SyntheticData) -> Iterator[model.TriagePredictor
 def tickets(small_data: synth.SyntheticData) -> pd.DataFrame:
     """Forty raw tickets with a non-default index, as a scoring chunk might arrive."""
     return small_data.tickets.tail(40).drop(columns=["category", "priority"])
+
+
+@pytest.fixture(scope="module")
+def saved(predictor: model.TriagePredictor, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The predictor written once as skops + JSON files (writing takes seconds)."""
+    return model.save_predictor(predictor, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
@@ -116,24 +123,32 @@ def test_predict_needs_only_subject_and_body(predictor: model.TriagePredictor) -
     assert len(out) == 2 and out[["category", "priority"]].notna().all().all()
 
 
-def test_save_and_load_give_identical_predictions(predictor: model.TriagePredictor, tickets: pd.DataFrame,
-                                                  predicted: pd.DataFrame, tmp_path: Path) -> None:
-    artifacts = model.save_predictor(predictor, tmp_path / "model")
-    assert set(artifacts) == {"category", "priority", "priority_text", "config"}
-    loaded = model.load_predictor(artifacts)
+def test_save_and_load_give_identical_predictions(predictor: model.TriagePredictor, saved: dict[str, str],
+                                                  tickets: pd.DataFrame, predicted: pd.DataFrame) -> None:
+    assert set(saved) == {"category", "priority", "priority_text", "config"}
+    loaded = model.load_predictor(saved)
     assert loaded.config == predictor.config
     pd.testing.assert_frame_equal(loaded.predict(tickets), predicted)
 
 
-def test_save_without_priority_writes_no_priority_files(predictor: model.TriagePredictor, tmp_path: Path) -> None:
-    artifacts = model.save_predictor(model.TriagePredictor(predictor.category), tmp_path / "model")
+def test_saved_vocabularies_are_one_mapping_not_one_file_per_ngram(predictor: model.TriagePredictor,
+                                                                   saved: dict[str, str]) -> None:
+    vocabulary = predictor.category.named_steps["features"].named_transformers_["word"].vocabulary_
+    assert len(vocabulary) > 1_000
+    with zipfile.ZipFile(saved["category"]) as archive:
+        assert len(archive.namelist()) < 50
+
+
+def test_save_without_priority_writes_no_priority_files(saved: dict[str, str], tmp_path: Path) -> None:
+    # Reuse the saved category pipeline: dumping it again would cost seconds.
+    category = model.load_pipeline(Path(saved["category"]))
+    artifacts = model.save_predictor(model.TriagePredictor(category), tmp_path / "model")
     assert set(artifacts) == {"category", "config"}
     assert model.load_predictor(artifacts).priority is None
 
 
-def test_trusted_types_accepts_the_fitted_pipelines(predictor: model.TriagePredictor, tmp_path: Path) -> None:
-    artifacts = model.save_predictor(predictor, tmp_path / "model")
-    found = model.trusted_types(Path(artifacts["priority"]))
+def test_trusted_types_accepts_the_fitted_pipelines(saved: dict[str, str]) -> None:
+    found = model.trusted_types(Path(saved["priority"]))
     assert "lightgbm.sklearn.LGBMClassifier" in found
 
 
@@ -149,3 +164,8 @@ def test_trusted_types_refuses_types_outside_the_allow_list(step: object, tmp_pa
         model.trusted_types(path)
     with pytest.raises(ValueError, match="outside the allow-list"):
         model.load_pipeline(path)
+
+
+def test_an_empty_batch_gives_an_empty_frame(predictor: model.TriagePredictor) -> None:
+    out = predictor.predict(pd.DataFrame({"subject": [], "body": []}))
+    assert tuple(out.columns) == model.OUTPUT_COLUMNS and out.empty

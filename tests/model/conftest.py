@@ -1,0 +1,65 @@
+"""A realistic predictor, trained once per session through the real training code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from triage_ml import candidates, dataset, synth, train
+from triage_ml.model import TriagePredictor
+from triage_ml.settings import Settings
+
+# The category candidate the behavioural tests exercise; linear_svc is the
+# fastest of the production candidates to fit here.
+CANDIDATE = "linear_svc"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread() -> Iterator[None]:
+    """Fit and predict with one BLAS thread.
+
+    On the shared 2-core machine threaded OpenBLAS makes the small logistic
+    fits about twenty times slower.
+    """
+    with threadpool_limits(1):
+        yield
+
+
+def labeled_history(n_tickets: int, months: int, seed: int) -> pd.DataFrame:
+    """Synthetic tickets with agent corrections applied, as a snapshot holds them."""
+    data = synth.generate(n_tickets, months=months, seed=seed)
+    # The store numbers feedback rows; resolve_labels breaks ties on that number.
+    feedback = data.feedback.assign(feedback_id=np.arange(len(data.feedback)))
+    return dataset.resolve_labels(data.tickets, feedback)
+
+
+@pytest.fixture(scope="session")
+def history() -> pd.DataFrame:
+    """Four months of labeled tickets."""
+    return labeled_history(3000, months=4, seed=3)
+
+
+@pytest.fixture(scope="session")
+def split(history: pd.DataFrame) -> dataset.Split:
+    cfg = Settings().train
+    return dataset.split_snapshot(history, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed)
+
+
+@pytest.fixture(scope="session")
+def trained(split: dataset.Split) -> TriagePredictor:
+    """Category candidate, stacked priority model and review thresholds, as a retraining assembles them."""
+    settings = Settings()
+    seed = settings.train.seed
+    train_inputs, valid_inputs = train.prepare(split.train), train.prepare(split.valid)
+    fitted = train.fit_candidate(candidates.category_specs((CANDIDATE,))[0], train_inputs, valid_inputs, seed)
+    priority_text, priority = train.fit_priority(fitted.pipeline, train_inputs, seed)
+    config = {"routes": dict(settings.routes), "default_route": settings.default_route,
+              "review_threshold": settings.review_threshold, "candidate": fitted.name,
+              "priority_levels": list(settings.priority_levels)}
+    predictor = TriagePredictor(fitted.pipeline, priority, priority_text, config)
+    predictor.config["review_thresholds"] = train.review_thresholds(predictor, split.valid, 0.9, settings.review_threshold)
+    return predictor

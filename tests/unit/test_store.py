@@ -1,0 +1,124 @@
+"""Unit tests of the ticket store: tables, upserts, timestamps, queries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from triage_ml import store
+
+pytestmark = pytest.mark.unit
+
+NOW = pd.Timestamp("2026-03-01T00:00:00Z")
+
+
+def tickets(n: int, **columns: object) -> pd.DataFrame:
+    """``n`` minimal ticket rows ready for ``store.insert_rows``."""
+    frame = pd.DataFrame({
+        "ticket_id": [f"T-{i:05d}" for i in range(n)],
+        "created_at": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+        "body": [f"body {i}" for i in range(n)], "category": "Billing", "priority": "high",
+        "content_hash": [f"h{i}" for i in range(n)], "batch_id": "b1", "ingested_at": NOW,
+    })
+    return frame.assign(**columns)
+
+
+def insert_tickets(engine: sa.Engine, frame: pd.DataFrame) -> int:
+    with engine.begin() as conn:
+        return store.insert_rows(conn, store.tickets, frame, ("created_at", "ingested_at"))
+
+
+def test_connect_creates_every_table(engine: sa.Engine) -> None:
+    names = set(sa.inspect(engine).get_table_names())
+    assert {"tickets", "feedback", "surveys", "batches", "quarantine", "predictions", "decisions"} <= names
+
+
+def test_existing_hashes_handles_more_ids_than_one_statement_takes(engine: sa.Engine) -> None:
+    assert insert_tickets(engine, tickets(2_000)) == 2_000
+    wanted = [f"T-{i:05d}" for i in range(0, 2_500, 2)]
+    with engine.connect() as conn:
+        found = store.existing_hashes(conn, store.tickets, "ticket_id", wanted)
+        ids = store.existing_ids(conn, store.tickets, "ticket_id", wanted)
+    assert len(found) == 1_000 and found["T-01998"] == "h1998"
+    assert ids == set(found)
+
+
+def test_insert_of_nothing_writes_nothing(engine: sa.Engine) -> None:
+    assert insert_tickets(engine, tickets(0)) == 0
+    with engine.connect() as conn:
+        assert store.count_rows(conn, store.tickets) == 0
+
+
+def test_timestamps_are_stored_as_utc_and_read_back_tz_aware(engine: sa.Engine) -> None:
+    stamps = pd.Series([pd.Timestamp("2026-01-01T12:00:00+02:00"), pd.NaT, pd.Timestamp("2026-01-02T00:00:00Z")])
+    insert_tickets(engine, tickets(3).assign(created_at=stamps.astype("datetime64[ns, UTC]")))
+    with engine.connect() as conn:
+        raw = conn.execute(sa.select(store.tickets.c.created_at).order_by(store.tickets.c.ticket_id)).scalars().all()
+        frame = store.labeled_tickets(conn)
+    assert raw == [datetime(2026, 1, 1, 10), None, datetime(2026, 1, 2)]
+    assert str(frame["created_at"].dtype).endswith("UTC]")
+    assert frame.set_index("ticket_id").at["T-00000", "created_at"] == pd.Timestamp("2026-01-01T10:00:00Z")
+
+
+def test_update_tickets_writes_only_the_given_columns(engine: sa.Engine) -> None:
+    insert_tickets(engine, tickets(3))
+    change = pd.DataFrame({"ticket_id": ["T-00001"], "body": ["new body"], "content_hash": ["x"],
+                           "batch_id": ["b2"], "ingested_at": [NOW], "created_at": [NOW]})
+    with engine.begin() as conn:
+        assert store.update_tickets(conn, change) == 1
+        assert store.update_tickets(conn, change.iloc[:0]) == 0
+    with engine.connect() as conn:
+        rows = {r.ticket_id: r for r in conn.execute(sa.select(store.tickets))}
+    assert (rows["T-00001"].body, rows["T-00001"].category, rows["T-00001"].batch_id) == ("new body", "Billing", "b2")
+    assert rows["T-00000"].body == "body 0"
+
+
+def test_quarantine_keeps_raw_rows_and_reasons_as_json(engine: sa.Engine) -> None:
+    rows = [{"row_number": 3, "raw": {"body": "caf\u00e9", "when": NOW}, "reasons": ["body: too long"]}]
+    with engine.begin() as conn:
+        assert store.quarantine_rows(conn, "b1", "tickets", rows) == 1
+        assert store.quarantine_rows(conn, "b1", "tickets", []) == 0
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.quarantine)).mappings().one()
+    assert json.loads(row["raw"]) == {"body": "caf\u00e9", "when": str(NOW)}
+    assert (row["row_number"], json.loads(row["reasons"]), row["kind"]) == (3, ["body: too long"], "tickets")
+
+
+def test_labeled_tickets_skips_unlabeled_and_orders_by_time(engine: sa.Engine) -> None:
+    frame = tickets(4).assign(category=["Billing", None, "Sales", "Account"])
+    insert_tickets(engine, frame.iloc[::-1])
+    with engine.connect() as conn:
+        labeled = store.labeled_tickets(conn)
+    assert labeled["ticket_id"].tolist() == ["T-00000", "T-00002", "T-00003"]
+    assert "batch_id" in labeled.columns
+
+
+def test_write_predictions_is_idempotent_per_model_version(engine: sa.Engine) -> None:
+    insert_tickets(engine, tickets(3))
+    predictions = pd.DataFrame({"ticket_id": ["T-00000", "T-00001"], "model_version": "1", "category": "Billing",
+                                "scored_at": NOW})
+    with engine.begin() as conn:
+        assert store.write_predictions(conn, predictions) == 2
+        assert store.write_predictions(conn, predictions) == 0
+        assert store.write_predictions(conn, predictions.assign(model_version="2")) == 2
+    with engine.connect() as conn:
+        assert store.unscored_tickets(conn, "1", limit=10)["ticket_id"].tolist() == ["T-00002"]
+        assert store.unscored_tickets(conn, "3", limit=2, after="T-00000")["ticket_id"].tolist() == ["T-00001", "T-00002"]
+
+
+def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        first = store.record_decision(conn, {"action": "promote", "model_name": "m", "promoted": True,
+                                             "reason": "better", "details": {"f1": 0.9}})
+        second = store.record_decision(conn, {"action": "reject", "model_name": "m", "promoted": False,
+                                              "reason": "worse"})
+    with engine.connect() as conn:
+        recent = store.recent_decisions(conn, limit=5)
+        promoted = store.count_rows(conn, store.decisions, store.decisions.c.promoted.is_(True))
+    assert [d["id"] for d in recent] == [second, first]
+    assert json.loads(recent[1]["details"]) == {"f1": 0.9}
+    assert promoted == 1
