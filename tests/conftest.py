@@ -59,9 +59,3 @@ def small_data() -> synth.SyntheticData:
 def tickets_csv(tmp_path: Path, small_data: synth.SyntheticData) -> Path:
     """The small history written as CSV files; returns the tickets file."""
     return synth.write(small_data, tmp_path / "data")["tickets"]
-
-
-def write_csv(path: Path, rows: list[dict]) -> Path:
-    """Write rows as a CSV file (helper for bad-input tests)."""
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path

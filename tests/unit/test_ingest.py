@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import write_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,12 @@ from triage_ml.errors import InputError
 from triage_ml.ingest import ColumnMapping, IngestSummary
 
 pytestmark = pytest.mark.unit
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    """Write rows as a CSV file, whatever the file name says."""
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
 
 LEVELS = synth.PRIORITIES
 TABLES = (store.tickets, store.feedback, store.surveys, store.batches, store.quarantine)
