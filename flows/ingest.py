@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows._common import open_store
 from triage_ml import ingest
 from triage_ml.settings import Settings
+from triage_ml.sources import Source, SqlSource
 
 
 def _publish(summary: ingest.IngestSummary) -> dict[str, Any]:
@@ -24,21 +25,27 @@ def _publish(summary: ingest.IngestSummary) -> dict[str, Any]:
     return summary.as_dict()
 
 
+def as_source(path: str | None, sql: SqlSource | None) -> Source:
+    """The flow's source: a file path or a SQL table/query."""
+    return sql if sql is not None else Path(str(path))
+
+
 @flow(name="ingest-tickets")
-def ingest_tickets(path: str, mapping: ingest.ColumnMapping | None = None) -> dict[str, Any]:
-    """Validate and upsert one file of tickets; quarantine what fails."""
+def ingest_tickets(path: str | None = None, mapping: ingest.ColumnMapping | None = None,
+                   sql: SqlSource | None = None) -> dict[str, Any]:
+    """Validate and upsert a file or SQL source of tickets; quarantine what fails."""
     settings = Settings()
     engine = open_store(settings)
-    summary = ingest.ingest_tickets(engine, Path(path), mapping or ingest.ColumnMapping(),
+    summary = ingest.ingest_tickets(engine, as_source(path, sql), mapping or ingest.ColumnMapping(),
                                     settings.priority_levels, settings.ingest_chunk_rows)
     return _publish(summary)
 
 
 @flow(name="ingest-feedback")
-def ingest_feedback(path: str, kind: str = "feedback") -> dict[str, Any]:
+def ingest_feedback(path: str | None = None, kind: str = "feedback", sql: SqlSource | None = None) -> dict[str, Any]:
     """Validate and store agent corrections (``feedback``) or CSAT ``surveys``."""
     settings = Settings()
     engine = open_store(settings)
     reader = ingest.ingest_feedback if kind == "feedback" else ingest.ingest_surveys
-    summary = reader(engine, Path(path), settings.priority_levels, settings.ingest_chunk_rows)
+    summary = reader(engine, as_source(path, sql), settings.priority_levels, settings.ingest_chunk_rows)
     return _publish(summary)

@@ -83,17 +83,54 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Ingest one file of tickets, feedback or surveys."""
     from triage_ml import ingest
 
-    path = Path(args.path)
+    sql, path = source_from_args(args)
+    source = sql or path
     if args.kind == "tickets":
         mapping = mapping_from_args(args, labeled=not args.unlabeled)
-        ingest.preflight_tickets(path, mapping, settings.ingest_chunk_rows)
+        ingest.preflight_tickets(source, mapping, settings.ingest_chunk_rows)
         from flows.ingest import ingest_tickets
 
-        return ingest_tickets(str(path), mapping)
-    ingest.preflight_linked(path, args.kind, settings.ingest_chunk_rows)
+        return ingest_tickets(None if sql else str(path), mapping, sql=sql)
+    ingest.preflight_linked(source, args.kind, settings.ingest_chunk_rows)
     from flows.ingest import ingest_feedback
 
-    return ingest_feedback(str(path), kind=args.kind)
+    return ingest_feedback(None if sql else str(path), kind=args.kind, sql=sql)
+
+
+def source_from_args(args: argparse.Namespace) -> tuple[Any, Path | None]:
+    """(SQL source or None, file path or None) from the ingest flags."""
+    from triage_ml.sources import SqlSource
+
+    sql_url = getattr(args, "sql_url", None)
+    if sql_url:
+        if args.path is not None:
+            raise TriageError("give either a PATH or --sql-url, not both")
+        return SqlSource(sql_url, getattr(args, "sql_query", None), getattr(args, "table", None)), None
+    if args.path is None:
+        raise TriageError("give a PATH to a CSV or Parquet file, or --sql-url with --table or --sql-query")
+    return None, Path(args.path)
+
+
+def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """list | show | export | release quarantined rows."""
+    from triage_ml import quarantine, store
+
+    engine = store.connect(settings.store_url)
+    try:
+        if args.action == "release":
+            return quarantine.release(engine, settings.priority_levels, args.ids, args.batch, args.file)
+        with engine.connect() as conn:
+            if args.action == "list":
+                return {"records": quarantine.list_records(conn, args.batch, args.all, args.limit)}
+            if args.action == "show":
+                if len(args.ids) != 1:
+                    raise TriageError("quarantine show takes one record id")
+                return quarantine.show_record(conn, args.ids[0])
+            if not args.out:
+                raise TriageError("quarantine export needs --out PATH")
+            return {"exported": quarantine.export_records(conn, Path(args.out), args.ids, args.batch), "file": args.out}
+    finally:
+        engine.dispose()
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -142,7 +179,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     for kind, key, labeled in (("tickets", "tickets", True), ("feedback", "feedback", True),
                                ("surveys", "surveys", True), ("tickets", "new_tickets", False)):
         ns = argparse.Namespace(kind=kind, path=files[key], unlabeled=not labeled, text_columns=None, category_column=None,
-                                priority_column=None, id_column=None, created_at_column=None)
+                                priority_column=None, id_column=None, created_at_column=None, sql_url=None)
         ingested[key] = cmd_ingest(ns, settings)
     retrained = cmd_retrain(args, settings)
     scored = cmd_score(args, settings)
@@ -211,9 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", parents=[common], help="ingest tickets, feedback or surveys")
     ing.add_argument("kind", choices=["tickets", "feedback", "surveys"])
-    ing.add_argument("path", type=Path)
+    ing.add_argument("path", type=Path, nargs="?", help="CSV or Parquet file (or use --sql-url)")
     ing.add_argument("--unlabeled", action="store_true", help="tickets without labels, to be scored")
+    ing.add_argument("--sql-url", help="SQLAlchemy URL of a database to read from (credentials via environment)")
+    ing.add_argument("--sql-query", help="read-only query giving the rows (with --sql-url)")
+    ing.add_argument("--table", help="table holding the rows (with --sql-url)")
     add_mapping_flags(ing)
+
+    qua = sub.add_parser("quarantine", parents=[common], help="inspect and release quarantined rows")
+    qua.add_argument("action", choices=["list", "show", "export", "release"])
+    qua.add_argument("ids", type=int, nargs="*", help="record ids (show/export/release)")
+    qua.add_argument("--batch", help="all unreleased records of one batch")
+    qua.add_argument("--all", action="store_true", help="list released records too")
+    qua.add_argument("--limit", type=int, default=100)
+    qua.add_argument("--out", help="CSV to write (export)")
+    qua.add_argument("--file", type=Path, help="fixed CSV from `quarantine export` (release)")
 
     sub.add_parser("retrain", parents=[common], help="run the retraining flow")
     sub.add_parser("score", parents=[common], help="score tickets not yet scored by the champion")
@@ -229,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Handler] = {
     "demo": cmd_demo, "generate": cmd_generate, "ingest": cmd_ingest, "retrain": cmd_retrain,
-    "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status,
+    "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status, "quarantine": cmd_quarantine,
 }
 
 

@@ -9,6 +9,7 @@ store exactly as it was before.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,13 +20,13 @@ import pandas as pd
 import pandera.pandas as pa
 from sqlalchemy.engine import Connection, Engine
 
-from triage_ml import contracts, store
+from triage_ml import contracts, sources, store
 from triage_ml.errors import InputError
+from triage_ml.sources import Source, read_source
 
 OPTIONAL_TICKET_COLUMNS: tuple[str, ...] = ("channel", "customer_id", "customer_tier", "customer_ltv", "language")
 FEEDBACK_COLUMNS: tuple[str, ...] = ("ticket_id", "corrected_category", "corrected_priority", "agent_id", "corrected_at", "reason")
 SURVEY_COLUMNS: tuple[str, ...] = ("ticket_id", "csat", "comment", "answered_at")
-_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -60,70 +61,14 @@ class IngestSummary:
     updated: int = 0
     status: str = "accepted"
     categories: set[str] = field(default_factory=set)
+    rejected_rows: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         out = asdict(self)
         out["categories"] = sorted(self.categories)
+        del out["rejected_rows"]
         return out
-
-
-def read_source(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Yield a CSV or Parquet file in chunks of raw strings.
-
-    Raises:
-        InputError: the file is missing, empty, or not a readable table.
-    """
-    if not path.exists():
-        raise InputError(f"input file not found: {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"input file is empty: {path}")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        yield from _read_parquet(path, chunk_rows)
-    else:
-        yield from _read_csv(path, chunk_rows)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _require_utf8_text(path: Path) -> None:
-    # A spreadsheet, an image or UTF-16 text holds NUL bytes; text in another
-    # 8-bit encoding is mostly undecodable. Either would otherwise surface as
-    # garbage column names or every row quarantined.
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    undecodable = head.decode("utf-8", errors="replace").count("\ufffd")
-    if b"\x00" in head or undecodable > len(head) // 20:
-        raise InputError(f"{path} is not a UTF-8 CSV file (binary data or another encoding); export it as CSV UTF-8")
-
-
-def _read_csv(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    _require_utf8_text(path)
-    try:
-        # Bytes that are not UTF-8 become U+FFFD, so split_valid quarantines
-        # only the rows that hold them instead of failing the whole file.
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows,
-                             encoding="utf-8", encoding_errors="replace")
-        for chunk in reader:
-            yield chunk
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"input file has no header or rows: {path}") from exc
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path} is not a readable CSV file: {_first_line(exc)}") from exc
-
-
-def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several unrelated types here
-        raise InputError(f"{path} is not a readable Parquet file: {_first_line(exc)}") from exc
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas().astype("string")
-        yield frame.astype(object).where(frame.notna(), None)
 
 
 def resolve_mapping(columns: Sequence[str], mapping: ColumnMapping, source: str) -> ColumnMapping:
@@ -265,28 +210,48 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex
 
 
-def _path_source(path: Path) -> str:
-    return str(path.resolve()) if path.exists() else str(path)
-
-
-def ingest_tickets(engine: Engine, path: Path, mapping: ColumnMapping, priority_levels: Sequence[str],
+def ingest_tickets(engine: Engine, path: Source, mapping: ColumnMapping, priority_levels: Sequence[str],
                    chunk_rows: int = 20_000) -> IngestSummary:
-    """Ingest one ticket file into the store, in a single transaction.
+    """Ingest one ticket source into the store, in a single transaction.
 
     Raises:
         InputError: the source cannot be read or mapped, or its labels cannot
             train a classifier (a single class); nothing is written then.
     """
-    summary = IngestSummary(batch_id=new_batch_id(), kind="tickets", source=_path_source(path))
+    with engine.begin() as conn:
+        return ingest_tickets_into(conn, path, mapping, priority_levels, chunk_rows)
+
+
+def ingest_tickets_into(conn: Connection, path: Source, mapping: ColumnMapping, priority_levels: Sequence[str],
+                        chunk_rows: int = 20_000, require_two_classes: bool = True) -> IngestSummary:
+    """Ingest tickets inside the caller's transaction (see :func:`ingest_tickets`).
+
+    ``require_two_classes=False`` is for re-ingesting a few released rows,
+    which may well share one category.
+    """
+    summary = IngestSummary(batch_id=new_batch_id(), kind="tickets", source=sources.describe(path))
     schema = contracts.load_schema("tickets", priority_levels)
     seen: dict[str, str] = {}
-    with engine.begin() as conn:
-        for chunk in read_source(path, chunk_rows):
-            _ingest_ticket_chunk(conn, chunk, mapping, schema, seen, summary)
-        _require_rows(summary, path)
+    for chunk in read_source(path, chunk_rows):
+        _ingest_ticket_chunk(conn, chunk, mapping, schema, seen, summary)
+    _require_rows(summary, path)
+    if require_two_classes:
         _require_two_classes(summary, mapping, path)
-        _finish_batch(conn, summary)
+    _finish_batch(conn, summary, {"mapping": mapping_to_dict(mapping)})
     return summary
+
+
+def mapping_to_dict(mapping: ColumnMapping) -> dict[str, Any]:
+    """JSON-ready mapping, kept with the batch so quarantined rows can be re-ingested alike."""
+    out = asdict(mapping)
+    out["explicit"] = sorted(mapping.explicit)
+    out["text_columns"] = list(mapping.text_columns)
+    return out
+
+
+def mapping_from_dict(data: dict[str, Any]) -> ColumnMapping:
+    """Inverse of :func:`mapping_to_dict`."""
+    return ColumnMapping(**{**data, "text_columns": tuple(data["text_columns"]), "explicit": frozenset(data["explicit"])})
 
 
 def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMapping, schema: pa.DataFrameSchema,
@@ -316,58 +281,76 @@ def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMap
     summary.updated += store.update_tickets(conn, rows.loc[changed, updated_columns(list(raw.columns), resolved)])
     summary.stored = summary.inserted + summary.updated
     summary.skipped += repeats + int((known.notna() & ~changed).sum())
-    summary.quarantined += store.quarantine_rows(conn, summary.batch_id, "tickets", rejected)
+    _quarantine(conn, summary, rejected)
     if resolved.labeled:
         summary.categories.update(first["category"].dropna().unique().tolist())
 
 
-def _require_rows(summary: IngestSummary, path: Path) -> None:
+def _require_rows(summary: IngestSummary, path: Source) -> None:
     if summary.read == 0:
         raise InputError(f"input file has a header but no rows: {path}")
 
 
-def _require_two_classes(summary: IngestSummary, mapping: ColumnMapping, path: Path) -> None:
+def _require_two_classes(summary: IngestSummary, mapping: ColumnMapping, path: Source) -> None:
     if mapping.labeled and len(summary.categories) == 1:
         only = next(iter(summary.categories))
         raise InputError(f"category column '{mapping.category_column}' in {path} has a single class ('{only}'); "
                          "a classifier needs at least two")
 
 
-def _finish_batch(conn: Connection, summary: IngestSummary) -> None:
-    assert summary.read == summary.stored + summary.quarantined + summary.skipped, summary
+def _quarantine(conn: Connection, summary: IngestSummary, rejected: list[dict[str, Any]]) -> None:
+    summary.quarantined += store.quarantine_rows(conn, summary.batch_id, summary.kind, rejected)
+    summary.rejected_rows.extend(r["row_number"] for r in rejected)
+
+
+def _finish_batch(conn: Connection, summary: IngestSummary, report: dict[str, Any] | None = None) -> None:
+    if summary.read != summary.stored + summary.quarantined + summary.skipped:
+        raise RuntimeError(f"ingest counts do not add up: {summary}")  # never store an unbalanced batch
     store.record_batch(conn, {
         "batch_id": summary.batch_id, "kind": summary.kind, "source": summary.source,
         "rows_read": summary.read, "rows_stored": summary.stored, "rows_quarantined": summary.quarantined,
-        "rows_skipped": summary.skipped, "status": summary.status, "report": None,
+        "rows_skipped": summary.skipped, "status": summary.status,
+        "report": json.dumps(report or {}, default=str),
     })
 
 
-def _ingest_linked(engine: Engine, path: Path, kind: str, columns: Sequence[str], table: Any, key: str,
-                   schema: pa.DataFrameSchema, chunk_rows: int) -> IngestSummary:
-    summary = IngestSummary(batch_id=new_batch_id(), kind=kind, source=_path_source(path))
+LINKED: dict[str, tuple[tuple[str, ...], Any, str, str]] = {
+    "feedback": (FEEDBACK_COLUMNS, store.feedback, "feedback_id", "corrected_at"),
+    "surveys": (SURVEY_COLUMNS, store.surveys, "survey_id", "answered_at"),
+}
+
+
+def ingest_linked_into(conn: Connection, path: Source, kind: str, priority_levels: Sequence[str],
+                       chunk_rows: int = 20_000) -> IngestSummary:
+    """Ingest feedback or surveys inside the caller's transaction."""
+    schema = contracts.load_schema(kind, priority_levels)
+    summary = IngestSummary(batch_id=new_batch_id(), kind=kind, source=sources.describe(path))
     seen: dict[str, str] = {}
-    with engine.begin() as conn:
-        for raw in read_source(path, chunk_rows):
-            _require_columns(raw, columns, summary.source, optional=("reason", "comment", "agent_id"))
-            offset = summary.read
-            summary.read += len(raw)
-            canonical = _map_linked(raw, columns)
-            valid, rejected = split_valid(raw, canonical, schema, offset)
-            valid, rejected = _require_known_tickets(conn, raw, valid, rejected, offset)
-            if kind == "feedback":
-                valid, rejected = _require_a_correction(raw, valid, rejected, offset)
-            valid = valid.assign(content_hash=_content_hash(valid, columns))
-            first, _, repeats = dedupe_within_batch(valid.assign(**{key: valid["content_hash"].str[:40]}), key, seen)
-            known = store.existing_ids(conn, table, key, first[key].tolist())
-            fresh = first[~first[key].isin(known)].drop(columns=["content_hash"])
-            fresh = fresh.assign(batch_id=summary.batch_id, ingested_at=pd.Timestamp.now(tz="UTC"))
-            time_column = "corrected_at" if kind == "feedback" else "answered_at"
-            summary.stored += store.insert_rows(conn, table, fresh, (time_column, "ingested_at"))
-            summary.skipped += repeats + len(first) - len(fresh)
-            summary.quarantined += store.quarantine_rows(conn, summary.batch_id, kind, rejected)
-        _require_rows(summary, path)
-        _finish_batch(conn, summary)
+    for raw in read_source(path, chunk_rows):
+        _ingest_linked_chunk(conn, raw, schema, seen, summary)
+    _require_rows(summary, path)
+    _finish_batch(conn, summary)
     return summary
+
+
+def _ingest_linked_chunk(conn: Connection, raw: pd.DataFrame, schema: pa.DataFrameSchema, seen: dict[str, str],
+                         summary: IngestSummary) -> None:
+    columns, table, key, time_column = LINKED[summary.kind]
+    _require_columns(raw, columns, summary.source, optional=("reason", "comment", "agent_id"))
+    offset = summary.read
+    summary.read += len(raw)
+    valid, rejected = split_valid(raw, _map_linked(raw, columns), schema, offset)
+    valid, rejected = _require_known_tickets(conn, raw, valid, rejected, offset)
+    if summary.kind == "feedback":
+        valid, rejected = _require_a_correction(raw, valid, rejected, offset)
+    valid = valid.assign(content_hash=_content_hash(valid, columns))
+    first, _, repeats = dedupe_within_batch(valid.assign(**{key: valid["content_hash"].str[:40]}), key, seen)
+    known = store.existing_ids(conn, table, key, first[key].tolist())
+    fresh = first[~first[key].isin(known)].drop(columns=["content_hash"])
+    fresh = fresh.assign(batch_id=summary.batch_id, ingested_at=pd.Timestamp.now(tz="UTC"))
+    summary.stored += store.insert_rows(conn, table, fresh, (time_column, "ingested_at"))
+    summary.skipped += repeats + len(first) - len(fresh)
+    _quarantine(conn, summary, rejected)
 
 
 def _map_linked(raw: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -407,19 +390,19 @@ def _require_a_correction(raw: pd.DataFrame, valid: pd.DataFrame, rejected: list
     return valid[~empty], rejected
 
 
-def ingest_feedback(engine: Engine, path: Path, priority_levels: Sequence[str], chunk_rows: int = 20_000) -> IngestSummary:
-    """Ingest agent corrections; rows for unknown tickets are quarantined."""
-    schema = contracts.load_schema("feedback", priority_levels)
-    return _ingest_linked(engine, path, "feedback", FEEDBACK_COLUMNS, store.feedback, "feedback_id", schema, chunk_rows)
+def ingest_feedback(engine: Engine, path: Source, priority_levels: Sequence[str], chunk_rows: int = 20_000) -> IngestSummary:
+    """Ingest agent corrections in one transaction; rows for unknown tickets are quarantined."""
+    with engine.begin() as conn:
+        return ingest_linked_into(conn, path, "feedback", priority_levels, chunk_rows)
 
 
-def ingest_surveys(engine: Engine, path: Path, priority_levels: Sequence[str], chunk_rows: int = 20_000) -> IngestSummary:
-    """Ingest CSAT surveys; rows for unknown tickets are quarantined."""
-    schema = contracts.load_schema("surveys", priority_levels)
-    return _ingest_linked(engine, path, "surveys", SURVEY_COLUMNS, store.surveys, "survey_id", schema, chunk_rows)
+def ingest_surveys(engine: Engine, path: Source, priority_levels: Sequence[str], chunk_rows: int = 20_000) -> IngestSummary:
+    """Ingest CSAT surveys in one transaction; rows for unknown tickets are quarantined."""
+    with engine.begin() as conn:
+        return ingest_linked_into(conn, path, "surveys", priority_levels, chunk_rows)
 
 
-def preflight_tickets(path: Path, mapping: ColumnMapping, chunk_rows: int = 20_000) -> None:
+def preflight_tickets(path: Source, mapping: ColumnMapping, chunk_rows: int = 20_000) -> None:
     """Fail fast, before any flow starts, on problems that concern the whole file.
 
     Reads only until the file is known to have rows and (when labeled) two
@@ -446,7 +429,7 @@ def preflight_tickets(path: Path, mapping: ColumnMapping, chunk_rows: int = 20_0
                      "a classifier needs at least two")
 
 
-def preflight_linked(path: Path, kind: str, chunk_rows: int = 20_000) -> None:
+def preflight_linked(path: Source, kind: str, chunk_rows: int = 20_000) -> None:
     """Fail fast on a feedback or survey file that is missing, empty or lacks columns."""
     columns = FEEDBACK_COLUMNS if kind == "feedback" else SURVEY_COLUMNS
     for raw in read_source(path, chunk_rows):

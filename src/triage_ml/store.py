@@ -91,6 +91,7 @@ quarantine = sa.Table(
     sa.Column("reasons", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("released_at", sa.DateTime),
+    sa.Column("released_batch", sa.String(64)),
 )
 
 predictions = sa.Table(
