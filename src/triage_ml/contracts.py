@@ -63,6 +63,8 @@ def _reason(case: pd.Series) -> str:
     check = str(case["check"])
     if check.startswith(("coerce_dtype", "dtype")):
         check = f"wrong type, expected {check.split('(', 1)[1].rstrip(')')}"
+    elif check == "not_nullable":
+        return f"{case['column']}: missing or empty"
     value = repr(case["failure_case"])
     return f"{case['column']}: {check} (got {value[:80]})"
 
