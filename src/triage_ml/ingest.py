@@ -105,15 +105,16 @@ def _clean_text(values: pd.Series) -> pd.Series:
 
 
 def _join_columns(frame: pd.DataFrame, columns: Sequence[str], sep: str) -> pd.Series:
-    # str.cat, unlike agg(axis=1), still returns a Series for an empty chunk.
-    text = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), "").astype(str)
-    first, *rest = [text[c] for c in columns]
-    return first.str.cat(rest, sep=sep) if rest else first
+    # Plain Python joins: several times faster than pandas string ops on
+    # Arrow-backed columns, and still a Series for an empty chunk.
+    parts = [["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in frame[c].tolist()]
+             for c in columns]
+    return pd.Series([sep.join(row) for row in zip(*parts)], index=frame.index, dtype=object)
 
 
 def _content_hash(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     joined = _join_columns(frame, columns, "\x1f")
-    return joined.map(lambda s: hashlib.sha256(s.encode("utf-8")).hexdigest())
+    return pd.Series([hashlib.sha256(s.encode("utf-8")).hexdigest() for s in joined], index=frame.index, dtype=object)
 
 
 def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
