@@ -9,19 +9,14 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows._common import open_store
-from triage_ml import ingest
+from triage_ml import ingest, reports
 from triage_ml.settings import Settings
 from triage_ml.sources import Source, SqlSource
 
 
 def _publish(summary: ingest.IngestSummary) -> dict[str, Any]:
-    create_markdown_artifact(
-        key=f"ingest-{summary.kind}",
-        markdown=(f"### Ingest {summary.kind}\n\n| read | stored | quarantined | skipped |\n|---|---|---|---|\n"
-                  f"| {summary.read} | {summary.stored} | {summary.quarantined} | {summary.skipped} |\n\n"
-                  f"source `{summary.source}`, batch `{summary.batch_id}`"),
-        description=f"ingest summary of batch {summary.batch_id}",
-    )
+    create_markdown_artifact(key=f"ingest-{summary.kind}", markdown=reports.ingest_markdown(summary.as_dict()),
+                             description=f"ingest summary of batch {summary.batch_id}")
     return summary.as_dict()
 
 
@@ -37,7 +32,7 @@ def ingest_tickets(path: str | None = None, mapping: ingest.ColumnMapping | None
     settings = Settings()
     engine = open_store(settings)
     summary = ingest.ingest_tickets(engine, as_source(path, sql), mapping or ingest.ColumnMapping(),
-                                    settings.priority_levels, settings.ingest_chunk_rows)
+                                    settings.priority_levels, settings.ingest_chunk_rows, gx_root=settings.gx_root)
     return _publish(summary)
 
 

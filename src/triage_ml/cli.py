@@ -111,6 +111,25 @@ def source_from_args(args: argparse.Namespace) -> tuple[Any, Path | None]:
     return None, Path(args.path)
 
 
+def cmd_batches(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """list | accept ingest batches."""
+    from triage_ml import store
+
+    engine = store.connect(settings.store_url)
+    try:
+        if args.action == "accept":
+            if not args.batch_id or not args.reason:
+                raise TriageError("batches accept needs a BATCH_ID and --reason TEXT")
+            with engine.begin() as conn:
+                if not store.set_batch_status(conn, args.batch_id, store.ACCEPTED, args.reason):
+                    raise TriageError(f"no batch {args.batch_id}")
+            return {"batch_id": args.batch_id, "status": store.ACCEPTED, "reason": args.reason}
+        with engine.connect() as conn:
+            return {"batches": store.list_batches(conn, args.limit)}
+    finally:
+        engine.dispose()
+
+
 def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """list | show | export | release quarantined rows."""
     from triage_ml import quarantine, store
@@ -211,6 +230,8 @@ def render(command: str, result: dict[str, Any], settings: Settings) -> str:
             "  triage-ml status   # champion, metrics, recent runs and decisions",
         ]
         return "\n".join(lines)
+    if command == "ingest":
+        return reports.ingest_text(result)
     return json.dumps(result, indent=2, default=str)
 
 
@@ -273,12 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_mapping_flags(ev)
 
     sub.add_parser("status", parents=[common], help="champion, metrics, recent runs and decisions")
+
+    bat = sub.add_parser("batches", parents=[common], help="list ingest batches, or accept a blocked one")
+    bat.add_argument("action", choices=["list", "accept"])
+    bat.add_argument("batch_id", nargs="?")
+    bat.add_argument("--reason", help="why a blocked batch is accepted (kept in its report)")
+    bat.add_argument("--limit", type=int, default=20)
     return parser
 
 
 COMMANDS: dict[str, Handler] = {
     "demo": cmd_demo, "generate": cmd_generate, "ingest": cmd_ingest, "retrain": cmd_retrain,
     "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status, "quarantine": cmd_quarantine,
+    "batches": cmd_batches,
 }
 
 

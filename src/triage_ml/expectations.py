@@ -14,6 +14,7 @@ seconds, which the CLI and every module importing this one should not pay.
 
 from __future__ import annotations
 
+import copy
 import json
 import numbers
 import statistics as stats
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from great_expectations.data_context import FileDataContext
 
 SUITE_FILE = "tickets_batch.json"
+# Suite parameters that come from the store and are absent until there is a baseline.
+BASELINE_PARAMETERS = ("baseline_volume_median", "baseline_body_length_mean",
+                       "baseline_known_categories", "baseline_label_partition")
 _SOURCE, _ASSET, _BATCH = "tickets", "ticket_batch_profile", "whole_batch"
 _DOCS_SITE = {
     "class_name": "SiteBuilder",
@@ -136,7 +140,8 @@ def load_suite(params: dict[str, Any], path: Path | None = None) -> ExpectationS
     """Load the suite file, keeping the expectations whose parameters ``params`` can resolve.
 
     Raises:
-        ValueError: the file holds an expectation GX cannot read (GX would only log it).
+        ValueError: the file holds an expectation GX cannot read (GX would only log it),
+            or a ``$PARAMETER`` that is neither a threshold nor a baseline value.
     """
     import great_expectations as gx
 
@@ -149,6 +154,18 @@ def load_suite(params: dict[str, Any], path: Path | None = None) -> ExpectationS
 
 
 def _resolvable(kwargs: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Whether ``params`` resolves every ``$PARAMETER`` in ``kwargs``.
+
+    Raises:
+        ValueError: a reference no run could resolve, even with a full baseline (a typo in the
+            suite file), which must not pass for a check skipped for lack of a baseline.
+    """
+    if not _resolves(kwargs, {**dict.fromkeys(BASELINE_PARAMETERS, 1.0), **params}):
+        raise ValueError(f"{SUITE_FILE}: cannot resolve {kwargs}; known parameters: {sorted(params)}")
+    return _resolves(kwargs, params)
+
+
+def _resolves(kwargs: dict[str, Any], params: dict[str, Any]) -> bool:
     from great_expectations.core.suite_parameters import is_suite_parameter, parse_suite_parameter
     from great_expectations.exceptions import SuiteParameterError
 
@@ -168,10 +185,13 @@ def open_context(gx_root: Path) -> FileDataContext:
 
     # mode="file" with an explicit root: GX neither searches cwd/parents/GX_HOME nor looks for cloud config.
     context = gx.get_context(mode="file", project_root_dir=gx_root)
+    # Configured once, when the project is new (analytics_enabled is then unset).
     if context.variables.analytics_enabled is not False:
+        # GX 1.24 ships no analytics client; the documented switch is still set so a later version honours it.
         context.variables.analytics_enabled = False
+        # tqdm bars on stderr would clutter ingestion logs.
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.variables.data_docs_sites = {"local_site": _DOCS_SITE}
+        context.variables.data_docs_sites = {"local_site": copy.deepcopy(_DOCS_SITE)}
         context.variables.save()
     return context  # type: ignore[return-value]
 
@@ -222,37 +242,37 @@ def validate_batch(profile: pd.DataFrame, baseline: Baseline, gx_root: Path, bat
     failed = [r for r in suite_result.results if not r.success]
     return BatchReport(
         passed=bool(suite_result.success),
-        failures=tuple(failure_line(r, params) for r in failed),
+        failures=tuple(_failure_line(r, params) for r in failed),
         docs_path=_docs_page(context, identifier),
-        statistics={"rows": float(len(profile)), **observed_statistics(suite_result.results)},
+        statistics={"rows": float(len(profile)), **_observed_statistics(suite_result.results)},
     )
 
 
-def failure_line(result: ExpectationValidationResult, params: dict[str, Any]) -> str:
+def _failure_line(result: ExpectationValidationResult, params: dict[str, Any]) -> str:
     """The expectation's ``meta.failure`` line, filled from parameters, kwargs and GX's result."""
     config = result.expectation_config
-    values = {**params, **config.kwargs, **(result.result or {})}
-    template = config.meta.get("failure")
-    if result.exception_info.get("raised_exception"):
-        template = None  # the result holds no observed values to fill in
-    try:
-        return str(template).format_map(values) if template else _generic_line(result)
-    except (KeyError, ValueError, TypeError, IndexError):
-        # e.g. an observed value GX reports as None (an empty column): keep the facts, drop the wording.
-        return _generic_line(result)
-
-
-def _generic_line(result: ExpectationValidationResult) -> str:
-    config = result.expectation_config
     where = config.kwargs.get("column", "batch")
-    info = result.exception_info
-    if info.get("raised_exception"):
-        return f"{where}: {config.type} could not run: {info.get('exception_message')}"
-    observed = {k: v for k, v in (result.result or {}).items() if k in ("observed_value", "unexpected_percent")}
-    return f"{where}: {config.type} failed ({observed or 'no observed value'})"
+    error = _exception_message(result)
+    if error is not None:
+        return f"{where}: {config.type} could not run: {error}"
+    try:
+        return str(config.meta["failure"]).format_map({**params, **config.kwargs, **(result.result or {})})
+    except (KeyError, ValueError, TypeError, IndexError):
+        # No template, or an observed value GX reports as None (an empty column): keep the facts.
+        observed = {k: v for k, v in (result.result or {}).items() if k in ("observed_value", "unexpected_percent")}
+        return f"{where}: {config.type} failed ({observed or 'no observed value'})"
 
 
-def observed_statistics(results: list[ExpectationValidationResult]) -> dict[str, float]:
+def _exception_message(result: ExpectationValidationResult) -> str | None:
+    # GX reports an error either flat or keyed by the metric that raised it, and in the
+    # latter shape "raised_exception" is the string "True".
+    info = result.exception_info or {}
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    raised = [e for e in entries if e.get("raised_exception") in (True, "True")]
+    return str(raised[0].get("exception_message")) if raised else None
+
+
+def _observed_statistics(results: list[ExpectationValidationResult]) -> dict[str, float]:
     """Observed value of each expectation that names a ``meta.statistic``; shares as fractions."""
     out: dict[str, float] = {}
     for result in results:

@@ -20,7 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 from sqlalchemy.engine import Connection, Engine
 
-from triage_ml import contracts, sources, store
+from triage_ml import contracts, expectations, sources, store
 from triage_ml.errors import InputError
 from triage_ml.sources import Source, read_source
 
@@ -62,6 +62,8 @@ class IngestSummary:
     status: str = "accepted"
     categories: set[str] = field(default_factory=set)
     rejected_rows: list[int] = field(default_factory=list, repr=False)
+    batch_failures: list[str] = field(default_factory=list)
+    data_docs: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -212,19 +214,24 @@ def new_batch_id() -> str:
 
 
 def ingest_tickets(engine: Engine, path: Source, mapping: ColumnMapping, priority_levels: Sequence[str],
-                   chunk_rows: int = 20_000) -> IngestSummary:
+                   chunk_rows: int = 20_000, gx_root: Path | None = None) -> IngestSummary:
     """Ingest one ticket source into the store, in a single transaction.
+
+    With ``gx_root``, the whole batch is also checked with Great Expectations
+    against the store's history; a batch that fails is stored (nothing is
+    lost) but marked ``blocked`` and left out of training until accepted.
 
     Raises:
         InputError: the source cannot be read or mapped, or its labels cannot
             train a classifier (a single class); nothing is written then.
     """
     with engine.begin() as conn:
-        return ingest_tickets_into(conn, path, mapping, priority_levels, chunk_rows)
+        return ingest_tickets_into(conn, path, mapping, priority_levels, chunk_rows, gx_root=gx_root)
 
 
 def ingest_tickets_into(conn: Connection, path: Source, mapping: ColumnMapping, priority_levels: Sequence[str],
-                        chunk_rows: int = 20_000, require_two_classes: bool = True) -> IngestSummary:
+                        chunk_rows: int = 20_000, require_two_classes: bool = True,
+                        gx_root: Path | None = None) -> IngestSummary:
     """Ingest tickets inside the caller's transaction (see :func:`ingest_tickets`).
 
     ``require_two_classes=False`` is for re-ingesting a few released rows,
@@ -232,14 +239,39 @@ def ingest_tickets_into(conn: Connection, path: Source, mapping: ColumnMapping, 
     """
     summary = IngestSummary(batch_id=new_batch_id(), kind="tickets", source=sources.describe(path))
     schema = contracts.load_schema("tickets", priority_levels)
+    baseline = batch_baseline(conn) if gx_root is not None else None
     seen: dict[str, str] = {}
+    profiles: list[pd.DataFrame] = []
     for chunk in read_source(path, chunk_rows):
-        _ingest_ticket_chunk(conn, chunk, mapping, schema, seen, summary)
+        profiles.append(_ingest_ticket_chunk(conn, chunk, mapping, schema, seen, summary))
     _require_rows(summary, path)
     if require_two_classes:
         _require_two_classes(summary, mapping, path)
-    _finish_batch(conn, summary, {"mapping": mapping_to_dict(mapping)})
+    report: dict[str, Any] = {"mapping": mapping_to_dict(mapping)}
+    if baseline is not None and gx_root is not None:
+        report["expectations"] = _check_batch(profiles, baseline, gx_root, summary, mapping.labeled)
+    _finish_batch(conn, summary, report)
     return summary
+
+
+def batch_baseline(conn: Connection) -> expectations.Baseline:
+    """What a new ticket batch is compared with: the store as it was before it."""
+    shares = store.category_shares(conn)
+    return expectations.Baseline(
+        recent_volumes=tuple(store.recent_batch_volumes(conn, "tickets")), label_distribution=shares,
+        known_categories=tuple(sorted(shares)), body_length_mean=store.mean_body_length(conn),
+    )
+
+
+def _check_batch(profiles: list[pd.DataFrame], baseline: expectations.Baseline, gx_root: Path,
+                 summary: IngestSummary, labeled: bool) -> dict[str, Any]:
+    batch = pd.concat(profiles, ignore_index=True)
+    report = expectations.validate_batch(batch, baseline, gx_root, summary.batch_id, labeled=labeled)
+    summary.status = store.ACCEPTED if report.passed else store.BLOCKED
+    summary.batch_failures = list(report.failures)
+    summary.data_docs = None if report.docs_path is None else str(report.docs_path)
+    return {"passed": report.passed, "failures": list(report.failures), "statistics": report.statistics,
+            "data_docs": summary.data_docs}
 
 
 def mapping_to_dict(mapping: ColumnMapping) -> dict[str, Any]:
@@ -256,7 +288,8 @@ def mapping_from_dict(data: dict[str, Any]) -> ColumnMapping:
 
 
 def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMapping, schema: pa.DataFrameSchema,
-                         seen: dict[str, str], summary: IngestSummary) -> None:
+                         seen: dict[str, str], summary: IngestSummary) -> pd.DataFrame:
+    """Store one chunk; returns its text-free profile for batch validation."""
     resolved = resolve_mapping(list(raw.columns), mapping, summary.source)
     offset = summary.read
     summary.read += len(raw)
@@ -285,6 +318,7 @@ def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMap
     _quarantine(conn, summary, rejected)
     if resolved.labeled:
         summary.categories.update(first["category"].dropna().unique().tolist())
+    return expectations.profile(canonical)
 
 
 def _require_rows(summary: IngestSummary, path: Source) -> None:

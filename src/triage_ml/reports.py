@@ -39,3 +39,32 @@ def decision_markdown(record: dict[str, Any]) -> str:
 def metrics_line(metrics: dict[str, Any]) -> str:
     """The headline metrics on one line."""
     return ", ".join(f"{k}={_fmt(metrics[k])}" for k in HEADLINE_METRICS if k in metrics)
+
+
+def ingest_markdown(summary: dict[str, Any]) -> str:
+    """Counts, batch-validation verdict and Data Docs location of one ingest batch."""
+    failures = "".join(f"\n- {line}" for line in summary.get("batch_failures", []))
+    verdict = f"**{summary['status']}**"
+    if failures:
+        verdict += f": left out of training until accepted (`triage-ml batches accept {summary['batch_id']}`){failures}"
+    return "\n".join([
+        f"### Ingest {summary['kind']}", "",
+        "| read | stored | quarantined | skipped |", "|---|---|---|---|",
+        f"| {summary['read']} | {summary['stored']} | {summary['quarantined']} | {summary['skipped']} |", "",
+        f"Batch validation: {verdict}", "", f"Data Docs: `{summary.get('data_docs')}`", "",
+        f"source `{summary['source']}`, batch `{summary['batch_id']}`",
+    ])
+
+
+def ingest_text(summary: dict[str, Any]) -> str:
+    """The plain-text ingest summary the CLI prints."""
+    lines = [f"ingest {summary['kind']}: read {summary['read']}, stored {summary['stored']}, "
+             f"quarantined {summary['quarantined']}, skipped {summary['skipped']} (batch {summary['batch_id']})"]
+    if summary.get("batch_failures"):
+        lines.append(f"batch BLOCKED from training (accept with `triage-ml batches accept {summary['batch_id']}`):")
+        lines += [f"  - {line}" for line in summary["batch_failures"]]
+    if summary.get("quarantined"):
+        lines.append(f"see the rejected rows with `triage-ml quarantine list --batch {summary['batch_id']}`")
+    if summary.get("data_docs"):
+        lines.append(f"Data Docs: {summary['data_docs']}")
+    return "\n".join(lines)

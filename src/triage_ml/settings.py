@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         return self.home.resolve() / "prefect"
 
     @property
+    def gx_root(self) -> Path:
+        """Great Expectations project (suites, validation results, Data Docs)."""
+        return self.home.resolve() / "gx"
+
+    @property
     def reports_dir(self) -> Path:
         """Where human-readable reports (data docs, summaries) are written."""
         return self.home.resolve() / "reports"

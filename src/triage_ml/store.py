@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
 
+ACCEPTED, BLOCKED = "accepted", "blocked"
+
 TICKET_FIELDS: tuple[str, ...] = (
     "ticket_id", "created_at", "channel", "customer_id", "customer_tier",
     "customer_ltv", "language", "subject", "body", "category", "priority",
@@ -260,10 +262,65 @@ def _frame(conn: Connection, statement: sa.Select, time_columns: Sequence[str]) 
 
 
 def labeled_tickets(conn: Connection) -> pd.DataFrame:
-    """Tickets that carry an original category label, with their batch id."""
+    """Labeled tickets of batches not blocked by batch validation, with their batch id."""
     columns = [tickets.c[name] for name in TICKET_FIELDS] + [tickets.c.batch_id]
-    statement = sa.select(*columns).where(tickets.c.category.is_not(None)).order_by(tickets.c.created_at, tickets.c.ticket_id)
+    statement = (
+        sa.select(*columns)
+        .join(batches, batches.c.batch_id == tickets.c.batch_id)
+        .where(tickets.c.category.is_not(None), batches.c.status != BLOCKED)
+        .order_by(tickets.c.created_at, tickets.c.ticket_id)
+    )
     return _frame(conn, statement, ("created_at",))
+
+
+def recent_batch_volumes(conn: Connection, kind: str, limit: int = 5) -> list[int]:
+    """Rows read by the newest accepted batches of ``kind``."""
+    statement = (sa.select(batches.c.rows_read).where(batches.c.kind == kind, batches.c.status == ACCEPTED)
+                 .order_by(batches.c.created_at.desc()).limit(limit))
+    return [int(v) for v in conn.execute(statement).scalars()]
+
+
+def category_shares(conn: Connection) -> dict[str, float]:
+    """Share of each category among labeled tickets of accepted batches."""
+    statement = (
+        sa.select(tickets.c.category, sa.func.count())
+        .join(batches, batches.c.batch_id == tickets.c.batch_id)
+        .where(tickets.c.category.is_not(None), batches.c.status == ACCEPTED)
+        .group_by(tickets.c.category)
+    )
+    counts = {str(c): int(n) for c, n in conn.execute(statement)}
+    total = sum(counts.values())
+    return {c: n / total for c, n in counts.items()} if total else {}
+
+
+def mean_body_length(conn: Connection) -> float | None:
+    """Mean body length of stored tickets, or None for an empty store."""
+    value = conn.execute(sa.select(sa.func.avg(sa.func.length(tickets.c.body)))).scalar()
+    return None if value is None else float(value)
+
+
+def list_batches(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ingest batches with their counts, status and validation failures."""
+    statement = sa.select(batches).order_by(batches.c.created_at.desc()).limit(limit)
+    out = []
+    for row in conn.execute(statement):
+        record = dict(row._mapping)
+        report = json.loads(record.pop("report") or "{}")
+        record["failures"] = report.get("expectations", {}).get("failures", [])
+        record["data_docs"] = report.get("expectations", {}).get("data_docs")
+        out.append(record)
+    return out
+
+
+def set_batch_status(conn: Connection, batch_id: str, status: str, note: str) -> bool:
+    """Change a batch's status (e.g. accept a blocked batch after review); returns whether it existed."""
+    row = conn.execute(sa.select(batches.c.report).where(batches.c.batch_id == batch_id)).first()
+    if row is None:
+        return False
+    report = json.loads(row.report or "{}")
+    report.setdefault("status_changes", []).append({"status": status, "note": note, "at": utcnow().isoformat()})
+    conn.execute(batches.update().where(batches.c.batch_id == batch_id).values(status=status, report=json.dumps(report)))
+    return True
 
 
 def all_feedback(conn: Connection) -> pd.DataFrame:

@@ -136,6 +136,8 @@ def test_load_snapshot_reads_effective_labels_from_the_store(engine: sa.Engine) 
     sv = pd.DataFrame({"survey_id": ["s1"], "ticket_id": ["A"], "csat": [2], "answered_at": [T0], "batch_id": "b4",
                        "ingested_at": [T0]})
     with engine.begin() as conn:
+        for batch_id in ("b1", "b2"):
+            record_batch(conn, batch_id, store.ACCEPTED)
         store.insert_rows(conn, store.tickets, base, ("created_at", "ingested_at"))
         store.insert_rows(conn, store.feedback, fb, ("corrected_at", "ingested_at"))
         store.insert_rows(conn, store.surveys, sv, ("answered_at", "ingested_at"))
@@ -145,3 +147,21 @@ def test_load_snapshot_reads_effective_labels_from_the_store(engine: sa.Engine) 
     assert frame.at["A", "csat"] == 2.0
     assert snapshot.batch_ids == ("b1", "b2")
     assert snapshot.digest == dataset.load_snapshot(engine).digest
+
+
+def record_batch(conn: sa.Connection, batch_id: str, status: str) -> None:
+    store.record_batch(conn, {"batch_id": batch_id, "kind": "tickets", "source": "test", "rows_read": 1, "rows_stored": 1,
+                              "rows_quarantined": 0, "rows_skipped": 0, "status": status, "report": None})
+
+
+def test_blocked_batches_stay_out_of_training_until_accepted(engine: sa.Engine) -> None:
+    base = tickets().assign(body="text", content_hash="h", ingested_at=T0, batch_id=["ok", "ok", "bad"])
+    with engine.begin() as conn:
+        record_batch(conn, "ok", store.ACCEPTED)
+        record_batch(conn, "bad", store.BLOCKED)
+        store.insert_rows(conn, store.tickets, base, ("created_at", "ingested_at"))
+    assert sorted(dataset.load_snapshot(engine).batch_ids) == ["ok"]
+    with engine.begin() as conn:
+        assert store.set_batch_status(conn, "bad", store.ACCEPTED, "reviewed by a human")
+        assert not store.set_batch_status(conn, "nope", store.ACCEPTED, "")
+    assert sorted(dataset.load_snapshot(engine).batch_ids) == ["bad", "ok"]

@@ -1,0 +1,51 @@
+"""The ingest flow with batch validation: a bad batch is stored, blocked, reported, and kept out of training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from triage_ml import cli, dataset, store, synth
+
+pytestmark = [pytest.mark.flows, pytest.mark.slow]
+
+
+def ingest(capsys: pytest.CaptureFixture[str], path: Path) -> dict:
+    assert cli.main(["ingest", "tickets", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace, capsys, tmp_path: Path) -> None:
+    history = synth.generate(800, months=3, seed=4)
+    good = synth.write(history, tmp_path / "good")["tickets"]
+    first = ingest(capsys, good)
+    assert first["status"] == "accepted" and first["batch_failures"] == []
+    assert Path(first["data_docs"]).is_file()
+
+    empty = history.tickets.head(200).assign(ticket_id=lambda f: "E" + f["ticket_id"])
+    empty.loc[empty.index[:180], ["subject", "body"]] = ""
+    unknown = history.tickets.iloc[200:400].assign(ticket_id=lambda f: "U" + f["ticket_id"])
+    unknown.loc[unknown.index[::2], "category"] = "Gardening"
+    results = {}
+    for name, frame in (("empty", empty), ("unknown", unknown)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        results[name] = ingest(capsys, tmp_path / f"{name}.csv")
+
+    assert results["empty"]["status"] == "blocked"
+    assert any(line.startswith("body:") and "empty" in line for line in results["empty"]["batch_failures"])
+    assert results["empty"]["read"] == results["empty"]["stored"] + results["empty"]["quarantined"] + results["empty"]["skipped"]
+    assert results["unknown"]["status"] == "blocked" and results["unknown"]["stored"] == 200
+    assert any("category" in line for line in results["unknown"]["batch_failures"])
+
+    engine = store.connect(workspace.store_url)
+    snapshot = dataset.load_snapshot(engine)
+    assert snapshot.batch_ids == (first["batch_id"],)  # both bad batches are out of training
+    assert "Gardening" not in set(snapshot.frame["category"])
+
+    assert cli.main(["batches", "accept", results["unknown"]["batch_id"], "--reason", "new category", "--json"]) == 0
+    capsys.readouterr()
+    assert "Gardening" in set(dataset.load_snapshot(engine).frame["category"])
+    engine.dispose()
