@@ -32,7 +32,8 @@ def ingest_tickets(path: str | None = None, mapping: ingest.ColumnMapping | None
     settings = Settings()
     engine = open_store(settings)
     summary = ingest.ingest_tickets(engine, as_source(path, sql), mapping or ingest.ColumnMapping(),
-                                    settings.priority_levels, settings.ingest_chunk_rows, gx_root=settings.gx_root)
+                                    settings.priority_levels, settings.ingest_chunk_rows, gx_root=settings.gx_root,
+                                    categories=settings.categories)
     return _publish(summary)
 
 

@@ -34,13 +34,16 @@ def contracts_dir() -> Path:
     return CONTRACTS_DIR
 
 
-def load_schema(name: str, priority_levels: Sequence[str], directory: Path | None = None) -> pa.DataFrameSchema:
+def load_schema(name: str, priority_levels: Sequence[str], directory: Path | None = None,
+                categories: Sequence[str] | None = None) -> pa.DataFrameSchema:
     """Load contract ``name`` and add the checks that come from configuration.
 
     Args:
         name: ``tickets``, ``feedback`` or ``surveys``.
         priority_levels: the configured priority scale.
         directory: where the YAML files live; the repository's by default.
+        categories: the allowed categories, when configured; otherwise they
+            come from the data and unknown ones are caught per batch by GX.
     """
     schema = pa.DataFrameSchema.from_yaml((directory or CONTRACTS_DIR) / f"{name}.yaml")
     now = pd.Timestamp.now(tz="UTC") + _FUTURE_SLACK
@@ -52,6 +55,9 @@ def load_schema(name: str, priority_levels: Sequence[str], directory: Path | Non
         "corrected_at": pa.Check.le(now, error="timestamp lies in the future"),
         "answered_at": pa.Check.le(now, error="timestamp lies in the future"),
     }
+    if categories:
+        for column in ("category", "corrected_category"):
+            added[column] = pa.Check.isin(list(categories), error="category is not one of the configured categories")
     for column, check in added.items():
         if column in schema.columns:
             # Appended, so checks a user wrote in the YAML file still apply.

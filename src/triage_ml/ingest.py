@@ -102,15 +102,23 @@ def resolve_mapping(columns: Sequence[str], mapping: ColumnMapping, source: str)
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    return text.where(text != "", None)
+    # Stays in Arrow string ops: blank and missing both become <NA>.
+    text = values.astype("string").str.strip()
+    return text.where(text.fillna("") != "", pd.NA)
+
+
+def _as_text(values: pd.Series) -> list[str]:
+    # Timestamps as integer nanoseconds: formatting them as text cost more
+    # than the rest of the hashing together.
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.astype("int64").astype(str).tolist()
+    return values.astype("string").fillna("").tolist()
 
 
 def _join_columns(frame: pd.DataFrame, columns: Sequence[str], sep: str) -> pd.Series:
-    # Plain Python joins: several times faster than pandas string ops on
-    # Arrow-backed columns, and still a Series for an empty chunk.
-    parts = [["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in frame[c].tolist()]
-             for c in columns]
+    # Plain Python joins over column lists: several times faster than pandas
+    # string ops on Arrow-backed columns, and still a Series for an empty chunk.
+    parts = [_as_text(frame[c]) for c in columns]
     return pd.Series([sep.join(row) for row in zip(*parts)], index=frame.index, dtype=object)
 
 
@@ -168,8 +176,9 @@ def undecodable_rows(raw: pd.DataFrame) -> dict[Any, list[str]]:
     """
     reasons: dict[Any, list[str]] = {}
     for column in raw.columns:
-        values = raw[column].astype(object).where(raw[column].notna(), "").astype(str)
-        for index in raw.index[values.str.contains("\ufffd", regex=False)]:
+        # Arrow's substring search, without a round trip through Python objects.
+        hits = raw[column].astype("string").str.contains("\ufffd", regex=False).fillna(False).astype(bool)
+        for index in raw.index[hits.to_numpy()]:
             reasons.setdefault(index, []).append(f"{column}: invalid UTF-8 bytes")
     return reasons
 
@@ -190,22 +199,20 @@ def split_valid(raw: pd.DataFrame, canonical: pd.DataFrame, schema: pa.DataFrame
     return verdict.valid, rejected
 
 
-def dedupe_within_batch(frame: pd.DataFrame, key: str, seen: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Drop repeats of a key already seen in this batch.
+def dedupe_chunk(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Split a chunk on repeats of ``key`` within it.
+
+    Repeats across chunks are found in the store itself (earlier chunks of
+    the batch are already written in its transaction), so memory does not
+    grow with the batch.
 
     Returns:
-        (first occurrences, conflicting repeats to quarantine, exact repeats skipped)
+        (first occurrences, conflicting repeats to quarantine, count of exact repeats skipped)
     """
-    previous = frame[key].map(seen)
-    repeat = previous.notna()
-    exact = repeat & (previous == frame["content_hash"])
-    conflict = repeat & ~exact
-    first = frame[~repeat].drop_duplicates(key, keep="first")
-    later = frame[~repeat & frame.duplicated(key, keep="first")]
-    later_exact = later["content_hash"].values == later[key].map(dict(zip(first[key], first["content_hash"]))).values
-    seen.update(dict(zip(first[key], first["content_hash"])))
-    conflicts = pd.concat([frame[conflict], later[~later_exact]])
-    return first, conflicts, int(exact.sum() + later_exact.sum())
+    repeat = frame.duplicated(key, keep="first")
+    first, later = frame[~repeat], frame[repeat]
+    exact = later["content_hash"] == later[key].map(first.set_index(key)["content_hash"])
+    return first, later[~exact], int(exact.sum())
 
 
 def new_batch_id() -> str:
@@ -214,7 +221,8 @@ def new_batch_id() -> str:
 
 
 def ingest_tickets(engine: Engine, path: Source, mapping: ColumnMapping, priority_levels: Sequence[str],
-                   chunk_rows: int = 20_000, gx_root: Path | None = None) -> IngestSummary:
+                   chunk_rows: int = 20_000, gx_root: Path | None = None,
+                   categories: Sequence[str] | None = None) -> IngestSummary:
     """Ingest one ticket source into the store, in a single transaction.
 
     With ``gx_root``, the whole batch is also checked with Great Expectations
@@ -226,24 +234,23 @@ def ingest_tickets(engine: Engine, path: Source, mapping: ColumnMapping, priorit
             train a classifier (a single class); nothing is written then.
     """
     with engine.begin() as conn:
-        return ingest_tickets_into(conn, path, mapping, priority_levels, chunk_rows, gx_root=gx_root)
+        return ingest_tickets_into(conn, path, mapping, priority_levels, chunk_rows, gx_root=gx_root, categories=categories)
 
 
 def ingest_tickets_into(conn: Connection, path: Source, mapping: ColumnMapping, priority_levels: Sequence[str],
                         chunk_rows: int = 20_000, require_two_classes: bool = True,
-                        gx_root: Path | None = None) -> IngestSummary:
+                        gx_root: Path | None = None, categories: Sequence[str] | None = None) -> IngestSummary:
     """Ingest tickets inside the caller's transaction (see :func:`ingest_tickets`).
 
     ``require_two_classes=False`` is for re-ingesting a few released rows,
     which may well share one category.
     """
     summary = IngestSummary(batch_id=new_batch_id(), kind="tickets", source=sources.describe(path))
-    schema = contracts.load_schema("tickets", priority_levels)
+    schema = contracts.load_schema("tickets", priority_levels, categories=categories)
     baseline = batch_baseline(conn) if gx_root is not None else None
-    seen: dict[str, str] = {}
     profiles: list[pd.DataFrame] = []
     for chunk in read_source(path, chunk_rows):
-        profiles.append(_ingest_ticket_chunk(conn, chunk, mapping, schema, seen, summary))
+        profiles.append(_ingest_ticket_chunk(conn, chunk, mapping, schema, summary))
     _require_rows(summary, path)
     if require_two_classes:
         _require_two_classes(summary, mapping, path)
@@ -288,7 +295,7 @@ def mapping_from_dict(data: dict[str, Any]) -> ColumnMapping:
 
 
 def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMapping, schema: pa.DataFrameSchema,
-                         seen: dict[str, str], summary: IngestSummary) -> pd.DataFrame:
+                         summary: IngestSummary) -> pd.DataFrame:
     """Store one chunk; returns its text-free profile for batch validation."""
     resolved = resolve_mapping(list(raw.columns), mapping, summary.source)
     offset = summary.read
@@ -296,15 +303,18 @@ def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMap
     canonical = map_tickets(raw, resolved)
     valid, rejected = split_valid(raw, canonical, schema, offset)
     valid = valid.assign(content_hash=_content_hash(valid, [c for c in store.TICKET_FIELDS[1:] if c in valid.columns]))
-    first, conflicts, repeats = dedupe_within_batch(valid, "ticket_id", seen)
+    first, conflicts, repeats = dedupe_chunk(valid, "ticket_id")
+    stored = store.stored_versions(conn, first["ticket_id"].tolist())
+    known = first["ticket_id"].map({k: v[0] for k, v in stored.items()})
+    earlier_in_batch = first["ticket_id"].map({k: v[1] for k, v in stored.items()}) == summary.batch_id
+    unchanged = known.notna() & (known == first["content_hash"])
+    conflicts = pd.concat([conflicts, first[earlier_in_batch & ~unchanged]])
     rejected += [
         {"row_number": offset + int(raw.index.get_loc(i)) + 1, "raw": _raw_row(raw, i),
          "reasons": ["ticket_id: duplicate id in this batch with different content"]}
         for i in conflicts.index
     ]
-    stored = store.existing_hashes(conn, store.tickets, "ticket_id", first["ticket_id"].tolist())
-    known = first["ticket_id"].map(stored)
-    unchanged = known.notna() & (known == first["content_hash"])
+    first, known, unchanged = (x[~(earlier_in_batch & ~unchanged)] for x in (first, known, unchanged))
     # An unlabeled re-export of a stored ticket never overwrites its labels.
     changed = known.notna() & ~unchanged & resolved.labeled
     now = pd.Timestamp.now(tz="UTC")
@@ -360,15 +370,14 @@ def ingest_linked_into(conn: Connection, path: Source, kind: str, priority_level
     """Ingest feedback or surveys inside the caller's transaction."""
     schema = contracts.load_schema(kind, priority_levels)
     summary = IngestSummary(batch_id=new_batch_id(), kind=kind, source=sources.describe(path))
-    seen: dict[str, str] = {}
     for raw in read_source(path, chunk_rows):
-        _ingest_linked_chunk(conn, raw, schema, seen, summary)
+        _ingest_linked_chunk(conn, raw, schema, summary)
     _require_rows(summary, path)
     _finish_batch(conn, summary)
     return summary
 
 
-def _ingest_linked_chunk(conn: Connection, raw: pd.DataFrame, schema: pa.DataFrameSchema, seen: dict[str, str],
+def _ingest_linked_chunk(conn: Connection, raw: pd.DataFrame, schema: pa.DataFrameSchema,
                          summary: IngestSummary) -> None:
     columns, table, key, time_column = LINKED[summary.kind]
     _require_columns(raw, columns, summary.source, optional=("reason", "comment", "agent_id"))
@@ -379,7 +388,7 @@ def _ingest_linked_chunk(conn: Connection, raw: pd.DataFrame, schema: pa.DataFra
     if summary.kind == "feedback":
         valid, rejected = _require_a_correction(raw, valid, rejected, offset)
     valid = valid.assign(content_hash=_content_hash(valid, columns))
-    first, _, repeats = dedupe_within_batch(valid.assign(**{key: valid["content_hash"].str[:40]}), key, seen)
+    first, _, repeats = dedupe_chunk(valid.assign(**{key: valid["content_hash"].str[:40]}), key)
     known = store.existing_ids(conn, table, key, first[key].tolist())
     fresh = first[~first[key].isin(known)].drop(columns=["content_hash"])
     fresh = fresh.assign(batch_id=summary.batch_id, ingested_at=pd.Timestamp.now(tz="UTC"))

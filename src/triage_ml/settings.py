@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     champion_alias: str = "champion"
     previous_alias: str = "previous-champion"
     priority_levels: tuple[str, ...] = ("critical", "urgent", "high", "medium", "normal", "low")
+    categories: tuple[str, ...] | None = None
     routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     default_route: str = "general-queue"
     review_threshold: float = 0.5

@@ -161,8 +161,9 @@ def _records(frame: pd.DataFrame, time_columns: Sequence[str]) -> list[dict[str,
     return [dict(zip(columns, row)) for row in zip(*(out[c].tolist() for c in columns))]
 
 
-def _in_chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
-    # SQLite caps bound parameters per statement; stay well below it.
+def _in_chunks(values: Sequence[str], size: int = 10_000) -> Iterator[Sequence[str]]:
+    # SQLite (3.32+) caps bound parameters per statement at 32,766 and
+    # PostgreSQL at 65,535; 10,000 keeps round trips few and stays below both.
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
@@ -174,6 +175,15 @@ def existing_hashes(conn: Connection, table: sa.Table, key: str, ids: Sequence[s
     for part in _in_chunks(list(ids)):
         rows = conn.execute(sa.select(table.c[key], table.c[hash_column]).where(table.c[key].in_(part)))
         found.update({row[0]: row[1] for row in rows})
+    return found
+
+
+def stored_versions(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Map each stored ticket id to (content hash, batch id)."""
+    found: dict[str, tuple[str, str]] = {}
+    for part in _in_chunks(list(ids)):
+        statement = sa.select(tickets.c.ticket_id, tickets.c.content_hash, tickets.c.batch_id).where(tickets.c.ticket_id.in_(part))
+        found.update({row[0]: (row[1], row[2]) for row in conn.execute(statement)})
     return found
 
 

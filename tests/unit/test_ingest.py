@@ -611,3 +611,29 @@ def test_every_row_is_stored_quarantined_or_skipped(rows: list[tuple[str, int, i
     assert len(tables["tickets"]) == summary.stored
     assert len(tables["quarantine"]) == summary.quarantined
     assert [b[3:7] for b in tables["batches"]] == [(summary.read, summary.stored, summary.quarantined, summary.skipped)]
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 100])
+def test_repeats_across_chunks_are_found_like_repeats_within_one(engine: sa.Engine, tmp_path: Path, chunk_rows: int) -> None:
+    rows = [ticket(1), ticket(2), ticket(3), ticket(1), {**ticket(2), "body": "other text"}]
+    summary = ingest.ingest_tickets(engine, write_csv(tmp_path / "t.csv", rows), ColumnMapping(), LEVELS, chunk_rows)
+    assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (5, 3, 1, 1)
+    with engine.connect() as conn:
+        reasons = [r["reasons"] for r in quarantine_list(conn)]
+    assert reasons == [["ticket_id: duplicate id in this batch with different content"]]
+
+
+def quarantine_list(conn: sa.Connection) -> list[dict]:
+    from triage_ml import quarantine
+
+    return quarantine.list_records(conn)
+
+
+def test_unknown_category_is_quarantined_when_categories_are_configured(engine: sa.Engine, tmp_path: Path) -> None:
+    rows = [ticket(1, category="Billing"), ticket(2, category="Gardening"), ticket(3, category="Account")]
+    path = write_csv(tmp_path / "t.csv", rows)
+    summary = ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS, categories=("Billing", "Account"))
+    assert (summary.stored, summary.quarantined) == (2, 1)
+    with engine.connect() as conn:
+        [record] = quarantine_list(conn)
+    assert record["reasons"] == ["category: category is not one of the configured categories (got 'Gardening')"]
