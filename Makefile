@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
 
-.PHONY: env demo test test-fast ui mlflow-ui prefect-ui lock clean
+.PHONY: env demo test test-fast bench bench-ingest ui mlflow-ui prefect-ui lock clean
 
 env: $(STAMP)
 
@@ -26,6 +26,12 @@ test: env
 
 test-fast: env
 	$(BIN)/python -m pytest -m "unit or data" $(PYTEST_ARGS)
+
+# Benchmarks print figures; they are not tests.
+bench: bench-ingest
+
+bench-ingest: env
+	$(BIN)/python benchmarks/bench_ingest.py
 
 # MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
 ui: env
