@@ -637,3 +637,13 @@ def test_unknown_category_is_quarantined_when_categories_are_configured(engine: 
     with engine.connect() as conn:
         [record] = quarantine_list(conn)
     assert record["reasons"] == ["category: category is not one of the configured categories (got 'Gardening')"]
+
+
+@pytest.mark.parametrize("value", ["inf", "-1", "1e13"])
+def test_customer_value_out_of_range_is_quarantined(engine: sa.Engine, tmp_path: Path, value: str) -> None:
+    path = write_csv(tmp_path / "t.csv", [ticket(1), ticket(2), ticket(3, customer_ltv=value)])
+    summary = ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS)
+    assert (summary.stored, summary.quarantined) == (2, 1)
+    with engine.connect() as conn:
+        [record] = quarantine_list(conn)
+    assert record["reasons"][0].startswith("customer_ltv:")
