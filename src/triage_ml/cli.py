@@ -115,8 +115,7 @@ def cmd_batches(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """list | accept ingest batches."""
     from triage_ml import store
 
-    engine = store.connect(settings.store_url)
-    try:
+    with store.opened(settings.store_url) as engine:
         if args.action == "accept":
             if not args.batch_id or not args.reason:
                 raise TriageError("batches accept needs a BATCH_ID and --reason TEXT")
@@ -126,16 +125,13 @@ def cmd_batches(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             return {"batch_id": args.batch_id, "status": store.ACCEPTED, "reason": args.reason}
         with engine.connect() as conn:
             return {"batches": store.list_batches(conn, args.limit)}
-    finally:
-        engine.dispose()
 
 
 def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """list | show | export | release quarantined rows."""
     from triage_ml import quarantine, store
 
-    engine = store.connect(settings.store_url)
-    try:
+    with store.opened(settings.store_url) as engine:
         if args.action == "release":
             return quarantine.release(engine, settings.priority_levels, args.ids, args.batch, args.file)
         with engine.connect() as conn:
@@ -148,8 +144,6 @@ def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> dict[str, An
             if not args.out:
                 raise TriageError("quarantine export needs --out PATH")
             return {"exported": quarantine.export_records(conn, Path(args.out), args.ids, args.batch), "file": args.out}
-    finally:
-        engine.dispose()
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:

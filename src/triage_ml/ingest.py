@@ -168,6 +168,11 @@ def _raw_row(raw: pd.DataFrame, index: Any) -> dict[str, Any]:
     return {k: (None if pd.isna(v) else v) for k, v in raw.loc[index].items()}
 
 
+def rejection(raw: pd.DataFrame, index: Any, offset: int, reasons: list[str]) -> dict[str, Any]:
+    """A quarantine record: 1-based row number in the source, the raw row, the reasons."""
+    return {"row_number": offset + int(raw.index.get_loc(index)) + 1, "raw": _raw_row(raw, index), "reasons": reasons}
+
+
 def undecodable_rows(raw: pd.DataFrame) -> dict[Any, list[str]]:
     """Rows holding U+FFFD, the reader's stand-in for bytes that are not UTF-8.
 
@@ -192,10 +197,7 @@ def split_valid(raw: pd.DataFrame, canonical: pd.DataFrame, schema: pa.DataFrame
     except pa.errors.SchemaErrors as errors:
         first = errors.failure_cases.iloc[0]
         raise InputError(f"batch does not satisfy contract '{schema.name}': {first['column']} {first['check']}") from errors
-    rejected = [
-        {"row_number": offset + int(raw.index.get_loc(i)) + 1, "raw": _raw_row(raw, i), "reasons": reasons}
-        for i, reasons in {**undecodable, **verdict.rejected}.items()
-    ]
+    rejected = [rejection(raw, i, offset, reasons) for i, reasons in {**undecodable, **verdict.rejected}.items()]
     return verdict.valid, rejected
 
 
@@ -309,11 +311,8 @@ def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMap
     earlier_in_batch = first["ticket_id"].map({k: v[1] for k, v in stored.items()}) == summary.batch_id
     unchanged = known.notna() & (known == first["content_hash"])
     conflicts = pd.concat([conflicts, first[earlier_in_batch & ~unchanged]])
-    rejected += [
-        {"row_number": offset + int(raw.index.get_loc(i)) + 1, "raw": _raw_row(raw, i),
-         "reasons": ["ticket_id: duplicate id in this batch with different content"]}
-        for i in conflicts.index
-    ]
+    rejected += [rejection(raw, i, offset, ["ticket_id: duplicate id in this batch with different content"])
+                 for i in conflicts.index]
     first, known, unchanged = (x[~(earlier_in_batch & ~unchanged)] for x in (first, known, unchanged))
     # An unlabeled re-export of a stored ticket never overwrites its labels.
     changed = known.notna() & ~unchanged & resolved.labeled
@@ -415,22 +414,16 @@ def _require_known_tickets(conn: Connection, raw: pd.DataFrame, valid: pd.DataFr
                            offset: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     known = store.existing_ids(conn, store.tickets, "ticket_id", valid["ticket_id"].unique().tolist())
     unknown = ~valid["ticket_id"].isin(known)
-    rejected = rejected + [
-        {"row_number": offset + int(raw.index.get_loc(i)) + 1, "raw": _raw_row(raw, i),
-         "reasons": [f"ticket_id: unknown ticket '{valid.at[i, 'ticket_id']}'"]}
-        for i in valid.index[unknown]
-    ]
+    rejected = rejected + [rejection(raw, i, offset, [f"ticket_id: unknown ticket '{valid.at[i, 'ticket_id']}'"])
+                           for i in valid.index[unknown]]
     return valid[~unknown], rejected
 
 
 def _require_a_correction(raw: pd.DataFrame, valid: pd.DataFrame, rejected: list[dict[str, Any]],
                           offset: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     empty = valid["corrected_category"].isna() & valid["corrected_priority"].isna()
-    rejected = rejected + [
-        {"row_number": offset + int(raw.index.get_loc(i)) + 1, "raw": _raw_row(raw, i),
-         "reasons": ["corrected_category/corrected_priority: neither is set"]}
-        for i in valid.index[empty]
-    ]
+    rejected = rejected + [rejection(raw, i, offset, ["corrected_category/corrected_priority: neither is set"])
+                           for i in valid.index[empty]]
     return valid[~empty], rejected
 
 

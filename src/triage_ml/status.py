@@ -39,15 +39,11 @@ def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
 def workspace_status(settings: Settings) -> dict[str, Any]:
     """Everything ``triage-ml status`` reports."""
     client = registry.use_workspace(settings)
-    engine = store.connect(settings.store_url)
-    try:
-        with engine.connect() as conn:
-            decisions = store.recent_decisions(conn)
-            counts = {"tickets": store.count_rows(conn, store.tickets), "labeled": store.count_rows(conn, store.tickets, store.tickets.c.category.is_not(None)),
-                      "feedback": store.count_rows(conn, store.feedback), "surveys": store.count_rows(conn, store.surveys),
-                      "quarantined": store.count_rows(conn, store.quarantine, store.quarantine.c.released_at.is_(None)),
-                      "predictions": store.count_rows(conn, store.predictions)}
-    finally:
-        engine.dispose()
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        decisions = store.recent_decisions(conn)
+        counts = {"tickets": store.count_rows(conn, store.tickets), "labeled": store.count_rows(conn, store.tickets, store.tickets.c.category.is_not(None)),
+                  "feedback": store.count_rows(conn, store.feedback), "surveys": store.count_rows(conn, store.surveys),
+                  "quarantined": store.count_rows(conn, store.quarantine, store.quarantine.c.released_at.is_(None)),
+                  "predictions": store.count_rows(conn, store.predictions)}
     return {"champion": champion_summary(client, settings), "store": counts, "runs": recent_runs(settings),
             "decisions": decisions, "model_name": settings.model_name, "workspace": str(settings.home.resolve())}

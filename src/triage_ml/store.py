@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -124,6 +125,16 @@ decisions = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("details", sa.Text),
 )
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Engine]:
+    """The store at ``url`` for the length of one command; disposed afterwards."""
+    engine = connect(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def utcnow() -> datetime:

@@ -439,19 +439,25 @@ def test_quarantine_keeps_the_raw_row(engine: sa.Engine, tmp_path: Path) -> None
 # ---- atomicity -----------------------------------------------------------------------
 
 
-def test_failure_mid_batch_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = [ticket(10, body=""), ticket(11), ticket(1, body="Changed"), ticket(12), ticket(13)]
-    path = write_csv(tmp_path / "t.csv", rows)
+def fail_on_second_insert(monkeypatch: pytest.MonkeyPatch, message: str) -> list[int]:
+    """Make the store's second insert of a batch raise; returns the list of calls made."""
     real_insert, calls = store.insert_rows, []
 
     def insert_then_fail(*args: Any, **kwargs: Any) -> int:
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("disk full")
+            raise RuntimeError(message)
         return real_insert(*args, **kwargs)
 
     monkeypatch.setattr(store, "insert_rows", insert_then_fail)
+    return calls
+
+
+def test_failure_mid_batch_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [ticket(10, body=""), ticket(11), ticket(1, body="Changed"), ticket(12), ticket(13)]
+    path = write_csv(tmp_path / "t.csv", rows)
+    calls = fail_on_second_insert(monkeypatch, "disk full")
     before = dump(stocked)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS, chunk_rows=2)
@@ -550,16 +556,7 @@ def test_linked_header_only_file_fails_preflight(tmp_path: Path) -> None:
 def test_linked_failure_mid_batch_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_csv(tmp_path / "sv.csv", [survey("T-0000"), survey("T-9999"), survey("T-0001"), survey("T-0002")])
-    real_insert = store.insert_rows
-    calls: list[int] = []
-
-    def insert_then_fail(*args: Any, **kwargs: Any) -> int:
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("connection lost")
-        return real_insert(*args, **kwargs)
-
-    monkeypatch.setattr(store, "insert_rows", insert_then_fail)
+    fail_on_second_insert(monkeypatch, "connection lost")
     before = dump(stocked)
     with pytest.raises(RuntimeError):
         ingest.ingest_surveys(stocked, path, LEVELS, chunk_rows=2)
