@@ -12,9 +12,10 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pandera.pandas as pa
@@ -27,6 +28,8 @@ from triage_ml.sources import Source, read_source
 OPTIONAL_TICKET_COLUMNS: tuple[str, ...] = ("channel", "customer_id", "customer_tier", "customer_ltv", "language")
 FEEDBACK_COLUMNS: tuple[str, ...] = ("ticket_id", "corrected_category", "corrected_priority", "agent_id", "corrected_at", "reason")
 SURVEY_COLUMNS: tuple[str, ...] = ("ticket_id", "csat", "comment", "answered_at")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -251,8 +254,9 @@ def ingest_tickets_into(conn: Connection, path: Source, mapping: ColumnMapping, 
     schema = contracts.load_schema("tickets", priority_levels, categories=categories)
     baseline = batch_baseline(conn) if gx_root is not None else None
     profiles: list[pd.DataFrame] = []
-    for chunk in read_source(path, chunk_rows):
-        profiles.append(_ingest_ticket_chunk(conn, chunk, mapping, schema, summary))
+    # Parsing and validating the next chunk overlaps with writing this one.
+    for chunk in read_ahead(prepared_ticket_chunks(path, mapping, schema, summary.source, chunk_rows)):
+        profiles.append(_store_ticket_chunk(conn, chunk, summary))
     _require_rows(summary, path)
     if require_two_classes:
         _require_two_classes(summary, mapping, path)
@@ -296,16 +300,61 @@ def mapping_from_dict(data: dict[str, Any]) -> ColumnMapping:
     return ColumnMapping(**{**data, "text_columns": tuple(data["text_columns"]), "explicit": frozenset(data["explicit"])})
 
 
-def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMapping, schema: pa.DataFrameSchema,
-                         summary: IngestSummary) -> pd.DataFrame:
-    """Store one chunk; returns its text-free profile for batch validation."""
-    resolved = resolve_mapping(list(raw.columns), mapping, summary.source)
-    offset = summary.read
-    summary.read += len(raw)
+@dataclass(frozen=True)
+class PreparedChunk:
+    """One chunk parsed, mapped, validated and hashed: everything short of the store."""
+
+    raw: pd.DataFrame
+    offset: int
+    mapping: ColumnMapping
+    valid: pd.DataFrame
+    rejected: list[dict[str, Any]]
+    profile: pd.DataFrame
+
+
+def prepare_ticket_chunk(raw: pd.DataFrame, mapping: ColumnMapping, schema: pa.DataFrameSchema, source: str,
+                         offset: int) -> PreparedChunk:
+    """The store-independent half of ingesting a chunk (pure, so it can run ahead)."""
+    resolved = resolve_mapping(list(raw.columns), mapping, source)
     canonical = map_tickets(raw, resolved)
     valid, rejected = split_valid(raw, canonical, schema, offset)
     valid = valid.assign(content_hash=_content_hash(valid, [c for c in store.TICKET_FIELDS[1:] if c in valid.columns]))
-    first, conflicts, repeats = dedupe_chunk(valid, "ticket_id")
+    return PreparedChunk(raw, offset, resolved, valid, rejected, expectations.profile(canonical))
+
+
+def prepared_ticket_chunks(path: Source, mapping: ColumnMapping, schema: pa.DataFrameSchema, source: str,
+                           chunk_rows: int) -> Iterator[PreparedChunk]:
+    """Read ``path`` chunk by chunk and prepare each (see :func:`prepare_ticket_chunk`)."""
+    offset = 0
+    for raw in read_source(path, chunk_rows):
+        yield prepare_ticket_chunk(raw, mapping, schema, source, offset)
+        offset += len(raw)
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """Yield from ``items`` while a worker thread already produces the next one.
+
+    Hand-written because neither the standard library nor pandas offers a
+    bounded prefetching iterator. One item ahead keeps memory at two chunks;
+    the overlap pays because SQLite releases the GIL while it writes, as do
+    pandas' and Arrow's string kernels. Errors surface in the caller.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
+def _store_ticket_chunk(conn: Connection, chunk: PreparedChunk, summary: IngestSummary) -> pd.DataFrame:
+    """Store one prepared chunk; returns its text-free profile for batch validation."""
+    raw, offset, resolved = chunk.raw, chunk.offset, chunk.mapping
+    summary.read += len(raw)
+    rejected = list(chunk.rejected)
+    first, conflicts, repeats = dedupe_chunk(chunk.valid, "ticket_id")
     stored = store.stored_versions(conn, first["ticket_id"].tolist())
     known = first["ticket_id"].map({k: v[0] for k, v in stored.items()})
     earlier_in_batch = first["ticket_id"].map({k: v[1] for k, v in stored.items()}) == summary.batch_id
@@ -327,7 +376,7 @@ def _ingest_ticket_chunk(conn: Connection, raw: pd.DataFrame, mapping: ColumnMap
     _quarantine(conn, summary, rejected)
     if resolved.labeled:
         summary.categories.update(first["category"].dropna().unique().tolist())
-    return expectations.profile(canonical)
+    return chunk.profile
 
 
 def _require_rows(summary: IngestSummary, path: Source) -> None:

@@ -644,3 +644,39 @@ def test_customer_value_out_of_range_is_quarantined(engine: sa.Engine, tmp_path:
     with engine.connect() as conn:
         [record] = quarantine_list(conn)
     assert record["reasons"][0].startswith("customer_ltv:")
+
+
+def test_read_ahead_yields_every_item_in_order() -> None:
+    assert list(ingest.read_ahead(iter(range(7)))) == list(range(7))
+    assert list(ingest.read_ahead(iter([]))) == []
+
+
+def test_read_ahead_raises_the_producers_error_in_the_caller() -> None:
+    def items() -> Any:
+        yield 1
+        raise ValueError("chunk 2 is broken")
+
+    seen = []
+    with pytest.raises(ValueError, match="chunk 2 is broken"):
+        for item in ingest.read_ahead(items()):
+            seen.append(item)
+    assert seen == [1]
+
+
+def test_error_preparing_a_later_chunk_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The later chunk is prepared on the read-ahead thread while the first is written.
+    real_prepare, calls = ingest.prepare_ticket_chunk, []
+
+    def prepare_then_fail(*args: Any, **kwargs: Any) -> ingest.PreparedChunk:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("parser crashed")
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "prepare_ticket_chunk", prepare_then_fail)
+    before = dump(stocked)
+    path = write_csv(tmp_path / "t.csv", [ticket(30), ticket(31), ticket(32), ticket(33)])
+    with pytest.raises(RuntimeError, match="parser crashed"):
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS, chunk_rows=2)
+    assert dump(stocked) == before
