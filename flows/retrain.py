@@ -39,6 +39,7 @@ def monthly_retrain() -> dict[str, Any]:
                   for spec in candidates.category_specs(settings.train.candidates)]
         challenger = retrain.assemble_challenger(train.select_best(fitted), prepared, settings)
         mlflow.log_metrics(challenger.metrics)
+        retrain.log_test_diagnostics(challenger, prepared.split.test)
         model_uri = registry.log_triage_model(challenger.predictor, registry.input_example(prepared.split.test))
         registered = register(model_uri, settings, run.info.run_id, challenger.candidate)
         champion = retrain.evaluate_champion(client, settings, prepared.split.test)

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sqlalchemy.engine import Engine
 
-from triage_ml import store
+from triage_ml import features, store
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,9 @@ def load_snapshot(engine: Engine) -> Snapshot:
         tickets = store.labeled_tickets(conn)
         feedback = store.all_feedback(conn)
         surveys = store.all_surveys(conn)
+        contacts = store.customer_contacts(conn)
     frame = attach_surveys(resolve_labels(tickets, feedback), surveys)
+    frame["repeat_contacts"] = features.repeat_contacts(frame, contacts)
     batch_ids = tuple(sorted(frame["batch_id"].unique().tolist()))
     return Snapshot(frame=frame.reset_index(drop=True), batch_ids=batch_ids, digest=frame_digest(frame))
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 META_CATEGORICAL: tuple[str, ...] = ("channel", "customer_tier")
-META_NUMERIC: tuple[str, ...] = ("customer_ltv",)
+META_NUMERIC: tuple[str, ...] = ("customer_ltv", "repeat_contacts")
+REPEAT_WINDOW_DAYS = 30
 
 # Escalation signals are domain patterns, not sentiment: no library ships
 # them, and they are kept here as data (a name and a regular expression).
@@ -71,6 +72,38 @@ def meta_frame(frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column] if column in frame.columns else pd.Series([np.nan] * len(frame))
         out[column] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     return out
+
+
+def repeat_contacts(tickets: pd.DataFrame, contacts: pd.DataFrame, window_days: int = REPEAT_WINDOW_DAYS) -> np.ndarray:
+    """For each ticket, how many tickets its customer opened in the ``window_days`` before it.
+
+    ``contacts`` holds ``ticket_id``, ``customer_id`` and ``created_at`` of the
+    customer history (the ticket itself may be among them; it is not counted).
+    NaN where the ticket has no customer or no time, so a model treats it as
+    unknown rather than as a first contact.
+    """
+    events = pd.concat([contacts[["ticket_id", "customer_id", "created_at"]],
+                        tickets[["ticket_id", "customer_id", "created_at"]]]).drop_duplicates("ticket_id")
+    events = events[events["customer_id"].notna() & events["created_at"].notna()]
+    codes = {c: i for i, c in enumerate(pd.unique(events["customer_id"].astype(str)))}
+    # One sorted int64 key per event, customer first, then time in seconds:
+    # two binary searches per ticket count its customer's earlier contacts.
+    span = np.int64(2**34)  # seconds: beyond year 2500
+    keys = np.sort(_customer_codes(events, codes) * span + _seconds(events["created_at"]))
+    known = tickets["customer_id"].notna().to_numpy() & tickets["created_at"].notna().to_numpy()
+    out = np.full(len(tickets), np.nan)
+    query = _customer_codes(tickets[known], codes) * span + _seconds(tickets.loc[known, "created_at"])
+    out[known] = np.searchsorted(keys, query, side="left") - np.searchsorted(keys, query - window_days * 86_400, side="left")
+    return out
+
+
+def _customer_codes(frame: pd.DataFrame, codes: dict[str, int]) -> np.ndarray:
+    return frame["customer_id"].astype(str).map(codes).to_numpy(dtype=np.int64)
+
+
+def _seconds(values: pd.Series) -> np.ndarray:
+    naive = pd.to_datetime(values, utc=True).dt.tz_convert(None).to_numpy()
+    return naive.astype("datetime64[s]").astype(np.int64)
 
 
 def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:

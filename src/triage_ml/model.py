@@ -25,7 +25,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "category", "category_proba", "top3", "priority", "priority_proba",
     "sentiment", "route", "needs_review",
 )
-INPUT_COLUMNS: tuple[str, ...] = ("subject", "body", "channel", "customer_tier", "customer_ltv", "language")
+INPUT_COLUMNS: tuple[str, ...] = ("subject", "body", "channel", "customer_tier", "customer_ltv", "language", "repeat_contacts")
 # Modules whose types a skops file may contain, plus single types outside them;
 # anything else refuses to load. No "builtins." prefix: it would admit
 # eval, exec and getattr as FunctionTransformer functions.

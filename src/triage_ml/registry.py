@@ -64,6 +64,7 @@ def model_signature() -> ModelSignature:
         ColSpec("string", "subject", required=False), ColSpec("string", "body"),
         ColSpec("string", "channel", required=False), ColSpec("string", "customer_tier", required=False),
         ColSpec("double", "customer_ltv", required=False), ColSpec("string", "language", required=False),
+        ColSpec("double", "repeat_contacts", required=False),
     ])
     outputs = Schema([
         ColSpec("string", "category"), ColSpec("double", "category_proba"), ColSpec("string", "top3"),
@@ -76,9 +77,9 @@ def model_signature() -> ModelSignature:
 def input_example(frame: pd.DataFrame, rows: int = 2) -> pd.DataFrame:
     """A few raw tickets in the model's input columns."""
     example = frame[[c for c in INPUT_COLUMNS if c in frame.columns]].head(rows).copy()
-    if "customer_ltv" in example.columns:
-        example["customer_ltv"] = example["customer_ltv"].astype(float)
-    return example.astype({c: object for c in example.columns if c != "customer_ltv"})
+    numeric = [c for c in ("customer_ltv", "repeat_contacts") if c in example.columns]
+    example[numeric] = example[numeric].astype(float)
+    return example.astype({c: object for c in example.columns if c not in numeric})
 
 
 def log_triage_model(predictor: TriagePredictor, example: pd.DataFrame) -> str:

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from sqlalchemy.engine import Engine
 from threadpoolctl import threadpool_limits
 
-from triage_ml import candidates, dataset, gate, registry, store, train
+from triage_ml import candidates, dataset, diagnostics, gate, registry, store, train
 from triage_ml.model import TriagePredictor
 from triage_ml.settings import Settings
 
@@ -96,6 +96,28 @@ def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, setting
     test_metrics, predictions = train.evaluate(predictor, prepared.split.test, settings.priority_levels)
     test_metrics["predict_tickets_per_second"] = len(predictions) / max(time.perf_counter() - started, 1e-9)
     return Challenger(predictor, best.name, test_metrics, predictions)
+
+
+def log_test_diagnostics(challenger: Challenger, test: pd.DataFrame) -> None:
+    """Confusion matrices, per-class F1 and masked misclassified examples, as run artifacts."""
+    import matplotlib.pyplot as plt
+
+    truth = test["category"].astype(str).tolist()
+    predicted = challenger.predictions["category"].astype(str).tolist()
+    figures = {
+        "evaluation/category_confusion_matrix.png": diagnostics.confusion_matrix_figure(truth, predicted, "Category (test)"),
+        "evaluation/category_f1_per_class.png": diagnostics.per_class_f1_figure(truth, predicted, "Category F1 (test)"),
+    }
+    labeled = test["priority"].notna().to_numpy() & challenger.predictions["priority"].notna().to_numpy()
+    if labeled.any():
+        figures["evaluation/priority_confusion_matrix.png"] = diagnostics.confusion_matrix_figure(
+            test["priority"].to_numpy(dtype=object)[labeled].astype(str).tolist(),
+            challenger.predictions["priority"].to_numpy(dtype=object)[labeled].astype(str).tolist(), "Priority (test)")
+    for path, figure in figures.items():
+        mlflow.log_figure(figure, path)
+        plt.close(figure)
+    mlflow.log_table(diagnostics.misclassified_examples(test.reset_index(drop=True), challenger.predictions),
+                     "evaluation/misclassified_examples.json")
 
 
 def evaluate_champion(client: MlflowClient, settings: Settings, test: pd.DataFrame) -> tuple[str | None, dict[str, float] | None, pd.DataFrame | None]:

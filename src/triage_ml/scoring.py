@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from triage_ml import store
+from triage_ml import features, store
 
 
 @dataclass
@@ -43,10 +43,12 @@ def unscored_chunks(engine: Engine, model_version: str, chunk_rows: int) -> Iter
     while True:
         with engine.connect() as conn:
             chunk = store.unscored_tickets(conn, model_version, chunk_rows, after)
-        if chunk.empty:
-            return
+            if chunk.empty:
+                return
+            customers = chunk["customer_id"].dropna().astype(str).unique().tolist()
+            history = store.customer_contacts(conn, customers)
         after = str(chunk["ticket_id"].iloc[-1])
-        yield chunk
+        yield chunk.assign(repeat_contacts=features.repeat_contacts(chunk, history))
 
 
 def write_chunk(engine: Engine, predictions: pd.DataFrame) -> int:

@@ -213,6 +213,18 @@ def stored_versions(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
+def customer_contacts(conn: Connection, customer_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """``ticket_id``, ``customer_id`` and ``created_at`` of stored tickets, all or of these customers."""
+    columns = ("ticket_id", "customer_id", "created_at")
+    if customer_ids is None:
+        statement = sa.select(*(tickets.c[c] for c in columns)).where(tickets.c.customer_id.is_not(None))
+        return _frame(conn, statement, ("created_at",))
+    rows = list(_lookup(conn, tickets, "customer_id", columns, sorted(set(customer_ids))))
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)  # the driver hands back text on SQLite
+    return frame.drop_duplicates("ticket_id")
+
+
 def existing_ids(conn: Connection, table: sa.Table, key: str, ids: Iterable[str]) -> set[str]:
     """The subset of ``ids`` present in ``table``."""
     return set(existing_hashes(conn, table, key, list(ids)))

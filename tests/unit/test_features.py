@@ -83,3 +83,16 @@ def test_model_inputs_has_every_column_the_pipelines_read() -> None:
     assert len(inputs) == 2
     assert inputs.loc[0, "esc_outage"] == 1.0 and inputs.loc[0, "esc_executive"] == 1.0
     assert inputs.loc[1, "text"] == "thanks!"
+
+
+def test_repeat_contacts_counts_the_customers_earlier_tickets_in_the_window() -> None:
+    tickets = pd.DataFrame({
+        "ticket_id": ["a", "b", "c", "d", "e"], "customer_id": ["x", "x", "y", "x", None],
+        "created_at": pd.to_datetime(["2026-01-01", "2026-01-10", "2026-01-10", "2026-03-01", "2026-01-02"], utc=True),
+    })
+    history = pd.DataFrame({"ticket_id": ["z"], "customer_id": ["y"],
+                            "created_at": pd.to_datetime(["2026-01-05"], utc=True)})
+    counts = features.repeat_contacts(tickets, history)
+    # b follows a by 9 days; c follows z; d is 50 days after b; e has no customer.
+    assert counts[:4].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert np.isnan(counts[4])
