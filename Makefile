@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
 
-.PHONY: env demo test test-fast bench bench-ingest ui mlflow-ui prefect-ui lock clean
+.PHONY: env demo test test-fast bench bench-ingest bench-quality ui mlflow-ui prefect-ui lock clean
 
 env: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: bench-ingest
 
 bench-ingest: env
 	$(BIN)/python benchmarks/bench_ingest.py
+
+# Category/priority quality on ../shared's tickets sample and a 50k synthetic retrain.
+bench-quality: env
+	$(BIN)/python benchmarks/bench_quality.py
 
 # MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
 ui: env

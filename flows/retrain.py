@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import mlflow
@@ -29,6 +30,7 @@ def register(model_uri: str, settings: Settings, run_id: str, candidate: str) ->
 @flow(name="monthly-retrain")
 def monthly_retrain() -> dict[str, Any]:
     """Retrain every candidate, register the best, promote it only if it beats the champion."""
+    started = time.perf_counter()
     settings = Settings()
     engine, client = open_store(settings), registry.use_workspace(settings)
     snapshot = take_snapshot(engine)
@@ -46,5 +48,8 @@ def monthly_retrain() -> dict[str, Any]:
         decision = retrain.judge(challenger, champion, prepared.split.test, settings)
         record = retrain.log_decision(decision, registered, champion[0])
         record["champion_after"] = retrain.apply_decision(client, engine, settings, decision, registered, champion[0])
+        mlflow.log_metrics({"fit_seconds_total": sum(f.fit_seconds for f in fitted) + challenger.fit_seconds,
+                            "predict_seconds": challenger.predict_seconds,
+                            "flow_seconds": time.perf_counter() - started})
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))
     return {**record, "run_id": run.info.run_id, "candidate": challenger.candidate}

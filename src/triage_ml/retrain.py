@@ -40,6 +40,8 @@ class Challenger:
     candidate: str
     metrics: dict[str, float]
     predictions: pd.DataFrame
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
 
 
 def prepare_split(snapshot: dataset.Snapshot, settings: Settings) -> Prepared:
@@ -84,18 +86,33 @@ def train_candidate(spec: candidates.CandidateSpec, prepared: Prepared, settings
 
 
 def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, settings: Settings) -> Challenger:
-    """Add the priority model and review thresholds to the best candidate, then test it."""
-    with single_blas_thread():
-        priority_text, priority = train.fit_priority(best.pipeline, prepared.train, settings.train.seed) or (None, None)
+    """Add the priority model and review thresholds to the best candidate, then test it.
+
+    Review thresholds come from the candidate as fitted on the training part,
+    scored on validation rows it has not seen. With ``refit_on_validation``
+    the category model is then refitted on training and validation rows
+    together (the choice of candidate is made; the rows are worth more as
+    training data), and the priority model learns from the same rows.
+    """
     config = {"routes": dict(settings.routes), "default_route": settings.default_route,
               "review_threshold": settings.review_threshold, "candidate": best.name,
               "priority_levels": list(settings.priority_levels)}
-    predictor = TriagePredictor(best.pipeline, priority, priority_text, config)
-    predictor.config["review_thresholds"] = train.review_thresholds(predictor, prepared.split.valid, 0.9, settings.review_threshold)
+    thresholds = train.review_thresholds(TriagePredictor(best.pipeline, config=config), prepared.split.valid, 0.9,
+                                         settings.review_threshold)
+    started = time.perf_counter()
+    with single_blas_thread():
+        rows, category = prepared.train, best.pipeline
+        if settings.train.refit_on_validation:
+            rows = pd.concat([prepared.train, prepared.valid], ignore_index=True)
+            category = train.refit(best.pipeline, rows)
+        priority_text, priority = train.fit_priority(category, rows, settings.train.seed) or (None, None)
+    fit_seconds = time.perf_counter() - started
+    predictor = TriagePredictor(category, priority, priority_text, {**config, "review_thresholds": thresholds})
     started = time.perf_counter()
     test_metrics, predictions = train.evaluate(predictor, prepared.split.test, settings.priority_levels)
-    test_metrics["predict_tickets_per_second"] = len(predictions) / max(time.perf_counter() - started, 1e-9)
-    return Challenger(predictor, best.name, test_metrics, predictions)
+    predict_seconds = time.perf_counter() - started
+    test_metrics["predict_tickets_per_second"] = len(predictions) / max(predict_seconds, 1e-9)
+    return Challenger(predictor, best.name, test_metrics, predictions, fit_seconds, predict_seconds)
 
 
 def log_test_diagnostics(challenger: Challenger, test: pd.DataFrame) -> None:

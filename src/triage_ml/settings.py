@@ -49,6 +49,7 @@ class TrainSettings(_Frozen):
     test_days: int = 30
     validation_fraction: float = 0.15
     test_fraction: float = 0.2
+    refit_on_validation: bool = True
     min_rows: int = 50
     seed: int = 0
 

@@ -74,6 +74,11 @@ def select_best(fitted: Sequence[FittedCandidate]) -> FittedCandidate:
     return max(fitted, key=lambda c: (c.valid_metrics["valid_category_macro_f1"], c.name))
 
 
+def refit(pipeline: Pipeline, rows: pd.DataFrame) -> Pipeline:
+    """A fresh copy of ``pipeline`` (same hyperparameters) fitted on ``rows``."""
+    return clone(pipeline).fit(rows, labels(rows))
+
+
 def out_of_fold_proba(pipeline: Pipeline, inputs: pd.DataFrame, y: np.ndarray, seed: int, folds: int = 3) -> np.ndarray:
     """Category probabilities for the training rows from models that did not see them."""
     smallest = pd.Series(y).value_counts().min()
