@@ -58,11 +58,14 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     out = Path(args.out)
     data = synth.generate(args.tickets, args.months, args.seed)
     paths = synth.write(data, out)
-    new = synth.generate_unlabeled(args.new_tickets, args.seed, start=data.tickets["created_at"].max().to_pydatetime())
-    paths["new_tickets"] = out / "new_tickets.csv"
-    new.to_csv(paths["new_tickets"], index=False)
+    new_tickets = 0
+    if args.new_tickets:
+        new = synth.generate_unlabeled(args.new_tickets, args.seed, start=data.tickets["created_at"].max().to_pydatetime())
+        paths["new_tickets"] = out / "new_tickets.csv"
+        new.to_csv(paths["new_tickets"], index=False)
+        new_tickets = len(new)
     return {"files": {k: str(v) for k, v in paths.items()}, "tickets": len(data.tickets),
-            "feedback": len(data.feedback), "surveys": len(data.surveys), "new_tickets": len(new)}
+            "feedback": len(data.feedback), "surveys": len(data.surveys), "new_tickets": new_tickets}
 
 
 def mapping_from_args(args: argparse.Namespace, labeled: bool = True) -> Any:
@@ -241,6 +244,19 @@ def add_mapping_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--created-at-column", help="column holding the creation timestamp")
 
 
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``triage-ml`` argument parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -249,16 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", parents=[common], help="generate, ingest, retrain, score, summarise")
-    demo.add_argument("--tickets", type=int, default=6000)
-    demo.add_argument("--months", type=int, default=6)
-    demo.add_argument("--new-tickets", type=int, default=1000)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--tickets", type=count(100), default=6000)
+    demo.add_argument("--months", type=count(2), default=6)
+    demo.add_argument("--new-tickets", type=count(1), default=1000)
+    demo.add_argument("--seed", type=count(0), default=7)
 
     gen = sub.add_parser("generate", parents=[common], help="write synthetic tickets, feedback and surveys")
-    gen.add_argument("--tickets", type=int, default=6000)
-    gen.add_argument("--months", type=int, default=6)
-    gen.add_argument("--new-tickets", type=int, default=1000)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--tickets", type=count(1), default=6000)
+    gen.add_argument("--months", type=count(1), default=6)
+    gen.add_argument("--new-tickets", type=count(0), default=1000, help="unlabeled tickets to score (0: none)")
+    gen.add_argument("--seed", type=count(0), default=0)
     gen.add_argument("--out", required=True)
 
     ing = sub.add_parser("ingest", parents=[common], help="ingest tickets, feedback or surveys")

@@ -94,6 +94,27 @@ def test_generate_writes_files_and_json(workspace, capsys, tmp_path: Path) -> No
     assert all(Path(p).exists() for p in result["files"].values())
 
 
+def test_generate_without_new_tickets(workspace, capsys, tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "generate", "--tickets", "120", "--new-tickets", "0", "--out", str(tmp_path / "g"), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["new_tickets"] == 0 and "new_tickets" not in result["files"]
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--tickets", "0", "0 is below the minimum of 1"),
+    ("--seed", "-3", "-3 is below the minimum of 0"),
+    ("--months", "six", "'six' is not a whole number"),
+])
+def test_generate_refuses_bad_counts(workspace, capsys, tmp_path: Path, flag: str, value: str, needle: str) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["generate", flag, value, "--out", str(tmp_path / "g")])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert needle in err and "Traceback" not in err
+    assert not (tmp_path / "g").exists()
+
+
 def test_real_entry_point_prints_one_line(tmp_path: Path) -> None:
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "TRIAGE_HOME": str(tmp_path / "ws")}
     proc = subprocess.run([str(Path(sys.executable).parent / "triage-ml"), "ingest", "tickets", "missing.csv", "--json"],
