@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact
 
 from flows._common import open_store
-from triage_ml import candidates, dataset, registry, reports, retrain, train
+from triage_ml import dataset, registry, reports, retrain, train
 from triage_ml.settings import Settings
 
 
@@ -37,9 +37,12 @@ def monthly_retrain() -> dict[str, Any]:
     prepared = retrain.prepare_split(snapshot, settings)
     with mlflow.start_run(run_name="monthly-retrain") as run:
         retrain.log_lineage(snapshot, prepared)
-        fitted = [retrain.train_candidate(spec, prepared, settings, run.info.run_id)
-                  for spec in candidates.category_specs(settings.train.candidates)]
-        challenger = retrain.assemble_challenger(train.select_best(fitted), prepared, settings)
+        matrices = retrain.featurize(prepared)
+        fitted = [retrain.train_candidate(spec, matrices, settings, run.info.run_id)
+                  for spec in retrain.candidate_specs(settings)]
+        ensemble = retrain.train_ensemble(fitted, matrices, settings, run.info.run_id)
+        challenger = retrain.assemble_challenger(train.select_best(fitted + ([ensemble] if ensemble else [])),
+                                                 prepared, matrices, settings)
         mlflow.log_metrics(challenger.metrics)
         retrain.log_test_diagnostics(challenger, prepared.split.test)
         model_uri = registry.log_triage_model(challenger.predictor, registry.input_example(prepared.split.test))
@@ -48,7 +51,8 @@ def monthly_retrain() -> dict[str, Any]:
         decision = retrain.judge(challenger, champion, prepared.split.test, settings)
         record = retrain.log_decision(decision, registered, champion[0])
         record["champion_after"] = retrain.apply_decision(client, engine, settings, decision, registered, champion[0])
-        mlflow.log_metrics({"fit_seconds_total": sum(f.fit_seconds for f in fitted) + challenger.fit_seconds,
+        mlflow.log_metrics({"fit_seconds_total": matrices.seconds + sum(f.fit_seconds for f in fitted)
+                                                 + (ensemble.fit_seconds if ensemble else 0.0) + challenger.fit_seconds,
                             "predict_seconds": challenger.predict_seconds,
                             "flow_seconds": time.perf_counter() - started})
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))

@@ -43,19 +43,26 @@ def priority_text_columns(levels: list[str]) -> list[str]:
     return [f"p_priority_text_{i}" for i in range(len(levels))]
 
 
+PARTS: tuple[str, ...] = ("features", "category", "priority_text", "priority_category", "priority")
+
+
 @dataclass
 class TriagePredictor:
-    """Fitted pipelines plus serving config.
+    """Fitted parts plus serving config.
 
-    ``priority_text`` is a linear text model whose probabilities, with the
-    category probabilities, sentiment and metadata, feed the LightGBM
-    ``priority`` model (stacking: gradient boosting on raw sparse n-grams
-    is many times slower for no gain here).
+    ``features`` turns raw tickets into the shared n-gram matrix, computed
+    once per prediction. ``category`` reads that matrix. The priority model
+    is a LightGBM ``priority`` pipeline on stacked probabilities: those of a
+    linear text model of priority (``priority_text``) and of a naive-Bayes
+    category model of its own (``priority_category``), both on the same
+    matrix, plus sentiment, escalation signals and customer metadata.
     """
 
+    features: Any
     category: Any
     priority: Any | None = None
     priority_text: Any | None = None
+    priority_category: Any | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,16 +76,27 @@ class TriagePredictor:
             # scikit-learn refuses zero rows; an empty batch simply has no predictions.
             return pd.DataFrame({column: pd.Series(dtype=object) for column in OUTPUT_COLUMNS})
         inputs = model_inputs(tickets.reset_index(drop=True))
-        proba = self.category.predict_proba(inputs)
-        out = self._category_outputs(proba)
+        matrix = self.features.transform(inputs)
+        out = self._category_outputs(self.category.predict_proba(matrix))
         out["sentiment"] = inputs["sentiment"].to_numpy()
-        out["priority"], out["priority_proba"] = self._priority(inputs, proba)
+        out["priority"], out["priority_proba"] = self._priority(inputs, matrix)
         routes = self.config.get("routes", {})
         out["route"] = [routes.get(c, self.config.get("default_route", "general-queue")) for c in out["category"]]
         thresholds = self.config.get("review_thresholds", {})
         default = float(self.config.get("review_threshold", 0.5))
         out["needs_review"] = [p < thresholds.get(c, default) for c, p in zip(out["category"], out["category_proba"])]
         return out[list(OUTPUT_COLUMNS)]
+
+    def priority_probabilities(self, tickets: pd.DataFrame) -> pd.DataFrame:
+        """Probability of each priority level (columns) for raw tickets."""
+        inputs = model_inputs(tickets.reset_index(drop=True))
+        proba = self.priority.predict_proba(self.priority_inputs(inputs, self.features.transform(inputs)))
+        return pd.DataFrame(proba, columns=[str(c) for c in self.priority.classes_])
+
+    def priority_inputs(self, inputs: pd.DataFrame, matrix: Any) -> pd.DataFrame:
+        """What the LightGBM priority model reads for these model inputs."""
+        return priority_frame(inputs, self.priority_category.predict_proba(matrix), list(self.priority_category.classes_),
+                              self.priority_text.predict_proba(matrix), list(self.priority_text.classes_))
 
     def _category_outputs(self, proba: np.ndarray) -> pd.DataFrame:
         classes = np.array(self.classes, dtype=object)
@@ -94,23 +112,20 @@ class TriagePredictor:
             "top3": top3,
         })
 
-    def _priority(self, inputs: pd.DataFrame, category_proba: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    def _priority(self, inputs: pd.DataFrame, matrix: Any) -> tuple[list[Any], np.ndarray]:
         if self.priority is None:
             return [None] * len(inputs), np.full(len(inputs), np.nan)
-        frame = priority_frame(inputs, category_proba, self.classes, self.priority_text)
-        proba = self.priority.predict_proba(frame)
+        proba = self.priority.predict_proba(self.priority_inputs(inputs, matrix))
         best = proba.argmax(axis=1)
         return [str(c) for c in self.priority.classes_[best]], proba[np.arange(len(proba)), best]
 
 
-def priority_frame(inputs: pd.DataFrame, category_proba: np.ndarray, classes: list[str], priority_text: Any,
-                   text_proba: np.ndarray | None = None) -> pd.DataFrame:
+def priority_frame(inputs: pd.DataFrame, category_proba: np.ndarray, categories: list[Any], text_proba: np.ndarray,
+                   levels: list[Any]) -> pd.DataFrame:
     """Model inputs plus the stacked category and text-priority probabilities."""
-    if text_proba is None:
-        text_proba = priority_text.predict_proba(inputs)
     stacked = [
-        pd.DataFrame(category_proba, columns=category_proba_columns(classes)),
-        pd.DataFrame(text_proba, columns=priority_text_columns(list(priority_text.classes_))),
+        pd.DataFrame(category_proba, columns=category_proba_columns([str(c) for c in categories])),
+        pd.DataFrame(text_proba, columns=priority_text_columns([str(c) for c in levels])),
     ]
     return pd.concat([inputs.reset_index(drop=True), *stacked], axis=1)
 
@@ -165,7 +180,7 @@ def save_predictor(predictor: TriagePredictor, directory: Path) -> dict[str, str
 
     directory.mkdir(parents=True, exist_ok=True)
     artifacts = {"config": directory / "config.json"}
-    for part in ("category", "priority", "priority_text"):
+    for part in PARTS:
         if getattr(predictor, part) is not None:
             artifacts[part] = directory / f"{part}.skops"
             compact_vocabularies(getattr(predictor, part))
@@ -176,7 +191,7 @@ def save_predictor(predictor: TriagePredictor, directory: Path) -> dict[str, str
 
 def load_predictor(artifacts: dict[str, str]) -> TriagePredictor:
     """Rebuild a predictor from the files :func:`save_predictor` wrote."""
-    parts = {p: load_pipeline(Path(artifacts[p])) for p in ("category", "priority", "priority_text") if p in artifacts}
+    parts = {p: load_pipeline(Path(artifacts[p])) for p in PARTS if p in artifacts}
     config = json.loads(Path(artifacts["config"]).read_text())
     return TriagePredictor(**parts, config=config)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import scipy.sparse as sp
 from mlflow import MlflowClient
 from sqlalchemy.engine import Engine
 from threadpoolctl import threadpool_limits
@@ -74,18 +75,45 @@ def single_blas_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def train_candidate(spec: candidates.CandidateSpec, prepared: Prepared, settings: Settings, parent_run_id: str) -> train.FittedCandidate:
-    """Fit one category candidate and log it as a child run of the retraining."""
-    with single_blas_thread():
-        fitted = train.fit_candidate(spec, prepared.train, prepared.valid, settings.train.seed)
-    with mlflow.start_run(run_name=f"candidate-{spec.name}", nested=True, parent_run_id=parent_run_id):
-        mlflow.set_tag("candidate", spec.name)
+def featurize(prepared: Prepared) -> train.Matrices:
+    """The shared n-gram matrix of the training and validation rows."""
+    return train.featurize(prepared.train, prepared.valid)
+
+
+def candidate_specs(settings: Settings) -> list[candidates.CandidateSpec]:
+    """The configured single-model candidates, with their search grids unless search is off."""
+    cfg = settings.train
+    return candidates.category_specs(cfg.candidates, cfg.candidate_params, None if cfg.search else {})
+
+
+def _log_candidate(fitted: train.FittedCandidate, parent_run_id: str) -> None:
+    with mlflow.start_run(run_name=f"candidate-{fitted.name}", nested=True, parent_run_id=parent_run_id):
+        mlflow.set_tag("candidate", fitted.name)
         mlflow.log_params(fitted.params)
         mlflow.log_metrics({**fitted.valid_metrics, "fit_seconds": fitted.fit_seconds})
+
+
+def train_candidate(spec: candidates.CandidateSpec, matrices: train.Matrices, settings: Settings,
+                    parent_run_id: str) -> train.FittedCandidate:
+    """Search and fit one category candidate; log it as a child run of the retraining."""
+    with single_blas_thread():
+        fitted = train.fit_candidate(spec, matrices, settings.train.seed)
+    _log_candidate(fitted, parent_run_id)
     return fitted
 
 
-def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, settings: Settings) -> Challenger:
+def train_ensemble(fitted: list[train.FittedCandidate], matrices: train.Matrices, settings: Settings,
+                   parent_run_id: str) -> train.FittedCandidate | None:
+    """The soft-vote ensemble of the best candidates, when configured and there are two or more."""
+    if candidates.ENSEMBLE not in settings.train.candidates or len(fitted) < 2:
+        return None
+    ensemble = train.fit_ensemble(fitted, matrices, settings.train.ensemble_members)
+    _log_candidate(ensemble, parent_run_id)
+    return ensemble
+
+
+def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, matrices: train.Matrices,
+                        settings: Settings) -> Challenger:
     """Add the priority model and review thresholds to the best candidate, then test it.
 
     Review thresholds come from the candidate as fitted on the training part,
@@ -97,17 +125,20 @@ def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, setting
     config = {"routes": dict(settings.routes), "default_route": settings.default_route,
               "review_threshold": settings.review_threshold, "candidate": best.name,
               "priority_levels": list(settings.priority_levels)}
-    thresholds = train.review_thresholds(TriagePredictor(best.pipeline, config=config), prepared.split.valid, 0.9,
-                                         settings.review_threshold)
+    thresholds = train.review_thresholds(TriagePredictor(matrices.features, best.model, config=config),
+                                         prepared.split.valid, 0.9, settings.review_threshold)
     started = time.perf_counter()
     with single_blas_thread():
-        rows, category = prepared.train, best.pipeline
+        rows, matrix, category = prepared.train, matrices.train, best.model
         if settings.train.refit_on_validation:
             rows = pd.concat([prepared.train, prepared.valid], ignore_index=True)
-            category = train.refit(best.pipeline, rows)
-        priority_text, priority = train.fit_priority(category, rows, settings.train.seed) or (None, None)
+            matrix = sp.vstack([matrices.train, matrices.valid], format="csr")
+            category = train.refit(best.blueprint, matrix, train.labels(rows))
+        priority = train.fit_priority(matrix, rows, settings.train.seed, train.word_columns(matrices.features))
     fit_seconds = time.perf_counter() - started
-    predictor = TriagePredictor(category, priority, priority_text, {**config, "review_thresholds": thresholds})
+    predictor = TriagePredictor(matrices.features, category, *(
+        (priority.model, priority.text, priority.category) if priority else (None, None, None)),
+        config={**config, "review_thresholds": thresholds})
     started = time.perf_counter()
     test_metrics, predictions = train.evaluate(predictor, prepared.split.test, settings.priority_levels)
     predict_seconds = time.perf_counter() - started

@@ -9,6 +9,7 @@ are computed, never created, so importing this module has no side effects.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,7 +46,10 @@ class GateSettings(_Frozen):
 class TrainSettings(_Frozen):
     """What a retraining run fits and how it splits the data."""
 
-    candidates: tuple[str, ...] = ("logreg", "linear_svc", "complement_nb")
+    candidates: tuple[str, ...] = ("logreg", "linear_svc", "complement_nb", "lightgbm", "ensemble")
+    candidate_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    search: bool = True
+    ensemble_members: int = 3
     test_days: int = 30
     validation_fraction: float = 0.15
     test_fraction: float = 0.2

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import ParameterGrid, StratifiedKFold, cross_val_predict, train_test_split
 
 from triage_ml import candidates, metrics
 from triage_ml.errors import TrainingDataError
@@ -26,14 +25,32 @@ from triage_ml.model import TriagePredictor, category_proba_columns, priority_fr
 
 
 @dataclass(frozen=True)
+class Matrices:
+    """The shared feature matrix of the training and validation rows, with the fitted vectorizer."""
+
+    features: Any
+    train: Any
+    valid: Any
+    y_train: np.ndarray
+    y_valid: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
 class FittedCandidate:
-    """A fitted category pipeline with its validation figures."""
+    """A category model fitted on the training matrix, with its validation figures.
+
+    ``blueprint`` is the unfitted estimator with the chosen hyperparameters,
+    for refits on more rows.
+    """
 
     name: str
-    pipeline: Pipeline
+    model: Any
+    blueprint: Any
     params: dict[str, Any]
     valid_metrics: dict[str, float]
     fit_seconds: float
+    valid_proba: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
 
 def require_trainable(frame: pd.DataFrame, min_rows: int) -> None:
@@ -54,19 +71,71 @@ def labels(frame: pd.DataFrame, column: str = "category") -> np.ndarray:
     return frame[column].to_numpy(dtype=object)
 
 
-def fit_candidate(spec: candidates.CandidateSpec, train: pd.DataFrame, valid: pd.DataFrame, seed: int) -> FittedCandidate:
-    """Fit one candidate on ``train`` (model inputs) and score it on ``valid``."""
-    pipeline = spec.build(spec.params, seed)
+def featurize(train: pd.DataFrame, valid: pd.DataFrame, params: Mapping[str, Any] | None = None) -> Matrices:
+    """Fit the shared text features on the training rows and transform both parts."""
     started = time.perf_counter()
-    pipeline.fit(train, labels(train))
-    elapsed = time.perf_counter() - started
-    predicted = pipeline.predict(valid)
-    truth = labels(valid)
-    score = {
+    features = candidates.text_features(params or {})
+    x_train = features.fit_transform(train)
+    x_valid = features.transform(valid)
+    return Matrices(features, x_train, x_valid, labels(train), labels(valid), time.perf_counter() - started)
+
+
+def _validation_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    return {
         "valid_category_macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
         "valid_category_accuracy": float(np.mean(predicted == truth)),
     }
-    return FittedCandidate(spec.name, pipeline, candidates.describe(pipeline), score, elapsed)
+
+
+def search_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Row positions of a stratified sample of at most ``limit`` training rows (all rows when fewer)."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    keep, _ = train_test_split(np.arange(len(y)), train_size=limit, random_state=seed, stratify=y)
+    return np.sort(keep)
+
+
+def fit_candidate(spec: candidates.CandidateSpec, matrices: Matrices, seed: int, search_rows: int = 10_000) -> FittedCandidate:
+    """Search ``spec.grid`` on the validation rows, then fit the best setting on every training row.
+
+    The search fits each setting on a stratified sample of at most
+    ``search_rows`` training rows: at 50,000 tickets a full-size search cost
+    more than everything else in a retraining. A loop over scikit-learn's
+    ParameterGrid rather than GridSearchCV with a PredefinedSplit, because
+    GridSearchCV keeps no fitted model per setting.
+    """
+    started = time.perf_counter()
+    settings = list(ParameterGrid(dict(spec.grid) or [{}]))
+    sample = search_sample(matrices.y_train, search_rows, seed) if len(settings) > 1 else np.arange(len(matrices.y_train))
+    best: tuple[float, dict[str, Any], Any] | None = None
+    for setting in settings:
+        model = spec.build({**spec.params, **setting}, seed).fit(matrices.train[sample], matrices.y_train[sample])
+        score = _validation_scores(matrices.y_valid, model.predict(matrices.valid))["valid_category_macro_f1"]
+        if best is None or score > best[0]:
+            best = (score, setting, model)
+    assert best is not None  # ParameterGrid yields at least one setting
+    _, setting, model = best
+    params = {**spec.params, **setting}
+    if len(sample) < len(matrices.y_train):
+        model = spec.build(params, seed).fit(matrices.train, matrices.y_train)
+    proba = model.predict_proba(matrices.valid)
+    scores = _validation_scores(matrices.y_valid, model.classes_[proba.argmax(axis=1)])
+    scores["search_settings"] = float(len(settings))
+    return FittedCandidate(spec.name, model, spec.build(params, seed), {**candidates.describe(model), **setting},
+                           scores, time.perf_counter() - started, proba)
+
+
+def fit_ensemble(fitted: Sequence[FittedCandidate], matrices: Matrices, members: int = 3) -> FittedCandidate:
+    """Soft vote of the ``members`` best candidates on validation (already fitted, so no new fit)."""
+    chosen = sorted(fitted, key=lambda c: -c.valid_metrics["valid_category_macro_f1"])[:members]
+    started = time.perf_counter()
+    # Fitting frozen members fits nothing; the vote learns the class order from the training labels.
+    model = candidates.soft_vote([(c.name, c.model) for c in chosen], frozen=True).fit(matrices.train, matrices.y_train)
+    proba = np.mean([c.valid_proba for c in chosen], axis=0)
+    blueprint = candidates.soft_vote([(c.name, clone(c.blueprint)) for c in chosen], frozen=False)
+    scores = _validation_scores(matrices.y_valid, model.classes_[proba.argmax(axis=1)])
+    params = {"members": ",".join(c.name for c in chosen)}
+    return FittedCandidate(candidates.ENSEMBLE, model, blueprint, params, scores, time.perf_counter() - started, proba)
 
 
 def select_best(fitted: Sequence[FittedCandidate]) -> FittedCandidate:
@@ -74,40 +143,70 @@ def select_best(fitted: Sequence[FittedCandidate]) -> FittedCandidate:
     return max(fitted, key=lambda c: (c.valid_metrics["valid_category_macro_f1"], c.name))
 
 
-def refit(pipeline: Pipeline, rows: pd.DataFrame) -> Pipeline:
-    """A fresh copy of ``pipeline`` (same hyperparameters) fitted on ``rows``."""
-    return clone(pipeline).fit(rows, labels(rows))
+def refit(blueprint: Any, matrix: Any, y: np.ndarray) -> Any:
+    """A fresh copy of ``blueprint`` (same hyperparameters) fitted on ``matrix``."""
+    return clone(blueprint).fit(matrix, y)
 
 
-def out_of_fold_proba(pipeline: Pipeline, inputs: pd.DataFrame, y: np.ndarray, seed: int, folds: int = 3) -> np.ndarray:
-    """Category probabilities for the training rows from models that did not see them."""
+def out_of_fold_proba(estimator: Any, matrix: Any, y: np.ndarray, seed: int, folds: int = 3) -> np.ndarray:
+    """Probabilities for the training rows from models that did not see them.
+
+    The features were fitted on all these rows (vocabulary and IDF, no
+    labels): refitting the vectorizer per fold would triple its cost.
+    """
     smallest = pd.Series(y).value_counts().min()
     cv = StratifiedKFold(n_splits=max(2, min(folds, int(smallest))), shuffle=True, random_state=seed)
-    return cross_val_predict(clone(pipeline), inputs, y, cv=cv, method="predict_proba")
+    return cross_val_predict(clone(estimator), matrix, y, cv=cv, method="predict_proba")
 
 
-def fit_priority(category: Pipeline, train: pd.DataFrame, seed: int,
-                 params: Mapping[str, Any] | None = None) -> tuple[Pipeline, Pipeline] | None:
-    """Fit the stacked priority model: (text model, LightGBM), or None without priority labels.
+@dataclass(frozen=True)
+class PriorityModel:
+    """The stacked priority parts of a :class:`TriagePredictor`."""
 
-    The LightGBM model learns from out-of-fold probabilities of the category
-    and text models, so it never sees probabilities of rows they were fit on.
+    text: Any
+    category: Any
+    model: Any
+
+
+def word_columns(features: Any) -> int:
+    """How many leading columns of the shared matrix are word n-grams."""
+    return len(features.named_transformers_["word"].vocabulary_)
+
+
+def fit_priority(matrix: Any, rows: pd.DataFrame, seed: int, word_count: int,
+                 params: Mapping[str, Any] | None = None) -> PriorityModel | None:
+    """Fit the stacked priority model, or None without two priority levels.
+
+    ``matrix`` holds the shared features of ``rows`` (model inputs with
+    labels), its first ``word_count`` columns the word n-grams. LightGBM learns from out-of-fold probabilities of the text and
+    category models, so it never sees probabilities of rows they were fit on.
     """
-    rows = train[train["priority"].notna()].reset_index(drop=True)
-    if rows["priority"].nunique() < 2:
+    params = params or {}
+    labeled = rows["priority"].notna().to_numpy()
+    if pd.Series(rows["priority"][labeled]).nunique() < 2:
         return None
-    y = labels(rows, "priority")
-    text_model = candidates.build_priority_text(seed, params)
-    text_proba = out_of_fold_proba(text_model, rows, y, seed)
-    category_proba = out_of_fold_proba(category, rows, labels(rows), seed)
-    classes = [str(c) for c in category.classes_]
-    if category_proba.shape[1] != len(classes):
-        # A category missing from every fold: fall back to in-sample probabilities.
-        category_proba = category.predict_proba(rows)
-    text_model.fit(rows, y)
-    frame = priority_frame(rows, category_proba, classes, text_model, text_proba)
-    stacked = category_proba_columns(classes) + priority_text_columns(list(text_model.classes_))
-    return text_model, candidates.build_priority(stacked, seed, params).fit(frame, y)
+    part, x = rows[labeled].reset_index(drop=True), matrix[np.flatnonzero(labeled)]
+    y, y_category = labels(part, "priority"), labels(part)
+    text = candidates.build_priority_text(params, seed, word_count)
+    category = candidates.build_priority_category(params, seed)
+    text_proba = out_of_fold_proba(text, x, y, seed)
+    category_proba = out_of_fold_proba(category, x, y_category, seed)
+    text.fit(x, y)
+    category.fit(x, y_category)
+    frame = priority_frame(part, category_proba, list(category.classes_), text_proba, list(text.classes_))
+    stacked = category_proba_columns(list(category.classes_)) + priority_text_columns(list(text.classes_))
+    return PriorityModel(text, category, candidates.build_priority(stacked, seed, params).fit(frame, y))
+
+
+def fit_predictor(train: pd.DataFrame, valid: pd.DataFrame, spec: candidates.CandidateSpec, config: dict[str, Any],
+                  seed: int, feature_params: Mapping[str, Any] | None = None,
+                  priority_params: Mapping[str, Any] | None = None) -> TriagePredictor:
+    """One candidate plus the stacked priority model, without search logging or refits (tests, tools)."""
+    matrices = featurize(train, valid, feature_params)
+    fitted = fit_candidate(spec, matrices, seed)
+    priority = fit_priority(matrices.train, train, seed, word_columns(matrices.features), priority_params)
+    parts = (priority.model, priority.text, priority.category) if priority else (None, None, None)
+    return TriagePredictor(matrices.features, fitted.model, *parts, config={**config, "candidate": fitted.name})
 
 
 def review_thresholds(predictor: TriagePredictor, valid: pd.DataFrame, target_precision: float, default: float) -> dict[str, float]:

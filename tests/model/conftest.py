@@ -54,12 +54,9 @@ def trained(split: dataset.Split) -> TriagePredictor:
     """Category candidate, stacked priority model and review thresholds, as a retraining assembles them."""
     settings = Settings()
     seed = settings.train.seed
-    train_inputs, valid_inputs = train.prepare(split.train), train.prepare(split.valid)
-    fitted = train.fit_candidate(candidates.category_specs((CANDIDATE,))[0], train_inputs, valid_inputs, seed)
-    priority_text, priority = train.fit_priority(fitted.pipeline, train_inputs, seed)
     config = {"routes": dict(settings.routes), "default_route": settings.default_route,
-              "review_threshold": settings.review_threshold, "candidate": fitted.name,
-              "priority_levels": list(settings.priority_levels)}
-    predictor = TriagePredictor(fitted.pipeline, priority, priority_text, config)
+              "review_threshold": settings.review_threshold, "priority_levels": list(settings.priority_levels)}
+    spec = candidates.category_specs((CANDIDATE,))[0]
+    predictor = train.fit_predictor(train.prepare(split.train), train.prepare(split.valid), spec, config, seed)
     predictor.config["review_thresholds"] = train.review_thresholds(predictor, split.valid, 0.9, settings.review_threshold)
     return predictor

@@ -34,11 +34,8 @@ def tickets(rows: list[tuple[str, str]], **meta: object) -> pd.DataFrame:
 
 
 def priority_proba(predictor: TriagePredictor, raw: pd.DataFrame) -> pd.DataFrame:
-    """Probability of every priority level, straight from the fitted pipelines."""
-    inputs = model_inputs(raw.reset_index(drop=True))
-    category_proba = predictor.category.predict_proba(inputs)
-    frame = model.priority_frame(inputs, category_proba, predictor.classes, predictor.priority_text)
-    return pd.DataFrame(predictor.priority.predict_proba(frame), columns=[str(c) for c in predictor.priority.classes_])
+    """Probability of every priority level, straight from the fitted parts."""
+    return predictor.priority_probabilities(raw)
 
 
 def urgent_mass(predictor: TriagePredictor, raw: pd.DataFrame) -> np.ndarray:

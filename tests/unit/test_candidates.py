@@ -45,43 +45,82 @@ def test_unknown_candidates_are_named_in_the_error() -> None:
         candidates.category_specs(("logreg", "xgboost"))
 
 
+@pytest.fixture(scope="module")
+def matrices(inputs: pd.DataFrame) -> train.Matrices:
+    return train.featurize(inputs.iloc[:450], inputs.iloc[450:], FAST)
+
+
 @pytest.mark.parametrize("name", sorted(candidates.CATEGORY_CANDIDATES))
-def test_factories_return_fresh_unfitted_pipelines(name: str) -> None:
+def test_factories_return_fresh_unfitted_estimators(name: str) -> None:
     build = candidates.CATEGORY_CANDIDATES[name]
     first, second = build({}, 0), build({}, 0)
-    assert isinstance(first, Pipeline) and first is not second
+    assert first is not second
     with pytest.raises(NotFittedError):
         check_is_fitted(first)
 
 
 def test_hyperparameters_come_from_the_spec() -> None:
-    pipeline = candidates.build_logreg({"C": 0.25, "word_features": 123}, seed=4)
-    params = pipeline.get_params()
-    assert params["model__C"] == 0.25 and params["model__random_state"] == 4
-    assert params["features__word__max_features"] == 123
+    params = candidates.build_logreg({"C": 0.25}, seed=4).get_params()
+    assert params["C"] == 0.25 and params["random_state"] == 4
+    assert candidates.text_features({"word_features": 123}).get_params()["word__max_features"] == 123
 
 
 def test_describe_keeps_only_loggable_values() -> None:
     described = candidates.describe(candidates.build_linear_svc({"C": 0.7}, 0))
-    assert described["model__estimator__C"] == 0.7
-    assert all("__" in k and len(str(v)) < 250 for k, v in described.items())
+    assert described["estimator__C"] == 0.7
+    assert all(len(str(v)) < 250 for v in described.values())
     assert all(isinstance(v, (int, float, str, bool, type(None), tuple)) for v in described.values())
 
 
+def test_the_shared_matrix_has_the_word_block_first(matrices: train.Matrices) -> None:
+    words = train.word_columns(matrices.features)
+    assert 0 < words < matrices.train.shape[1]
+    assert matrices.train.shape[0] == 450 and matrices.valid.shape[1] == matrices.train.shape[1]
+
+
 @pytest.mark.parametrize("name", sorted(candidates.CATEGORY_CANDIDATES))
-def test_every_candidate_fits_and_gives_probabilities(name: str, inputs: pd.DataFrame) -> None:
+def test_every_candidate_fits_and_gives_probabilities(name: str, matrices: train.Matrices) -> None:
     spec = candidates.category_specs((name,), {name: FAST})[0]
-    train_part, valid_part = inputs.iloc[:450], inputs.iloc[450:]
-    fitted = train.fit_candidate(spec, train_part, valid_part, seed=0)
-    proba = fitted.pipeline.predict_proba(valid_part)
-    assert proba.shape == (len(valid_part), len(fitted.pipeline.classes_))
+    fitted = train.fit_candidate(spec, matrices, seed=0)
+    proba = fitted.model.predict_proba(matrices.valid)
+    assert proba.shape == (matrices.valid.shape[0], len(fitted.model.classes_))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(fitted.valid_proba, proba)
     assert 0.0 <= fitted.valid_metrics["valid_category_macro_f1"] <= 1.0
     assert fitted.params and fitted.fit_seconds > 0
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fitted.blueprint)
+
+
+def test_the_search_keeps_the_setting_with_the_best_validation_score(matrices: train.Matrices) -> None:
+    # alpha=1e6 smooths every class to the prior: it cannot win the search.
+    spec = candidates.CandidateSpec("complement_nb", candidates.build_complement_nb, {}, {"alpha": (1e6, 0.3)})
+    fitted = train.fit_candidate(spec, matrices, seed=0, search_rows=300)
+    assert fitted.model.alpha == 0.3 and fitted.blueprint.alpha == 0.3
+    assert fitted.valid_metrics["search_settings"] == 2.0
+    # The winner is refitted on all 450 training rows, not the 300-row search sample.
+    assert fitted.model.class_count_.sum() == 450
+
+
+def test_search_sample_is_stratified_and_bounded() -> None:
+    y = np.array(["a"] * 900 + ["b"] * 100, dtype=object)
+    sample = train.search_sample(y, 200, seed=0)
+    assert len(sample) == 200 and (y[sample] == "b").sum() == 20
+    assert len(train.search_sample(y, 5_000, seed=0)) == 1_000
+
+
+def test_the_ensemble_averages_its_members_without_refitting(matrices: train.Matrices) -> None:
+    fitted = [train.fit_candidate(s, matrices, 0) for s in candidates.category_specs(("complement_nb", "logreg"), grids={})]
+    ensemble = train.fit_ensemble(fitted, matrices, members=2)
+    expected = np.mean([f.model.predict_proba(matrices.valid) for f in fitted], axis=0)
+    np.testing.assert_allclose(ensemble.model.predict_proba(matrices.valid), expected)
+    np.testing.assert_allclose(ensemble.valid_proba, expected)
+    refitted = train.refit(ensemble.blueprint, matrices.train, matrices.y_train)
+    np.testing.assert_allclose(refitted.predict_proba(matrices.valid), expected, rtol=1e-6)
 
 
 def fitted_with(name: str, f1: float) -> train.FittedCandidate:
-    return train.FittedCandidate(name, Pipeline([("m", None)]), {}, {"valid_category_macro_f1": f1}, 0.1)
+    return train.FittedCandidate(name, None, None, {}, {"valid_category_macro_f1": f1}, 0.1)
 
 
 def test_select_best_takes_the_highest_validation_macro_f1() -> None:
@@ -102,17 +141,18 @@ def test_require_trainable_refuses_tiny_or_single_class_data() -> None:
     train.require_trainable(pd.DataFrame({"category": ["Billing", "Sales"] * 30}), 50)
 
 
-def test_fit_priority_needs_two_priority_levels(inputs: pd.DataFrame) -> None:
-    category = candidates.build_complement_nb({}, 0).fit(inputs, train.labels(inputs))
-    assert train.fit_priority(category, inputs.assign(priority=None), 0) is None
-    assert train.fit_priority(category, inputs.assign(priority="normal"), 0) is None
+def test_fit_priority_needs_two_priority_levels(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+    rows, words = inputs.iloc[:450], train.word_columns(matrices.features)
+    assert train.fit_priority(matrices.train, rows.assign(priority=None), 0, words) is None
+    assert train.fit_priority(matrices.train, rows.assign(priority="normal"), 0, words) is None
 
 
-def test_fit_priority_copes_with_a_category_without_priority_labels(inputs: pd.DataFrame) -> None:
-    category = candidates.build_complement_nb({}, 0).fit(inputs, train.labels(inputs))
-    partly = inputs.assign(priority=inputs["priority"].where(inputs["category"] != "Sales", None))
-    priority_text, priority = train.fit_priority(category, partly, 0, {"n_estimators": 20})
-    predictor = TriagePredictor(category, priority, priority_text)
+def test_fit_priority_copes_with_a_category_without_priority_labels(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+    rows = inputs.iloc[:450]
+    partly = rows.assign(priority=rows["priority"].where(rows["category"] != "Sales", None))
+    priority = train.fit_priority(matrices.train, partly, 0, train.word_columns(matrices.features), {"n_estimators": 20})
+    category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
+    predictor = TriagePredictor(matrices.features, category, priority.model, priority.text, priority.category)
     out = predictor.predict(pd.DataFrame({"subject": ["Quote request"], "body": ["Pricing for 50 seats please."]}))
     assert out.loc[0, "priority"] in set(synth.PRIORITIES)
 

@@ -42,10 +42,8 @@ def predictor(small_data: synth.SyntheticData) -> Iterator[model.TriagePredictor
     with threadpool_limits(1):
         inputs = train.prepare(small_data.tickets)
         spec = candidates.category_specs(("complement_nb",))[0]
-        fitted = train.fit_candidate(spec, inputs, inputs, seed=0)
-        priority_text, priority = train.fit_priority(fitted.pipeline, inputs, seed=0)
         config = {"routes": ROUTES, "default_route": "fallback-queue", "review_threshold": 0.5}
-        yield model.TriagePredictor(fitted.pipeline, priority, priority_text, config)
+        yield train.fit_predictor(inputs, inputs, spec, config, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +110,7 @@ def test_needs_review_follows_the_thresholds(predictor: model.TriagePredictor, t
 
 
 def test_a_predictor_without_priority_returns_none(predictor: model.TriagePredictor, tickets: pd.DataFrame) -> None:
-    out = model.TriagePredictor(predictor.category, config=predictor.config).predict(tickets)
+    out = model.TriagePredictor(predictor.features, predictor.category, config=predictor.config).predict(tickets)
     assert tuple(out.columns) == model.OUTPUT_COLUMNS
     assert out["priority"].isna().all() and out["priority"].tolist() == [None] * len(tickets)
     assert out["priority_proba"].isna().all()
@@ -125,7 +123,7 @@ def test_predict_needs_only_subject_and_body(predictor: model.TriagePredictor) -
 
 def test_save_and_load_give_identical_predictions(predictor: model.TriagePredictor, saved: dict[str, str],
                                                   tickets: pd.DataFrame, predicted: pd.DataFrame) -> None:
-    assert set(saved) == {"category", "priority", "priority_text", "config"}
+    assert set(saved) == {"features", "category", "priority", "priority_text", "priority_category", "config"}
     loaded = model.load_predictor(saved)
     assert loaded.config == predictor.config
     pd.testing.assert_frame_equal(loaded.predict(tickets), predicted)
@@ -133,17 +131,17 @@ def test_save_and_load_give_identical_predictions(predictor: model.TriagePredict
 
 def test_saved_vocabularies_are_one_mapping_not_one_file_per_ngram(predictor: model.TriagePredictor,
                                                                    saved: dict[str, str]) -> None:
-    vocabulary = predictor.category.named_steps["features"].named_transformers_["word"].vocabulary_
+    vocabulary = predictor.features.named_transformers_["word"].vocabulary_
     assert len(vocabulary) > 1_000
-    with zipfile.ZipFile(saved["category"]) as archive:
+    with zipfile.ZipFile(saved["features"]) as archive:
         assert len(archive.namelist()) < 50
 
 
 def test_save_without_priority_writes_no_priority_files(saved: dict[str, str], tmp_path: Path) -> None:
-    # Reuse the saved category pipeline: dumping it again would cost seconds.
-    category = model.load_pipeline(Path(saved["category"]))
-    artifacts = model.save_predictor(model.TriagePredictor(category), tmp_path / "model")
-    assert set(artifacts) == {"category", "config"}
+    # Reuse the saved features and category model: dumping the vocabularies again would cost seconds.
+    features, category = (model.load_pipeline(Path(saved[part])) for part in ("features", "category"))
+    artifacts = model.save_predictor(model.TriagePredictor(features, category), tmp_path / "model")
+    assert set(artifacts) == {"features", "category", "config"}
     assert model.load_predictor(artifacts).priority is None
 
 
