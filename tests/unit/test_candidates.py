@@ -179,3 +179,12 @@ def test_review_thresholds_reach_the_target_precision() -> None:
     # Precision over the top k stays >= 0.9 up to k = 24 (22 right of 24), then falls below.
     assert out["Billing"] == pytest.approx(confidence[23])
     assert out["Sales"] == 0.5  # too few predictions: the default
+
+
+def test_logistic_models_really_fit_on_small_data(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+    # A loose lbfgs tolerance once stopped after zero iterations and predicted a single class.
+    category = candidates.build_logreg({}, 0).fit(matrices.train, matrices.y_train)
+    text = candidates.build_priority_text({}, 0, train.word_columns(matrices.features))
+    text.fit(matrices.train, train.labels(inputs.iloc[:450], "priority"))
+    assert category.n_iter_.min() > 0 and text.named_steps["model"].n_iter_.min() > 0
+    assert len(set(category.predict(matrices.valid))) > 1 and len(set(text.predict(matrices.valid))) > 1
