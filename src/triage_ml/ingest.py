@@ -354,15 +354,20 @@ def _store_ticket_chunk(conn: Connection, chunk: PreparedChunk, summary: IngestS
     raw, offset, resolved = chunk.raw, chunk.offset, chunk.mapping
     summary.read += len(raw)
     rejected = list(chunk.rejected)
-    first, conflicts, repeats = dedupe_chunk(chunk.valid, "ticket_id")
-    stored = store.stored_versions(conn, first["ticket_id"].tolist())
-    known = first["ticket_id"].map({k: v[0] for k, v in stored.items()})
-    earlier_in_batch = first["ticket_id"].map({k: v[1] for k, v in stored.items()}) == summary.batch_id
-    unchanged = known.notna() & (known == first["content_hash"])
-    conflicts = pd.concat([conflicts, first[earlier_in_batch & ~unchanged]])
+    valid = chunk.valid
+    stored = store.stored_versions(conn, valid["ticket_id"].unique().tolist())
+    # Ids an earlier chunk of this batch stored: their version is the batch's;
+    # every row here either repeats it exactly (skipped) or conflicts with it.
+    in_batch = valid["ticket_id"].map({k: v[0] for k, v in stored.items() if v[1] == summary.batch_id})
+    seen = in_batch.notna()
+    repeats = int((seen & (in_batch == valid["content_hash"])).sum())
+    conflicts = valid[seen & (in_batch != valid["content_hash"])]
+    first, later_conflicts, later_repeats = dedupe_chunk(valid[~seen], "ticket_id")
+    conflicts, repeats = pd.concat([conflicts, later_conflicts]), repeats + later_repeats
     rejected += [rejection(raw, i, offset, ["ticket_id: duplicate id in this batch with different content"])
                  for i in conflicts.index]
-    first, known, unchanged = (x[~(earlier_in_batch & ~unchanged)] for x in (first, known, unchanged))
+    known = first["ticket_id"].map({k: v[0] for k, v in stored.items()})
+    unchanged = known.notna() & (known == first["content_hash"])
     # An unlabeled re-export of a stored ticket never overwrites its labels.
     changed = known.notna() & ~unchanged & resolved.labeled
     now = pd.Timestamp.now(tz="UTC")

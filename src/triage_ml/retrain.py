@@ -31,6 +31,7 @@ class Prepared:
     split: dataset.Split
     train: pd.DataFrame
     valid: pd.DataFrame
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ def prepare_split(snapshot: dataset.Snapshot, settings: Settings) -> Prepared:
     cfg = settings.train
     train.require_trainable(snapshot.frame, cfg.min_rows)
     split = dataset.split_snapshot(snapshot.frame, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed)
-    return Prepared(split, train.prepare(split.train), train.prepare(split.valid))
+    started = time.perf_counter()
+    inputs = train.prepare(split.train), train.prepare(split.valid)
+    return Prepared(split, *inputs, time.perf_counter() - started)
 
 
 def log_lineage(snapshot: dataset.Snapshot, prepared: Prepared) -> None:
@@ -118,9 +121,11 @@ def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, matrice
 
     Review thresholds come from the candidate as fitted on the training part,
     scored on validation rows it has not seen. With ``refit_on_validation``
-    the category model is then refitted on training and validation rows
-    together (the choice of candidate is made; the rows are worth more as
-    training data), and the priority model learns from the same rows.
+    and at most ``refit_max_rows`` training rows, the category model is then
+    refitted on training and validation rows together (the choice of
+    candidate is made; on small data the rows are worth more as training
+    data), and the priority model learns from the same rows. Above that size
+    the refit costs tens of seconds for a few thousand extra rows.
     """
     config = {"routes": dict(settings.routes), "default_route": settings.default_route,
               "review_threshold": settings.review_threshold, "candidate": best.name,
@@ -130,7 +135,7 @@ def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, matrice
     started = time.perf_counter()
     with single_blas_thread():
         rows, matrix, category = prepared.train, matrices.train, best.model
-        if settings.train.refit_on_validation:
+        if settings.train.refit_on_validation and len(prepared.train) <= settings.train.refit_max_rows:
             rows = pd.concat([prepared.train, prepared.valid], ignore_index=True)
             matrix = sp.vstack([matrices.train, matrices.valid], format="csr")
             category = train.refit(best.blueprint, matrix, train.labels(rows))

@@ -54,6 +54,7 @@ class TrainSettings(_Frozen):
     validation_fraction: float = 0.15
     test_fraction: float = 0.2
     refit_on_validation: bool = True
+    refit_max_rows: int = 20_000
     min_rows: int = 50
     seed: int = 0
 

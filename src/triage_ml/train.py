@@ -95,7 +95,7 @@ def search_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(keep)
 
 
-def fit_candidate(spec: candidates.CandidateSpec, matrices: Matrices, seed: int, search_rows: int = 10_000) -> FittedCandidate:
+def fit_candidate(spec: candidates.CandidateSpec, matrices: Matrices, seed: int, search_rows: int = 5_000) -> FittedCandidate:
     """Search ``spec.grid`` on the validation rows, then fit the best setting on every training row.
 
     The search fits each setting on a stratified sample of at most

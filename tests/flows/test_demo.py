@@ -25,7 +25,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
 
 @pytest.fixture
 def fast_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRIAGE_TRAIN__CANDIDATES", '["complement_nb", "logreg"]')
+    monkeypatch.setenv("TRIAGE_TRAIN__CANDIDATES", '["complement_nb", "logreg", "ensemble"]')
 
 
 def table_counts(settings: Settings) -> dict[str, int]:
@@ -65,8 +65,12 @@ def test_demo_twice_promotes_once_and_duplicates_nothing(prefect_harness, worksp
     assert rejected.tags["promotion.decision"] == "rejected" and "rejected" in rejected.tags["promotion.reason"]
     parent = client.get_run(first["retrain"]["run_id"])
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert sorted(r.data.tags["candidate"] for r in children) == ["complement_nb", "logreg"]
+    assert sorted(r.data.tags["candidate"] for r in children) == ["complement_nb", "ensemble", "logreg"]
     assert all("valid_category_macro_f1" in r.data.metrics for r in children)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
+    assert {"evaluation/category_confusion_matrix.png", "evaluation/category_f1_per_class.png",
+            "evaluation/priority_confusion_matrix.png", "evaluation/misclassified_examples.json"} <= artifacts
+    assert parent.data.metrics["flow_seconds"] > parent.data.metrics["fit_seconds_total"] > 0
     assert {i.dataset.name for i in parent.inputs.dataset_inputs} == {"tickets-training", "tickets-validation", "tickets-test"}
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 

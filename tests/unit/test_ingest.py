@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from triage_ml import ingest, store, synth
@@ -593,6 +593,9 @@ def expected_counts(rows: list[tuple[str, int, int]]) -> tuple[int, int, int]:
 
 @settings(max_examples=25, deadline=None)
 @given(rows=st.lists(ROW, min_size=1, max_size=8), chunk_rows=st.sampled_from([5, 50]))
+# Found by hypothesis: in the second chunk the first row of id 0 conflicts with the batch's version,
+# and the exact repeat after it was once compared with that conflicting row instead.
+@example(rows=[("valid", 0, 0), ("valid", 0, 0), ("valid", 0, 0), ("valid", 0, 1), ("valid", 0, 0)], chunk_rows=5)
 def test_every_row_is_stored_quarantined_or_skipped(rows: list[tuple[str, int, int]], chunk_rows: int) -> None:
     # Two fixed rows first, so the batch always has the two classes a labeled file needs.
     rows = [("valid", 100, 0), ("valid", 101, 0), *rows]
