@@ -50,7 +50,7 @@ def monthly_retrain() -> dict[str, Any]:
         fitting = time.perf_counter()
         futures = [fit_candidate.submit(spec, matrices, settings, run.info.run_id) for spec in retrain.candidate_specs(settings)]
         fitted = [future.result() for future in futures]
-        candidates_seconds = time.perf_counter() - fitting  # wall time: fits overlap
+        candidates_seconds = time.perf_counter() - fitting
         ensemble = retrain.train_ensemble(fitted, matrices, settings, run.info.run_id)
         challenger = retrain.assemble_challenger(train.select_best(fitted + ([ensemble] if ensemble else [])),
                                                  prepared, matrices, settings)
@@ -62,9 +62,7 @@ def monthly_retrain() -> dict[str, Any]:
         decision = retrain.judge(challenger, champion, prepared.split.test, settings)
         record = retrain.log_decision(decision, registered, champion[0])
         record["champion_after"] = retrain.apply_decision(client, engine, settings, decision, registered, champion[0])
-        mlflow.log_metrics({"fit_seconds_total": matrices.seconds + candidates_seconds
-                                                 + (ensemble.fit_seconds if ensemble else 0.0) + challenger.fit_seconds,
-                            "predict_seconds": challenger.predict_seconds, "prepare_seconds": prepared.seconds,
-                            "flow_seconds": time.perf_counter() - started})
+        mlflow.log_metrics(retrain.timing_metrics(prepared, matrices, candidates_seconds, ensemble, challenger,
+                                                  time.perf_counter() - started))
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))
     return {**record, "run_id": run.info.run_id, "candidate": challenger.candidate}

@@ -141,9 +141,7 @@ def assemble_challenger(best: train.FittedCandidate, prepared: Prepared, matrice
             category = train.refit(best.blueprint, matrix, train.labels(rows))
         priority = train.fit_priority(matrix, rows, settings.train.seed, train.word_columns(matrices.features))
     fit_seconds = time.perf_counter() - started
-    predictor = TriagePredictor(matrices.features, category, *(
-        (priority.model, priority.text, priority.category) if priority else (None, None, None)),
-        config={**config, "review_thresholds": thresholds})
+    predictor = train.assemble_predictor(matrices.features, category, priority, {**config, "review_thresholds": thresholds})
     started = time.perf_counter()
     test_metrics, predictions = train.evaluate(predictor, prepared.split.test, settings.priority_levels)
     predict_seconds = time.perf_counter() - started
@@ -171,6 +169,14 @@ def log_test_diagnostics(challenger: Challenger, test: pd.DataFrame) -> None:
         plt.close(figure)
     mlflow.log_table(diagnostics.misclassified_examples(test.reset_index(drop=True), challenger.predictions),
                      "evaluation/misclassified_examples.json")
+
+
+def timing_metrics(prepared: Prepared, matrices: train.Matrices, candidates_seconds: float,
+                   ensemble: train.FittedCandidate | None, challenger: Challenger, flow_seconds: float) -> dict[str, float]:
+    """Where a retraining's time went; ``candidates_seconds`` is wall time, since candidate fits overlap."""
+    fitting = matrices.seconds + candidates_seconds + (ensemble.fit_seconds if ensemble else 0.0) + challenger.fit_seconds
+    return {"fit_seconds_total": fitting, "predict_seconds": challenger.predict_seconds,
+            "prepare_seconds": prepared.seconds, "flow_seconds": flow_seconds}
 
 
 def evaluate_champion(client: MlflowClient, settings: Settings, test: pd.DataFrame) -> tuple[str | None, dict[str, float] | None, pd.DataFrame | None]:

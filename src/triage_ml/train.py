@@ -198,6 +198,14 @@ def fit_priority(matrix: Any, rows: pd.DataFrame, seed: int, word_count: int,
     return PriorityModel(text, category, candidates.build_priority(stacked, seed, params).fit(frame, y))
 
 
+def assemble_predictor(features: Any, category: Any, priority: PriorityModel | None,
+                       config: dict[str, Any]) -> TriagePredictor:
+    """The predictor made of the shared features, a category model and (when fitted) the priority stack."""
+    if priority is None:
+        return TriagePredictor(features, category, config=config)
+    return TriagePredictor(features, category, priority.model, priority.text, priority.category, config)
+
+
 def fit_predictor(train: pd.DataFrame, valid: pd.DataFrame, spec: candidates.CandidateSpec, config: dict[str, Any],
                   seed: int, feature_params: Mapping[str, Any] | None = None,
                   priority_params: Mapping[str, Any] | None = None) -> TriagePredictor:
@@ -205,8 +213,7 @@ def fit_predictor(train: pd.DataFrame, valid: pd.DataFrame, spec: candidates.Can
     matrices = featurize(train, valid, feature_params)
     fitted = fit_candidate(spec, matrices, seed)
     priority = fit_priority(matrices.train, train, seed, word_columns(matrices.features), priority_params)
-    parts = (priority.model, priority.text, priority.category) if priority else (None, None, None)
-    return TriagePredictor(matrices.features, fitted.model, *parts, config={**config, "candidate": fitted.name})
+    return assemble_predictor(matrices.features, fitted.model, priority, {**config, "candidate": fitted.name})
 
 
 def review_thresholds(predictor: TriagePredictor, valid: pd.DataFrame, target_precision: float, default: float) -> dict[str, float]:

@@ -8,13 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from triage_ml import candidates, synth, train
 from triage_ml.errors import TrainingDataError
-from triage_ml.model import TriagePredictor
 
 pytestmark = pytest.mark.unit
 
@@ -152,7 +150,7 @@ def test_fit_priority_copes_with_a_category_without_priority_labels(inputs: pd.D
     partly = rows.assign(priority=rows["priority"].where(rows["category"] != "Sales", None))
     priority = train.fit_priority(matrices.train, partly, 0, train.word_columns(matrices.features), {"n_estimators": 20})
     category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
-    predictor = TriagePredictor(matrices.features, category, priority.model, priority.text, priority.category)
+    predictor = train.assemble_predictor(matrices.features, category, priority, {})
     out = predictor.predict(pd.DataFrame({"subject": ["Quote request"], "body": ["Pricing for 50 seats please."]}))
     assert out.loc[0, "priority"] in set(synth.PRIORITIES)
 
