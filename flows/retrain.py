@@ -10,10 +10,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.transactions import Transaction, get_transaction, transaction
 
 from flows._common import open_store
-from triage_ml import dataset, registry, reports, retrain, train
+from triage_ml import dataset, gate, promotion, registry, reports, retrain, store, train
 from triage_ml.settings import Settings
+
+ABORTED_WHY = "the retraining failed after registering this version, before its decision was recorded; see the flow run's logs"
 
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
@@ -25,7 +28,35 @@ def take_snapshot(engine) -> dataset.Snapshot:  # type: ignore[no-untyped-def]
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
 def register(model_uri: str, settings: Settings, run_id: str, candidate: str) -> registry.RegisteredModel:
     """Register the challenger (registry I/O: retried)."""
-    return registry.register(model_uri, settings.model_name, run_id, {"candidate": candidate})
+    registered = registry.register(model_uri, settings.model_name, run_id, {"candidate": candidate})
+    get_transaction().set("undo", (settings, registered))
+    return registered
+
+
+@register.on_rollback
+def _abort_registration(txn: Transaction) -> None:
+    """The transaction failed after registering: the version stays, tagged and audited as aborted."""
+    settings, registered = txn.get("undo")
+    with store.opened(settings.store_url) as engine:
+        promotion.record_aborted(registry.client(settings), engine, settings, registered, ABORTED_WHY)
+
+
+@task(cache_policy=NO_CACHE)
+def apply_decision(engine, client, settings: Settings, decision: gate.Decision,  # type: ignore[no-untyped-def]
+                   registered: registry.RegisteredModel, champion_version: str | None) -> gate.Decision:
+    """Guarded alias move (or rejection), audited. Not retried: a failed move is undone, not repeated."""
+    final, moved_from = promotion.apply_decision(client, engine, settings, decision, registered, champion_version)
+    get_transaction().set("undo", (settings, registered.version, moved_from))
+    return final
+
+
+@apply_decision.on_rollback
+def _revert_promotion(txn: Transaction) -> None:
+    """The transaction failed after the alias moved: put the champion back."""
+    settings, version, moved_from = txn.get("undo")
+    if moved_from is not None:
+        with store.opened(settings.store_url) as engine:
+            promotion.revert_promotion(registry.client(settings), engine, settings, version, moved_from, ABORTED_WHY)
 
 
 @task(cache_policy=NO_CACHE)
@@ -57,11 +88,15 @@ def monthly_retrain() -> dict[str, Any]:
         mlflow.log_metrics(challenger.metrics)
         retrain.log_test_diagnostics(challenger, prepared.split.test)
         model_uri = registry.log_triage_model(challenger.predictor, registry.input_example(prepared.split.test))
-        registered = register(model_uri, settings, run.info.run_id, challenger.candidate)
-        champion = retrain.evaluate_champion(client, settings, prepared.split.test)
-        decision = retrain.judge(challenger, champion, prepared.split.test, settings)
-        record = retrain.log_decision(decision, registered, champion[0])
-        record["champion_after"] = retrain.apply_decision(client, engine, settings, decision, registered, champion[0])
+        # register -> gate -> alias is all or nothing: the rollback hooks above tag
+        # an orphaned version and put a moved alias back.
+        with transaction():
+            registered = register(model_uri, settings, run.info.run_id, challenger.candidate)
+            champion = promotion.evaluate_champion(client, settings, prepared.split.test)
+            decision = promotion.judge(challenger.metrics, challenger.predictions, champion, prepared.split.test, settings)
+            decision = apply_decision(engine, client, settings, decision, registered, champion.version)
+            record = promotion.log_decision(decision, registered, champion.version, settings)
+        record["champion_after"] = registered.version if decision.promote else champion.version
         mlflow.log_metrics(retrain.timing_metrics(prepared, matrices, candidates_seconds, ensemble, challenger,
                                                   time.perf_counter() - started))
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))

@@ -177,6 +177,31 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     return {"model_version": version, **figures}
 
 
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Point champion back at the previous champion (audited)."""
+    from flows.promotion import rollback_champion
+
+    return rollback_champion(args.reason)
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Force a registered version to champion, bypassing the gate (audited)."""
+    if not args.force:
+        raise TriageError("promote bypasses the gate and needs --force; to promote through the gate, run `triage-ml retrain`")
+    from flows.promotion import force_promote
+
+    return force_promote(str(args.version), args.reason)
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The audit trail of champion decisions, newest first."""
+    from triage_ml import store
+
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        rows = store.recent_decisions(conn, args.limit)
+    return {"decisions": [{k: v for k, v in row.items() if k != "details"} for row in rows]}
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """The champion, its metrics, the last runs and decisions."""
     from triage_ml import status
@@ -229,6 +254,9 @@ def render(command: str, result: dict[str, Any], settings: Settings) -> str:
         return "\n".join(lines)
     if command == "ingest":
         return reports.ingest_text(result)
+    if command in ("rollback", "promote"):
+        return (f"{result['action']}: champion {result['champion_before']} -> {result['champion']} "
+                f"(previous-champion now {result['previous_champion']}); reason: {result['reason']}")
     return json.dumps(result, indent=2, default=str)
 
 
@@ -305,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", parents=[common], help="champion, metrics, recent runs and decisions")
 
+    rb = sub.add_parser("rollback", parents=[common], help="point champion back at the previous champion (audited)")
+    rb.add_argument("--reason", required=True, help="why; kept in the audit trail")
+
+    pro = sub.add_parser("promote", parents=[common], help="make a version champion without the gate (audited)")
+    pro.add_argument("version", type=count(1), help="registered version number")
+    pro.add_argument("--force", action="store_true", help="required: this bypasses the gate")
+    pro.add_argument("--reason", required=True, help="why; kept in the audit trail")
+
+    aud = sub.add_parser("audit", parents=[common], help="champion decisions: gate, rollback, forced promotion")
+    aud.add_argument("--limit", type=count(1), default=20)
+
     bat = sub.add_parser("batches", parents=[common], help="list ingest batches, or accept a blocked one")
     bat.add_argument("action", choices=["list", "accept"])
     bat.add_argument("batch_id", nargs="?")
@@ -316,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Handler] = {
     "demo": cmd_demo, "generate": cmd_generate, "ingest": cmd_ingest, "retrain": cmd_retrain,
     "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status, "quarantine": cmd_quarantine,
-    "batches": cmd_batches,
+    "batches": cmd_batches, "rollback": cmd_rollback, "promote": cmd_promote, "audit": cmd_audit,
 }
 
 

@@ -1,12 +1,13 @@
 """MLflow: workspace setup, model logging, registration and aliases.
 
 Scoring jobs serve ``models:/<name>@champion``; no run id or version is
-ever hard-coded. Alias moves go through :func:`move_champion`, a guarded
-compare-and-set.
+ever hard-coded. The alias moves here are plain MLflow calls; the guard
+around them (lock, compare-and-set, audit) is in ``promotion``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -45,12 +46,17 @@ def use_workspace(settings: Settings) -> MlflowClient:
     """
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
-    client = MlflowClient(settings.tracking_uri, settings.registry_uri)
-    if client.get_experiment_by_name(settings.experiment_name) is None:
+    mlflow_client = client(settings)
+    if mlflow_client.get_experiment_by_name(settings.experiment_name) is None:
         location = None if settings.tracking_uri.startswith("http") else settings.artifact_root.as_uri()
-        client.create_experiment(settings.experiment_name, artifact_location=location)
+        mlflow_client.create_experiment(settings.experiment_name, artifact_location=location)
     mlflow.set_experiment(settings.experiment_name)
-    return client
+    return mlflow_client
+
+
+def client(settings: Settings) -> MlflowClient:
+    """A client on the workspace's tracking and registry stores."""
+    return MlflowClient(settings.tracking_uri, settings.registry_uri)
 
 
 def pinned_requirements() -> list[str]:
@@ -112,20 +118,71 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
         return None
 
 
-def move_champion(client: MlflowClient, settings: Settings, version: str, expected: str | None) -> None:
-    """Point the champion alias at ``version`` if it still points at ``expected``.
+@dataclass(frozen=True)
+class Aliases:
+    """Where the champion and previous-champion aliases point (None: unset)."""
 
-    The replaced version stays reachable under the previous-champion alias.
+    champion: str | None
+    previous: str | None
+
+
+# Tag on a version that became champion: the version it replaced, so a
+# rollback can restore the previous-champion alias one step further back.
+REPLACED_TAG = "champion.replaced"
+
+
+def aliases(client: MlflowClient, settings: Settings) -> Aliases:
+    """The current champion and previous-champion versions."""
+    return Aliases(alias_version(client, settings.model_name, settings.champion_alias),
+                   alias_version(client, settings.model_name, settings.previous_alias))
+
+
+def _point(client: MlflowClient, name: str, alias: str, version: str | None) -> None:
+    if version is None:
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model_alias(name, alias)
+    else:
+        client.set_registered_model_alias(name, alias, version)
+
+
+def promote_version(client: MlflowClient, settings: Settings, version: str, before: Aliases) -> Aliases:
+    """Point champion at ``version``; the replaced champion becomes previous-champion.
+
+    Callers hold the alias lock and have checked ``before`` (see ``promotion``).
+
+    Returns:
+        The aliases after the move.
+    """
+    name = settings.model_name
+    client.get_model_version(name, version)  # raises for an unknown version before anything moves
+    client.set_model_version_tag(name, version, REPLACED_TAG, before.champion or "")
+    if before.champion is not None:
+        client.set_registered_model_alias(name, settings.previous_alias, before.champion)
+    client.set_registered_model_alias(name, settings.champion_alias, version)
+    return Aliases(version, before.champion if before.champion is not None else before.previous)
+
+
+def roll_back(client: MlflowClient, settings: Settings, before: Aliases) -> Aliases:
+    """Point champion back at previous-champion, and previous-champion one step further back.
 
     Raises:
-        RegistryError: the champion moved since the decision was taken.
+        RegistryError: there is no previous champion.
     """
-    current = alias_version(client, settings.model_name, settings.champion_alias)
-    if current != expected:
-        raise RegistryError(f"champion moved from {expected} to {current} during evaluation; not promoting {version}")
-    if current is not None:
-        client.set_registered_model_alias(settings.model_name, settings.previous_alias, current)
-    client.set_registered_model_alias(settings.model_name, settings.champion_alias, version)
+    name = settings.model_name
+    if before.previous is None:
+        raise RegistryError(f"model '{name}' has no '{settings.previous_alias}' version to roll back to")
+    earlier = client.get_model_version(name, before.previous).tags.get(REPLACED_TAG) or None
+    if earlier == before.champion:
+        earlier = None  # never offer the version just rolled back from as the way back
+    client.set_registered_model_alias(name, settings.champion_alias, before.previous)
+    _point(client, name, settings.previous_alias, earlier)
+    return Aliases(before.previous, earlier)
+
+
+def restore_aliases(client: MlflowClient, settings: Settings, before: Aliases) -> None:
+    """Put both aliases back where ``before`` says (undo of a move)."""
+    _point(client, settings.model_name, settings.champion_alias, before.champion)
+    _point(client, settings.model_name, settings.previous_alias, before.previous)
 
 
 def champion_uri(settings: Settings) -> str:
@@ -147,8 +204,7 @@ def load_version(settings: Settings, which: str) -> tuple[Any, str]:
     Raises:
         RegistryError: no such alias or version.
     """
-    client = MlflowClient(settings.tracking_uri, settings.registry_uri)
-    resolved = alias_version(client, settings.model_name, which) if not which.isdigit() else which
+    resolved = alias_version(client(settings), settings.model_name, which) if not which.isdigit() else which
     if resolved is None:
         raise RegistryError(f"model '{settings.model_name}' has no '{which}' alias yet; run `triage-ml retrain` first")
     try:

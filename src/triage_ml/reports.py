@@ -36,6 +36,15 @@ def decision_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def alias_move_markdown(result: dict[str, Any]) -> str:
+    """A rollback or forced promotion, as the audit trail records it."""
+    return "\n".join([
+        f"### Champion {result['action']}", "", "| champion before | champion now | previous-champion now |", "|---|---|---|",
+        f"| {_fmt(result['champion_before'])} | {_fmt(result['champion'])} | {_fmt(result['previous_champion'])} |", "",
+        f"Reason: {result['reason']}",
+    ])
+
+
 def metrics_line(metrics: dict[str, Any]) -> str:
     """The headline metrics on one line."""
     return ", ".join(f"{k}={_fmt(metrics[k])}" for k in HEADLINE_METRICS if k in metrics)

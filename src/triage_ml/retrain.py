@@ -1,13 +1,12 @@
 """The stages of a retraining run, as plain functions the flow composes.
 
 snapshot -> split -> train candidates (one MLflow child run each) ->
-assemble challenger -> evaluate on test -> register -> score champion on the
-same rows -> gate -> move alias and record the decision.
+assemble challenger -> evaluate on test. Registering, the gate and the alias
+move are in ``promotion``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +14,9 @@ from typing import Any
 import mlflow
 import pandas as pd
 import scipy.sparse as sp
-from mlflow import MlflowClient
-from sqlalchemy.engine import Engine
 from threadpoolctl import threadpool_limits
 
-from triage_ml import candidates, dataset, diagnostics, gate, registry, store, train
+from triage_ml import candidates, dataset, diagnostics, train
 from triage_ml.model import TriagePredictor
 from triage_ml.settings import Settings
 
@@ -177,57 +174,3 @@ def timing_metrics(prepared: Prepared, matrices: train.Matrices, candidates_seco
     fitting = matrices.seconds + candidates_seconds + (ensemble.fit_seconds if ensemble else 0.0) + challenger.fit_seconds
     return {"fit_seconds_total": fitting, "predict_seconds": challenger.predict_seconds,
             "prepare_seconds": prepared.seconds, "flow_seconds": flow_seconds}
-
-
-def evaluate_champion(client: MlflowClient, settings: Settings, test: pd.DataFrame) -> tuple[str | None, dict[str, float] | None, pd.DataFrame | None]:
-    """Score the current champion on this run's test rows (never stored figures)."""
-    loaded = registry.load_champion(client, settings)
-    if loaded is None:
-        return None, None, None
-    model, version = loaded
-    figures, predictions = train.evaluate(model, test, settings.priority_levels)
-    return version, figures, predictions
-
-
-def judge(challenger: Challenger, champion: tuple[str | None, dict[str, float] | None, pd.DataFrame | None],
-          test: pd.DataFrame, settings: Settings) -> gate.Decision:
-    """Run the gate on the challenger's and champion's predictions of the same rows."""
-    _, champion_metrics, champion_pred = champion
-    return gate.decide(
-        challenger.metrics, champion_metrics, test["category"].tolist(), challenger.predictions["category"].tolist(),
-        None if champion_pred is None else champion_pred["category"].tolist(), settings.gate, settings.train.seed,
-    )
-
-
-def log_decision(decision: gate.Decision, registered: registry.RegisteredModel, champion_version: str | None) -> dict[str, Any]:
-    """Put the decision on the retrain run: tags, champion metrics and a JSON artifact."""
-    record = {**decision.as_dict(), "challenger_version": registered.version, "champion_version": champion_version}
-    mlflow.log_dict(record, "promotion/decision.json")
-    mlflow.set_tags({"promotion.decision": "promoted" if decision.promote else "rejected",
-                     "promotion.reason": decision.reason[:5000], "promotion.challenger_version": registered.version,
-                     "promotion.champion_version": str(champion_version)})
-    if decision.champion:
-        mlflow.log_metrics({f"champion.{k}": v for k, v in decision.champion.items()})
-    return record
-
-
-def apply_decision(client: MlflowClient, engine: Engine, settings: Settings, decision: gate.Decision,
-                   registered: registry.RegisteredModel, champion_version: str | None) -> str | None:
-    """Move the alias (guarded) or tag the rejected version; audit either way.
-
-    Returns:
-        The champion version after the decision.
-    """
-    name, version = registered.name, registered.version
-    client.set_model_version_tag(name, version, "promotion.reason", decision.reason[:5000])
-    promoted = decision.promote
-    if promoted:
-        registry.move_champion(client, settings, version, champion_version)
-    client.set_model_version_tag(name, version, "promotion.decision", "promoted" if promoted else "rejected")
-    with engine.begin() as conn:
-        store.record_decision(conn, {
-            "action": "gate", "model_name": name, "run_id": registered.run_id, "challenger_version": version,
-            "champion_version": champion_version, "promoted": promoted, "reason": decision.reason,
-            "details": json.dumps(decision.as_dict(), default=str),
-        })
-    return version if promoted else champion_version

@@ -127,6 +127,16 @@ decisions = sa.Table(
     sa.Column("details", sa.Text),
 )
 
+# One row per registered model. A guarded alias move updates its row first, so
+# concurrent moves of the same model's aliases queue on the database's write
+# lock (SQLite's database lock, PostgreSQL's row lock) instead of racing:
+# MLflow's registry has no compare-and-set of its own.
+alias_locks = sa.Table(
+    "alias_locks", metadata,
+    sa.Column("model_name", sa.String(128), primary_key=True),
+    sa.Column("locked_at", sa.DateTime, nullable=False),
+)
+
 
 @contextmanager
 def opened(url: str) -> Iterator[Engine]:
@@ -152,7 +162,10 @@ def connect(url: str) -> Engine:
     Returns:
         An engine; the caller owns it (``engine.dispose()`` when done).
     """
-    engine = sa.create_engine(url, future=True)
+    # SQLite waits this long for another writer (a concurrent promotion or
+    # ingest) instead of failing at once with "database is locked".
+    connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, future=True, connect_args=connect_args)
     metadata.create_all(engine)
     return engine
 
@@ -422,6 +435,20 @@ def record_decision(conn: Connection, decision: dict[str, Any]) -> int:
         row["details"] = json.dumps(row["details"], default=str)
     result = conn.execute(decisions.insert().returning(decisions.c.id), row)
     return int(result.scalar_one())
+
+
+def lock_aliases(engine: Engine, conn: Connection, model_name: str) -> None:
+    """Take the write lock on ``model_name``'s aliases for the rest of ``conn``'s transaction.
+
+    Another transaction that calls this for the same model blocks until this
+    one commits or rolls back.
+    """
+    try:
+        with engine.begin() as setup:
+            setup.execute(alias_locks.insert(), [{"model_name": model_name, "locked_at": utcnow()}])
+    except sa.exc.IntegrityError:
+        pass  # the row exists already: the usual case
+    conn.execute(alias_locks.update().where(alias_locks.c.model_name == model_name).values(locked_at=utcnow()))
 
 
 def recent_decisions(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
