@@ -1,0 +1,101 @@
+"""register -> gate -> alias as one Prefect transaction; rollback and forced promotion through the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from flows.retrain import monthly_retrain
+from triage_ml import cli, gate, promotion, registry, store, synth
+from triage_ml.settings import Settings
+
+pytestmark = [pytest.mark.flows, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def trained_workspace(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A workspace with a small labeled history and version 1 as champion, shared by this module."""
+    home = tmp_path_factory.mktemp("promotion") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRIAGE_HOME", str(home))
+        patch.setenv("TRIAGE_TRAIN__CANDIDATES", '["complement_nb"]')
+        paths = synth.write(synth.generate(1200, months=3, seed=5), home.parent / "data")
+        assert cli.main(["ingest", "tickets", str(paths["tickets"]), "--json"]) == 0
+        assert monthly_retrain()["champion_after"] == "1"
+        yield Settings()
+
+
+def audit(settings: Settings) -> list[dict]:
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        return store.recent_decisions(conn, 100)
+
+
+def newest_version(client: MlflowClient, settings: Settings) -> str:
+    return str(max(int(v.version) for v in client.search_model_versions(f"name = '{settings.model_name}'")))
+
+
+def test_a_crash_between_register_and_alias_leaves_the_champion(trained_workspace: Settings, monkeypatch) -> None:
+    settings, client = trained_workspace, registry.client(trained_workspace)
+    before = registry.aliases(client, settings)
+
+    def crash(*args):  # noqa: ANN002, ANN202
+        raise RuntimeError("simulated crash while scoring the champion")
+
+    monkeypatch.setattr(promotion, "evaluate_champion", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        monthly_retrain()
+    assert registry.aliases(client, settings) == before
+    orphan = newest_version(client, settings)
+    assert orphan != before.champion
+    assert client.get_model_version(settings.model_name, orphan).tags["promotion.decision"] == "aborted"
+    newest = audit(settings)[0]
+    assert (newest["action"], newest["challenger_version"], newest["promoted"]) == ("aborted", orphan, False)
+
+
+def test_a_crash_after_the_alias_moved_puts_it_back(trained_workspace: Settings, monkeypatch) -> None:
+    settings, client = trained_workspace, registry.client(trained_workspace)
+    before = registry.aliases(client, settings)
+    promote = gate.Decision(True, "promoted: forced by the test", {"category_macro_f1": 0.99}, None, None)
+    monkeypatch.setattr(promotion, "judge", lambda *args: promote)
+
+    def crash(*args):  # noqa: ANN002, ANN202
+        raise RuntimeError("simulated crash while logging the decision")
+
+    monkeypatch.setattr(promotion, "log_decision", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        monthly_retrain()
+    assert registry.aliases(client, settings) == before
+    moved = newest_version(client, settings)
+    actions = [(r["action"], r["challenger_version"]) for r in audit(settings)[:3]]
+    assert actions == [("aborted", moved), ("revert", before.champion), ("gate", moved)]
+    assert client.get_model_version(settings.model_name, moved).tags["promotion.decision"] == "aborted"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict, str]:
+    code = cli.main([*argv, "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+
+
+def test_forced_promotion_and_rollback_from_the_cli_are_audited(trained_workspace: Settings, capsys) -> None:
+    settings, client = trained_workspace, registry.client(trained_workspace)
+    champion = registry.aliases(client, settings).champion
+    other = client.copy_model_version(f"models:/{settings.model_name}/{champion}", settings.model_name).version
+
+    code, _, err = run_cli(capsys, "promote", str(other), "--reason", "no force")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: promote bypasses the gate and needs --force")
+
+    code, forced, _ = run_cli(capsys, "promote", str(other), "--force", "--reason", "hotfix for the billing queue")
+    assert code == 0 and (forced["champion_before"], forced["champion"]) == (champion, str(other))
+    code, rolled, _ = run_cli(capsys, "rollback", "--reason", "hotfix misroutes refunds")
+    assert code == 0 and (rolled["champion_before"], rolled["champion"]) == (str(other), champion)
+    assert registry.alias_version(client, settings.model_name, "champion") == champion
+
+    code, trail, _ = run_cli(capsys, "audit", "--limit", "2")
+    assert code == 0
+    assert [(d["action"], d["reason"]) for d in trail["decisions"]] == [
+        ("rollback", "hotfix misroutes refunds"), ("force-promote", "hotfix for the billing queue")]
