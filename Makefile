@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
 
-.PHONY: env demo test test-fast bench bench-ingest bench-quality ui mlflow-ui prefect-ui lock clean
+.PHONY: env demo test test-fast bench bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui lock clean
 
 env: $(STAMP)
 
@@ -36,6 +36,10 @@ bench-ingest: env
 # Category/priority quality on ../shared's tickets sample and a 50k synthetic retrain.
 bench-quality: env
 	$(BIN)/python benchmarks/bench_quality.py
+
+# Single-ticket latency of `triage-ml serve` (MLflow's scoring server) on a freshly trained champion.
+bench-serving: env
+	$(BIN)/python benchmarks/bench_serving.py
 
 # MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
 ui: env

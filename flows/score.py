@@ -1,11 +1,14 @@
-"""score_new_tickets: load the champion and score what it has not scored yet."""
+"""score_new_tickets: partition the unscored tickets and score the partitions on a task runner."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import unmapped
 
 from flows._common import open_store
 from triage_ml import registry, scoring
@@ -13,16 +16,44 @@ from triage_ml.errors import RegistryError
 from triage_ml.settings import Settings
 
 
+# Retried as a whole: a partition reads and writes the store, and a retry
+# rescores only the chunks that were not written (each chunk commits alone).
+@task(retries=2, retry_delay_seconds=[5, 15], cache_policy=NO_CACHE)
+def score_partition(settings: Settings, version: str, key_range: scoring.KeyRange, rescore: bool) -> scoring.ScoreSummary:
+    """Score one key range of tickets, on whichever worker runs it."""
+    return scoring.score_partition(scoring.process_engine(settings.store_url), registry.process_model(settings, version),
+                                   version, settings.score_chunk_rows, key_range, rescore)
+
+
 @flow(name="score-new-tickets")
-def score_new_tickets() -> dict[str, Any]:
-    """Predict every ticket the champion has not scored and store the results."""
+def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
+    """Predict every ticket not scored yet (with ``rescore``: not scored by this champion) and store the results."""
     settings = Settings()
     engine, client = open_store(settings), registry.use_workspace(settings)
-    loaded = registry.load_champion(client, settings)
-    if loaded is None:
+    version = registry.alias_version(client, settings.model_name, settings.champion_alias)
+    if version is None:
         raise RegistryError(f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; run `triage-ml retrain` first")
-    model, version = loaded
-    summary = scoring.score_store(engine, model, version, settings.score_chunk_rows)
-    create_markdown_artifact(key="scoring-summary", markdown=f"Scored **{summary.scored}** tickets with version {version}; "
-                                                             f"{summary.needs_review} need review.")
-    return {"model_version": version, "scored": summary.scored, "needs_review": summary.needs_review, "chunks": summary.chunks}
+    ranges = scoring.partitions(engine, version if rescore else None, settings.score_partition_rows)
+    futures = score_partition.map(unmapped(settings), unmapped(version), ranges, unmapped(rescore))
+    summary = scoring.combine([future.result() for future in futures], version)
+    create_markdown_artifact(key="scoring-summary", markdown=f"Scored **{summary.scored}** tickets with version {version} "
+                                                             f"in {len(ranges)} partitions; {summary.needs_review} need review.")
+    return {"model_version": version, "scored": summary.scored, "needs_review": summary.needs_review,
+            "chunks": summary.chunks, "partitions": len(ranges)}
+
+
+def task_runner(settings: Settings) -> TaskRunner:
+    """Threads in this process, or Dask: a local cluster of worker processes, or ``dask_address``'s cluster."""
+    if settings.score_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.score_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=settings.score_workers)
+
+
+def score(settings: Settings, rescore: bool = False) -> dict[str, Any]:
+    """Run the scoring flow on the task runner the settings choose."""
+    return score_new_tickets.with_options(task_runner=task_runner(settings))(rescore=rescore)

@@ -45,6 +45,7 @@ def prepare_environment(settings: Settings) -> None:
     # MLflow's INFO lines (table creation, validation) drown the CLI's own
     # output; MLFLOW_LOGGING_LEVEL=INFO brings them back.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
 
 
@@ -161,10 +162,32 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    """Score unscored tickets in the store with the champion."""
-    from flows.score import score_new_tickets
+    """Score unscored tickets in the store with the champion, or a file with ``--input/--output``."""
+    if (args.input is None) != (args.output is None):
+        raise TriageError("--input and --output go together (a CSV or Parquet file in, a .csv or .parquet file out)")
+    if args.input is None:
+        from flows.score import score
 
-    return score_new_tickets()
+        return score(settings, rescore=args.rescore)
+    from triage_ml import registry, scoring
+
+    registry.use_workspace(settings)
+    model, version = registry.load_version(settings, args.model)
+    return scoring.score_file(model, version, Path(args.input), Path(args.output), mapping_from_args(args, labeled=False),
+                              settings.priority_levels, settings.score_chunk_rows)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Run MLflow's scoring server on the champion (or a version) until interrupted."""
+    import subprocess
+
+    from triage_ml import serving
+
+    uri = serving.model_uri(settings, args.model)
+    print(f"serving {uri} on http://{args.host}:{args.port}/invocations (Ctrl-C stops)", file=sys.stderr)
+    completed = subprocess.run(serving.serve_command(uri, args.host, args.port, args.workers),
+                               env=serving.serve_environment(settings), check=False)
+    return {"model_uri": uri, "exit_code": completed.returncode}
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -223,7 +246,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                                 priority_column=None, id_column=None, created_at_column=None, sql_url=None)
         ingested[key] = cmd_ingest(ns, settings)
     retrained = cmd_retrain(args, settings)
-    scored = cmd_score(args, settings)
+    scored = cmd_score(argparse.Namespace(input=None, output=None, rescore=False), settings)
     return {"ingest": {k: {c: v[c] for c in ("read", "stored", "quarantined", "skipped")} for k, v in ingested.items()},
             "retrain": retrained, "score": scored, "seconds": round(time.perf_counter() - started, 1),
             "workspace": str(settings.home.resolve())}
@@ -324,7 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     qua.add_argument("--file", type=Path, help="fixed CSV from `quarantine export` (release)")
 
     sub.add_parser("retrain", parents=[common], help="run the retraining flow")
-    sub.add_parser("score", parents=[common], help="score tickets not yet scored by the champion")
+    sco = sub.add_parser("score", parents=[common], help="score tickets not yet scored by the champion, or a file")
+    sco.add_argument("--input", type=Path, help="CSV or Parquet file of tickets to score instead of the store")
+    sco.add_argument("--output", type=Path, help="where the predictions go (.csv or .parquet), with --input")
+    sco.add_argument("--model", default="champion", help="'champion' (default) or a version number, with --input")
+    sco.add_argument("--rescore", action="store_true", help="also score tickets an earlier champion scored")
+    add_mapping_flags(sco)
+
+    srv = sub.add_parser("serve", parents=[common], help="serve the champion over HTTP with `mlflow models serve`")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=count(1), default=5001)
+    srv.add_argument("--workers", type=count(1), default=1)
+    srv.add_argument("--model", default="champion", help="'champion' (default) or a version number")
 
     ev = sub.add_parser("evaluate", parents=[common], help="metrics of a registered model on a labeled file")
     ev.add_argument("path", type=Path)
@@ -355,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Handler] = {
     "demo": cmd_demo, "generate": cmd_generate, "ingest": cmd_ingest, "retrain": cmd_retrain,
     "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status, "quarantine": cmd_quarantine,
-    "batches": cmd_batches, "rollback": cmd_rollback, "promote": cmd_promote, "audit": cmd_audit,
+    "batches": cmd_batches, "rollback": cmd_rollback, "promote": cmd_promote, "audit": cmd_audit, "serve": cmd_serve,
 }
 
 

@@ -8,6 +8,7 @@ around them (lock, compare-and-set, audit) is in ``promotion``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -196,6 +197,18 @@ def load_champion(client: MlflowClient, settings: Settings) -> tuple[Any, str] |
     if current is None:
         return None
     return mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{current}"), current
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_model(tracking_uri: str, registry_uri: str, name: str, version: str) -> Any:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri)
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+
+
+def process_model(settings: Settings, version: str) -> Any:
+    """Version ``version`` of the configured model, loaded once per process (scoring partitions share it)."""
+    return _cached_model(settings.tracking_uri, settings.registry_uri, settings.model_name, version)
 
 
 def load_version(settings: Settings, which: str) -> tuple[Any, str]:

@@ -9,7 +9,7 @@ are computed, never created, so importing this module has no side effects.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     review_threshold: float = 0.5
     ingest_chunk_rows: int = 20_000
     score_chunk_rows: int = 20_000
+    score_partition_rows: int = 50_000
+    score_runner: Literal["threads", "dask"] = "threads"
+    score_workers: int = 2
+    dask_address: str | None = None
     train: TrainSettings = TrainSettings()
     gate: GateSettings = GateSettings()
 

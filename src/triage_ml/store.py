@@ -398,20 +398,37 @@ def all_surveys(conn: Connection) -> pd.DataFrame:
     return _frame(conn, sa.select(surveys).order_by(surveys.c.answered_at), ("answered_at", "ingested_at"))
 
 
-def unscored_tickets(conn: Connection, model_version: str, limit: int, after: str | None = None) -> pd.DataFrame:
-    """Up to ``limit`` tickets without a prediction by ``model_version``, keyed after ``after``.
+def _unscored(model_version: str | None) -> Any:
+    """Tickets with no prediction by ``model_version`` (None: by no version at all)."""
+    scored = sa.select(predictions.c.ticket_id).where(predictions.c.ticket_id == tickets.c.ticket_id)
+    if model_version is not None:
+        scored = scored.where(predictions.c.model_version == model_version)
+    return ~sa.exists(scored)
+
+
+def unscored_tickets(conn: Connection, model_version: str | None, limit: int, after: str | None = None,
+                     upto: str | None = None) -> pd.DataFrame:
+    """Up to ``limit`` unscored tickets with ``after < ticket_id <= upto`` (see :func:`_unscored`).
 
     Keyset pagination on ticket_id keeps every read constant in memory and cost.
     """
-    scored = sa.select(predictions.c.ticket_id).where(
-        predictions.c.model_version == model_version, predictions.c.ticket_id == tickets.c.ticket_id
-    )
     columns = [tickets.c[name] for name in TICKET_FIELDS if name not in ("category", "priority")]
-    statement = sa.select(*columns).where(~sa.exists(scored))
+    statement = sa.select(*columns).where(_unscored(model_version))
     if after is not None:
         statement = statement.where(tickets.c.ticket_id > after)
+    if upto is not None:
+        statement = statement.where(tickets.c.ticket_id <= upto)
     statement = statement.order_by(tickets.c.ticket_id).limit(limit)
     return _frame(conn, statement, ("created_at",))
+
+
+def unscored_boundaries(conn: Connection, model_version: str | None, every: int) -> list[str]:
+    """Every ``every``-th unscored ticket id, in order: the edges of equal partitions."""
+    base = sa.select(tickets.c.ticket_id).where(_unscored(model_version)).order_by(tickets.c.ticket_id)
+    edges: list[str] = []
+    while (edge := conn.execute(base.limit(1).offset(every * (len(edges) + 1) - 1)).scalar()) is not None:
+        edges.append(str(edge))
+    return edges
 
 
 def write_predictions(conn: Connection, frame: pd.DataFrame) -> int:

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
 from flows.retrain import monthly_retrain
-from triage_ml import cli, gate, promotion, registry, store, synth
+from triage_ml import cli, gate, promotion, registry, store
 from triage_ml.settings import Settings
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def trained_workspace(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A workspace with a small labeled history and version 1 as champion, shared by this module."""
-    home = tmp_path_factory.mktemp("promotion") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRIAGE_HOME", str(home))
-        patch.setenv("TRIAGE_TRAIN__CANDIDATES", '["complement_nb"]')
-        paths = synth.write(synth.generate(1200, months=3, seed=5), home.parent / "data")
-        assert cli.main(["ingest", "tickets", str(paths["tickets"]), "--json"]) == 0
-        assert monthly_retrain()["champion_after"] == "1"
-        yield Settings()
 
 
 def audit(settings: Settings) -> list[dict]:

@@ -114,6 +114,22 @@ def test_write_predictions_is_idempotent_per_model_version(engine: sa.Engine) ->
     with engine.connect() as conn:
         assert store.unscored_tickets(conn, "1", limit=10)["ticket_id"].tolist() == ["T-00002"]
         assert store.unscored_tickets(conn, "3", limit=2, after="T-00000")["ticket_id"].tolist() == ["T-00001", "T-00002"]
+        # None: tickets no version has scored (a new champion does not rescore unless asked).
+        assert store.unscored_tickets(conn, None, limit=10)["ticket_id"].tolist() == ["T-00002"]
+
+
+def test_unscored_boundaries_cut_equal_partitions_that_cover_every_ticket(engine: sa.Engine) -> None:
+    from triage_ml import scoring
+
+    insert_tickets(engine, tickets(7))
+    with engine.connect() as conn:
+        assert store.unscored_boundaries(conn, None, 3) == ["T-00002", "T-00005"]
+        assert store.unscored_boundaries(conn, None, 7) == ["T-00006"] and store.unscored_boundaries(conn, None, 8) == []
+    ranges = scoring.partitions(engine, None, 3)
+    assert ranges == [(None, "T-00002"), ("T-00002", "T-00005"), ("T-00005", None)]
+    with engine.connect() as conn:
+        parts = [store.unscored_tickets(conn, None, 10, *r)["ticket_id"].tolist() for r in ranges]
+    assert parts == [["T-00000", "T-00001", "T-00002"], ["T-00003", "T-00004", "T-00005"], ["T-00006"]]
 
 
 def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
