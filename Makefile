@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
 
-.PHONY: env demo test test-fast bench bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui lock clean
+.PHONY: env demo test test-fast bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui lock clean
 
 env: $(STAMP)
 
@@ -28,7 +28,11 @@ test-fast: env
 	$(BIN)/python -m pytest -m "unit or data" $(PYTEST_ARGS)
 
 # Benchmarks print figures; they are not tests.
-bench: bench-ingest
+bench: bench-scoring
+
+# Scoring flow throughput (50k and 200k tickets) against raw model.predict, with peak RSS.
+bench-scoring: env
+	$(BIN)/python benchmarks/bench_scoring.py
 
 bench-ingest: env
 	$(BIN)/python benchmarks/bench_ingest.py

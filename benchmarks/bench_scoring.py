@@ -1,0 +1,100 @@
+"""Scoring throughput of the scoring flow, against raw ``model.predict``, measured in one run.
+
+One workspace is trained (synthetic history, ingest, a full default
+retraining). Then, for each size, a copy of its store receives that many
+synthetic unlabeled tickets and ``triage-ml score`` runs in a fresh process:
+store reads, repeat-contact counts, prediction and idempotent writes
+included. Peak RSS is that process's. Raw predict is the same champion's
+``predict`` on 20,000 of the same stored tickets, in this process, one call
+per 20,000-row chunk like the flow's.
+
+    python benchmarks/bench_scoring.py [--sizes 50000,200000] [--tickets 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def cli(env: dict[str, str], *args: str) -> tuple[dict, float]:
+    started = time.perf_counter()
+    proc = subprocess.run([str(BIN / "triage-ml"), *args, "--json"], env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"triage-ml {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout), time.perf_counter() - started
+
+
+def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
+    """Like :func:`cli`, plus the process's own peak RSS in MB (``wait4`` reports one child's usage)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(BIN / "triage-ml"), *args, "--json"], env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if proc.returncode != 0:
+            sys.exit(f"triage-ml {' '.join(args)} failed:\n{err.read()[-3000:]}")
+        return json.loads(out.read()), seconds, usage.ru_maxrss / 1024
+
+
+def raw_predict(settings, version: str, rows: int) -> float:  # noqa: ANN001
+    """Tickets per second of the champion's predict on ``rows`` stored tickets."""
+    from triage_ml import registry, scoring
+
+    model = registry.process_model(settings, version)
+    chunk = next(scoring.unscored_chunks(scoring.process_engine(settings.store_url), None, rows))
+    model.predict(chunk.head(200))  # first-call overheads are not throughput
+    started = time.perf_counter()
+    model.predict(chunk)
+    return len(chunk) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50000,200000")
+    parser.add_argument("--tickets", type=int, default=6000)
+    args = parser.parse_args()
+    from triage_ml import synth
+    from triage_ml.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        base = {**os.environ, "TRIAGE_HOME": str(home)}
+        files = cli(base, "generate", "--tickets", str(args.tickets), "--new-tickets", "0", "--out", str(Path(tmp) / "data"))[0]["files"]
+        cli(base, "ingest", "tickets", files["tickets"])
+        trained = cli(base, "retrain")[0]
+        version = trained["champion_version"]
+        print(f"champion: version {version} ({trained['candidate']}), {trained['challenger_metrics']['predict_tickets_per_second']:.0f} "
+              "tickets/s on the retraining's test rows")
+        for size in (int(s) for s in args.sizes.split(",")):
+            store_path = Path(tmp) / f"store-{size}.db"
+            shutil.copy(home / "triage.db", store_path)
+            env = {**base, "TRIAGE_DATABASE_URL": f"sqlite:///{store_path}"}
+            new = Path(tmp) / f"new-{size}.csv"
+            synth.generate_unlabeled(size, seed=size).to_csv(new, index=False)
+            cli(env, "ingest", "tickets", str(new), "--unlabeled")
+            new.unlink()
+            settings = Settings(home=home, database_url=env["TRIAGE_DATABASE_URL"])
+            raw = raw_predict(settings, version, 20_000)
+            scored, seconds, peak = cli_measured(env, "score")
+            flow = scored["scored"] / seconds
+            print(f"{scored['scored']:>7} tickets: flow {seconds:.1f} s = {flow:,.0f} tickets/s end to end (process start "
+                  f"included), raw predict {raw:,.0f} tickets/s, flow/raw {flow / raw:.0%}, "
+                  f"peak RSS {peak:.0f} MB, {scored['partitions']} partitions")
+            print(f"  targets: >= 5,000 tickets/s {'met' if flow >= 5000 else 'NOT met'}; "
+                  f"flow >= 80% of raw {'met' if flow >= 0.8 * raw else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
