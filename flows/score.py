@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, task
@@ -28,6 +29,7 @@ def score_partition(settings: Settings, version: str, key_range: scoring.KeyRang
 @flow(name="score-new-tickets")
 def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
     """Predict every ticket not scored yet (with ``rescore``: not scored by this champion) and store the results."""
+    started = time.perf_counter()
     settings = Settings()
     engine, client = open_store(settings), registry.use_workspace(settings)
     version = registry.alias_version(client, settings.model_name, settings.champion_alias)
@@ -39,7 +41,7 @@ def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
     create_markdown_artifact(key="scoring-summary", markdown=f"Scored **{summary.scored}** tickets with version {version} "
                                                              f"in {len(ranges)} partitions; {summary.needs_review} need review.")
     return {"model_version": version, "scored": summary.scored, "needs_review": summary.needs_review,
-            "chunks": summary.chunks, "partitions": len(ranges)}
+            "chunks": summary.chunks, "partitions": len(ranges), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def task_runner(settings: Settings) -> TaskRunner:
