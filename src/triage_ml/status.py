@@ -19,7 +19,8 @@ def champion_summary(client: MlflowClient, settings: Settings) -> dict[str, Any]
     mv = client.get_model_version(settings.model_name, version)
     run = client.get_run(mv.run_id) if mv.run_id else None
     run_metrics = {} if run is None else {k: v for k, v in run.data.metrics.items() if not k.startswith("champion.")}
-    return {"version": version, "run_id": mv.run_id, "candidate": mv.tags.get("candidate"), "metrics": run_metrics}
+    return {"version": version, "run_id": mv.run_id, "candidate": mv.tags.get("candidate"), "metrics": run_metrics,
+            "previous_champion": registry.alias_version(client, settings.model_name, settings.previous_alias)}
 
 
 def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:

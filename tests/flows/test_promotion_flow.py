@@ -79,6 +79,8 @@ def test_forced_promotion_and_rollback_from_the_cli_are_audited(trained_workspac
     code, rolled, _ = run_cli(capsys, "rollback", "--reason", "hotfix misroutes refunds")
     assert code == 0 and (rolled["champion_before"], rolled["champion"]) == (str(other), champion)
     assert registry.alias_version(client, settings.model_name, "champion") == champion
+    code, status, _ = run_cli(capsys, "status")
+    assert code == 0 and status["champion"]["version"] == champion and status["champion"]["previous_champion"] is None
 
     code, trail, _ = run_cli(capsys, "audit", "--limit", "2")
     assert code == 0
