@@ -186,12 +186,12 @@ def fit_priority(matrix: Any, rows: pd.DataFrame, seed: int, word_count: int,
     if pd.Series(rows["priority"][labeled]).nunique() < 2:
         return None
     part, x = rows[labeled].reset_index(drop=True), matrix[np.flatnonzero(labeled)]
-    y, y_category = labels(part, "priority"), labels(part)
-    text = candidates.build_priority_text(params, seed, word_count)
+    y, y_category, words = labels(part, "priority"), labels(part), x[:, :word_count]
+    text = candidates.build_priority_text(params, seed)
     category = candidates.build_priority_category(params, seed)
-    text_proba = out_of_fold_proba(text, x, y, seed)
+    text_proba = out_of_fold_proba(text, words, y, seed)
     category_proba = out_of_fold_proba(category, x, y_category, seed)
-    text.fit(x, y)
+    text.fit(words, y)
     category.fit(x, y_category)
     frame = priority_frame(part, category_proba, list(category.classes_), text_proba, list(text.classes_))
     stacked = category_proba_columns(list(category.classes_)) + priority_text_columns(list(text.classes_))
