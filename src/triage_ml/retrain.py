@@ -16,6 +16,7 @@ import mlflow
 import pandas as pd
 import scipy.sparse as sp
 from mlflow import MlflowClient
+from mlflow.data.meta_dataset import MetaDataset
 from sqlalchemy.engine import Engine
 from threadpoolctl import threadpool_limits
 
@@ -56,12 +57,24 @@ def prepare_split(snapshot: dataset.Snapshot, settings: Settings) -> Prepared:
     return Prepared(split, *inputs, time.perf_counter() - started)
 
 
+def lineage_dataset(part: pd.DataFrame, name: str, schema_rows: int = 1_000) -> MetaDataset:
+    """What lineage records of one part of the split: its name, the digest of all its rows, its schema.
+
+    The schema is inferred from the first ``schema_rows`` rows (text left
+    out): a pandas dataset of the whole part inferred it value by value,
+    ~4 s per retraining at 50,000 tickets. The row count goes in the input's tags.
+    """
+    digest = dataset.frame_digest(part)
+    columns = part.drop(columns=["body", "subject"]).head(schema_rows).reset_index(drop=True)
+    sample = mlflow.data.from_pandas(columns, digest=digest)
+    return MetaDataset(sample.source, name=name, digest=digest, schema=sample.schema)
+
+
 def log_lineage(snapshot: dataset.Snapshot, prepared: Prepared) -> None:
     """Record which data the run saw: datasets with digests, and ingest batches."""
     for context, part in (("training", prepared.split.train), ("validation", prepared.split.valid), ("test", prepared.split.test)):
-        frame = part.drop(columns=["body", "subject"]).reset_index(drop=True)
-        data = mlflow.data.from_pandas(frame, targets="category", name=f"tickets-{context}", digest=dataset.frame_digest(part))
-        mlflow.log_input(data, context=context, tags={"snapshot_digest": snapshot.digest, "rows": str(len(part))})
+        mlflow.log_input(lineage_dataset(part, f"tickets-{context}"), context=context,
+                         tags={"snapshot_digest": snapshot.digest, "rows": str(len(part))})
     mlflow.log_dict({"snapshot_digest": snapshot.digest, "ingest_batches": list(snapshot.batch_ids)}, "lineage/batches.json")
     mlflow.set_tags({"snapshot_digest": snapshot.digest, "ingest_batch_count": str(len(snapshot.batch_ids))})
     mlflow.log_params({"split_strategy": prepared.split.strategy, "rows_train": len(prepared.split.train),
