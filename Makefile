@@ -11,10 +11,14 @@ export TRIAGE_HOME ?= $(CURDIR)/.triage
 
 env: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# --compile-bytecode: with PYTHONDONTWRITEBYTECODE=1 (set on these machines)
+# Python never caches bytecode, and every `triage-ml` process (and its Prefect
+# server) compiled mlflow, prefect and scikit-learn from source again: ~20 s
+# of each retraining's wall time.
+$(STAMP): requirements.lock pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python --quiet requirements.lock
+	$(BIN)/uv pip sync --python $(BIN)/python --quiet --compile-bytecode requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -60,13 +60,20 @@ def _revert_promotion(txn: Transaction) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def fit_priority(prepared: retrain.Prepared, matrices: train.Matrices, settings: Settings) -> train.PriorityModel | None:
+    """Fit the stacked priority model (pure computation: no retries)."""
+    return retrain.train_priority(prepared, matrices, settings)
+
+
+@task(cache_policy=NO_CACHE)
 def fit_candidate(spec: Any, matrices: train.Matrices, settings: Settings, parent_run_id: str) -> train.FittedCandidate:
     """Search and fit one category candidate (pure computation: no retries)."""
     return retrain.train_candidate(spec, matrices, settings, parent_run_id)
 
 
-# Two candidates fit at once, one per core of the machines this targets: the
-# solvers spend their time in numpy/scipy code that releases the GIL.
+# Two models fit at once (the priority model and the candidates), one per core
+# of the machines this targets: the solvers spend their time in numpy/scipy
+# code that releases the GIL.
 @flow(name="monthly-retrain", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def monthly_retrain() -> dict[str, Any]:
     """Retrain every candidate, register the best, promote it only if it beats the champion."""
@@ -79,12 +86,14 @@ def monthly_retrain() -> dict[str, Any]:
         retrain.log_lineage(snapshot, prepared)
         matrices = retrain.featurize(prepared)
         fitting = time.perf_counter()
+        priority = fit_priority.submit(prepared, matrices, settings)
         futures = [fit_candidate.submit(spec, matrices, settings, run.info.run_id) for spec in retrain.candidate_specs(settings)]
         fitted = [future.result() for future in futures]
+        priority_model = priority.result()
         candidates_seconds = time.perf_counter() - fitting
         ensemble = retrain.train_ensemble(fitted, matrices, settings, run.info.run_id)
         challenger = retrain.assemble_challenger(train.select_best(fitted + ([ensemble] if ensemble else [])),
-                                                 prepared, matrices, settings)
+                                                 prepared, matrices, settings, priority_model)
         mlflow.log_metrics(challenger.metrics)
         retrain.log_test_diagnostics(challenger, prepared.split.test)
         model_uri = registry.log_triage_model(challenger.predictor, registry.input_example(prepared.split.test))

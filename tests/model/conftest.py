@@ -58,5 +58,6 @@ def trained(split: dataset.Split) -> TriagePredictor:
               "review_threshold": settings.review_threshold, "priority_levels": list(settings.priority_levels)}
     spec = candidates.category_specs((CANDIDATE,))[0]
     predictor = train.fit_predictor(train.prepare(split.train), train.prepare(split.valid), spec, config, seed)
-    predictor.config["review_thresholds"] = train.review_thresholds(predictor, split.valid, 0.9, settings.review_threshold)
+    predictor.config["review_thresholds"] = train.review_thresholds(predictor.classes, predictor.predict(split.valid),
+                                                                    split.valid, 0.9, settings.review_threshold)
     return predictor

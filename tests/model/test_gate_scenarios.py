@@ -48,7 +48,8 @@ def challenger(split: dataset.Split, relabel: Relabel) -> retrain.Challenger:
     matrices = retrain.featurize(prepared)
     spec = candidates.category_specs(("complement_nb",), {}, {})[0]
     best = train.fit_candidate(spec, matrices, SETTINGS.train.seed)
-    return retrain.assemble_challenger(best, prepared, matrices, SETTINGS)
+    priority = retrain.train_priority(prepared, matrices, SETTINGS)
+    return retrain.assemble_challenger(best, prepared, matrices, SETTINGS, priority)
 
 
 @pytest.fixture(scope="module")

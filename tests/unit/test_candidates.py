@@ -149,40 +149,37 @@ def test_fit_priority_copes_with_a_category_without_priority_labels(inputs: pd.D
     rows = inputs.iloc[:450]
     partly = rows.assign(priority=rows["priority"].where(rows["category"] != "Sales", None))
     priority = train.fit_priority(matrices.train, partly, 0, train.word_columns(matrices.features), {"n_estimators": 20})
+    assert priority is not None and priority.text.n_features_in_ == train.word_columns(matrices.features)
     category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
     predictor = train.assemble_predictor(matrices.features, category, priority, {})
     out = predictor.predict(pd.DataFrame({"subject": ["Quote request"], "body": ["Pricing for 50 seats please."]}))
     assert out.loc[0, "priority"] in set(synth.PRIORITIES)
 
 
-class StubPredictor:
-    """Fixed predictions, so review thresholds can be checked by hand."""
-
-    classes = ["Billing", "Sales"]
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-
-    def predict(self, tickets: pd.DataFrame) -> pd.DataFrame:
-        return self.frame
-
-
 def test_review_thresholds_reach_the_target_precision() -> None:
     # 30 Billing predictions: the 20 most confident are right, the next 10 alternate.
     confidence = np.linspace(0.99, 0.40, 30)
     truth = ["Billing"] * 20 + ["Sales", "Billing"] * 5
-    frame = pd.DataFrame({"category": ["Billing"] * 30 + ["Sales"] * 5, "category_proba": [*confidence, *[0.9] * 5]})
+    predicted = pd.DataFrame({"category": ["Billing"] * 30 + ["Sales"] * 5, "category_proba": [*confidence, *[0.9] * 5]})
     valid = pd.DataFrame({"category": truth + ["Sales"] * 5})
-    out = train.review_thresholds(StubPredictor(frame), valid, target_precision=0.9, default=0.5)
+    out = train.review_thresholds(["Billing", "Sales", "Returns"], predicted, valid, target_precision=0.9, default=0.5)
     # Precision over the top k stays >= 0.9 up to k = 24 (22 right of 24), then falls below.
     assert out["Billing"] == pytest.approx(confidence[23])
-    assert out["Sales"] == 0.5  # too few predictions: the default
+    assert out["Sales"] == 0.5 and out["Returns"] == 0.5  # too few predictions, or none: the default
+
+
+def test_validation_predictions_are_those_of_the_fitted_model(matrices: train.Matrices) -> None:
+    spec = candidates.category_specs(("complement_nb",), grids={})[0]
+    fitted = train.fit_candidate(spec, matrices, seed=0)
+    predicted = train.validation_predictions(fitted)
+    assert predicted["category"].tolist() == fitted.model.predict(matrices.valid).tolist()
+    np.testing.assert_allclose(predicted["category_proba"], fitted.model.predict_proba(matrices.valid).max(axis=1))
 
 
 def test_logistic_models_really_fit_on_small_data(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
     # A loose lbfgs tolerance once stopped after zero iterations and predicted a single class.
     category = candidates.build_logreg({}, 0).fit(matrices.train, matrices.y_train)
-    text = candidates.build_priority_text({}, 0, train.word_columns(matrices.features))
-    text.fit(matrices.train, train.labels(inputs.iloc[:450], "priority"))
-    assert category.n_iter_.min() > 0 and text.named_steps["model"].n_iter_.min() > 0
-    assert len(set(category.predict(matrices.valid))) > 1 and len(set(text.predict(matrices.valid))) > 1
+    words = train.word_columns(matrices.features)
+    text = candidates.build_priority_text({}, 0).fit(matrices.train[:, :words], train.labels(inputs.iloc[:450], "priority"))
+    assert category.n_iter_.min() > 0 and text.n_iter_.min() > 0
+    assert len(set(category.predict(matrices.valid))) > 1 and len(set(text.predict(matrices.valid[:, :words]))) > 1

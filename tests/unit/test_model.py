@@ -129,12 +129,16 @@ def test_save_and_load_give_identical_predictions(predictor: model.TriagePredict
     pd.testing.assert_frame_equal(loaded.predict(tickets), predicted)
 
 
-def test_saved_vocabularies_are_one_mapping_not_one_file_per_ngram(predictor: model.TriagePredictor,
-                                                                   saved: dict[str, str]) -> None:
+def test_saved_vocabularies_are_arrays_of_terms_restored_on_load(predictor: model.TriagePredictor,
+                                                                  saved: dict[str, str]) -> None:
     vocabulary = predictor.features.named_transformers_["word"].vocabulary_
-    assert len(vocabulary) > 1_000
+    assert isinstance(vocabulary, dict) and len(vocabulary) > 1_000  # saving left the predictor as it was
+    bigrams = [f'"{term}"' for term in vocabulary if " " in term][:50]
     with zipfile.ZipFile(saved["features"]) as archive:
-        assert len(archive.namelist()) < 50
+        # One .npy member per vectorizer, not one JSON node (or file) per n-gram.
+        schema = archive.read("schema.json").decode()
+        assert len(archive.namelist()) < 50 and bigrams and not any(term in schema for term in bigrams)
+    assert model.load_pipeline(Path(saved["features"])).named_transformers_["word"].vocabulary_ == vocabulary
 
 
 def test_save_without_priority_writes_no_priority_files(saved: dict[str, str], tmp_path: Path) -> None:
