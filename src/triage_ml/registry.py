@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import tempfile
+import threading
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -206,9 +207,17 @@ def _cached_model(tracking_uri: str, registry_uri: str, name: str, version: str)
     return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
 
+# Partitions scored on threads would otherwise load the model concurrently:
+# twice the work, and MLflow's models-from-code loader swaps a stand-in
+# ``dbutils`` module in and out of sys.modules without a lock, so two
+# overlapping loads leave the stand-in behind (it broke hypothesis later on).
+_LOADING = threading.Lock()
+
+
 def process_model(settings: Settings, version: str) -> Any:
     """Version ``version`` of the configured model, loaded once per process (scoring partitions share it)."""
-    return _cached_model(settings.tracking_uri, settings.registry_uri, settings.model_name, version)
+    with _LOADING:
+        return _cached_model(settings.tracking_uri, settings.registry_uri, settings.model_name, version)
 
 
 def load_version(settings: Settings, which: str) -> tuple[Any, str]:

@@ -40,3 +40,21 @@ def test_dask_workers_score_exactly_what_one_process_scores(trained_workspace: S
         results[runner] = stored_predictions(settings)
     assert len(results["threads"]) == summary["scored"]
     pd.testing.assert_frame_equal(results["threads"], results["dask"])
+
+
+def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(trained_workspace: Settings) -> None:
+    import sys
+    import threading
+
+    from triage_ml import registry
+
+    registry._cached_model.cache_clear()
+    version = registry.alias_version(registry.client(trained_workspace), trained_workspace.model_name, "champion")
+    models: list[object] = []
+    threads = [threading.Thread(target=lambda: models.append(registry.process_model(trained_workspace, version))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(models) == 2 and models[0] is models[1]
+    assert "dbutils" not in sys.modules  # MLflow's loader stand-in is gone
