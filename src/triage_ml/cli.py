@@ -246,7 +246,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                                 priority_column=None, id_column=None, created_at_column=None, sql_url=None)
         ingested[key] = cmd_ingest(ns, settings)
     retrained = cmd_retrain(args, settings)
-    scored = cmd_score(argparse.Namespace(input=None, output=None, rescore=False), settings)
+    from flows.score import score
+
+    scored = score(settings)
     return {"ingest": {k: {c: v[c] for c in ("read", "stored", "quarantined", "skipped")} for k, v in ingested.items()},
             "retrain": retrained, "score": scored, "seconds": round(time.perf_counter() - started, 1),
             "workspace": str(settings.home.resolve())}

@@ -95,7 +95,7 @@ def guarded_move(engine: Engine, client: MlflowClient, settings: Settings, expec
                 raise ChampionMoved(expected, current.champion)
             before = current
             after = move(before)
-            store.record_decision(conn, {"model_name": settings.model_name, **audit(before, after)})
+            store.record_decision(conn, audit(before, after))
             transaction.commit()
         except BaseException:
             if transaction.is_active:
@@ -106,11 +106,19 @@ def guarded_move(engine: Engine, client: MlflowClient, settings: Settings, expec
     return before, after
 
 
-def _audit(action: str, version: str | None, promoted: bool, reason: str, run_id: str | None = None,
-           champion: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"action": action, "run_id": run_id, "challenger_version": version, "champion_version": champion,
-            "promoted": promoted, "reason": reason,
+def _audit(settings: Settings, action: str, version: str | None, promoted: bool, reason: str,
+           run_id: str | None = None, champion: str | None = None,
+           details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One row of the audit table (see the action names above)."""
+    return {"model_name": settings.model_name, "action": action, "run_id": run_id, "challenger_version": version,
+            "champion_version": champion, "promoted": promoted, "reason": reason,
             "details": json.dumps({"actor": actor(), **(details or {})}, default=str)}
+
+
+def _record(engine: Engine, row: dict[str, Any]) -> None:
+    """Write an audit row that moves no alias (so needs no alias lock)."""
+    with engine.begin() as conn:
+        store.record_decision(conn, row)
 
 
 def apply_decision(client: MlflowClient, engine: Engine, settings: Settings, decision: gate.Decision,
@@ -124,21 +132,18 @@ def apply_decision(client: MlflowClient, engine: Engine, settings: Settings, dec
         The final decision, and the aliases before the move when the alias moved.
     """
     moved_from = None
-    details = decision.as_dict()
     if decision.promote:
         try:
             moved_from, _ = guarded_move(
                 engine, client, settings, champion_version,
                 lambda before: registry.promote_version(client, settings, registered.version, before),
-                lambda before, _: _audit(GATE, registered.version, True, decision.reason, registered.run_id,
-                                         before.champion, details))
+                lambda before, _: _audit(settings, GATE, registered.version, True, decision.reason, registered.run_id,
+                                         before.champion, decision.as_dict()))
         except ChampionMoved as moved:
             decision = replace(decision, promote=False, reason=f"rejected: {moved}")
     if not decision.promote:
-        with engine.begin() as conn:
-            store.record_decision(conn, {"model_name": settings.model_name, **_audit(
-                GATE, registered.version, False, decision.reason, registered.run_id, champion_version,
-                decision.as_dict())})
+        _record(engine, _audit(settings, GATE, registered.version, False, decision.reason, registered.run_id,
+                               champion_version, decision.as_dict()))
     tag_version(client, registered.name, registered.version, "promoted" if decision.promote else "rejected", decision.reason)
     return decision, moved_from
 
@@ -171,7 +176,7 @@ def revert_promotion(client: MlflowClient, engine: Engine, settings: Settings, v
         return before
 
     guarded_move(engine, client, settings, version, restore,
-                 lambda _, after: _audit(REVERTED, after.champion, True, why, champion=version))
+                 lambda _, after: _audit(settings, REVERTED, after.champion, True, why, champion=version))
     tag_version(client, settings.model_name, version, ABORTED, why)
 
 
@@ -179,9 +184,7 @@ def record_aborted(client: MlflowClient, engine: Engine, settings: Settings, reg
                    why: str) -> None:
     """A registered challenger whose retraining failed before a decision: tag and audit it."""
     tag_version(client, registered.name, registered.version, ABORTED, why)
-    with engine.begin() as conn:
-        store.record_decision(conn, {"model_name": settings.model_name,
-                                     **_audit(ABORTED, registered.version, False, why, registered.run_id)})
+    _record(engine, _audit(settings, ABORTED, registered.version, False, why, registered.run_id))
 
 
 def roll_back(client: MlflowClient, engine: Engine, settings: Settings, reason: str) -> dict[str, Any]:
@@ -196,7 +199,7 @@ def roll_back(client: MlflowClient, engine: Engine, settings: Settings, reason: 
         raise RegistryError(f"model '{settings.model_name}' has no champion to roll back")
     before, after = guarded_move(engine, client, settings, current.champion,
                                  lambda seen: registry.roll_back(client, settings, seen),
-                                 lambda seen, now: _audit(ROLLBACK, now.champion, True, reason, champion=seen.champion))
+                                 lambda seen, now: _audit(settings, ROLLBACK, now.champion, True, reason, champion=seen.champion))
     tag_version(client, settings.model_name, str(before.champion), "rolled-back", reason)
     return {"action": ROLLBACK, "champion_before": before.champion, "champion": after.champion,
             "previous_champion": after.previous, "reason": reason}
@@ -218,7 +221,7 @@ def force_promote(client: MlflowClient, engine: Engine, settings: Settings, vers
         raise RegistryError(f"version {version} is already the champion of '{settings.model_name}'")
     before, after = guarded_move(engine, client, settings, current.champion,
                                  lambda seen: registry.promote_version(client, settings, version, seen),
-                                 lambda seen, _: _audit(FORCED, version, True, reason, champion=seen.champion))
+                                 lambda seen, _: _audit(settings, FORCED, version, True, reason, champion=seen.champion))
     tag_version(client, settings.model_name, version, "force-promoted", reason)
     return {"action": FORCED, "champion_before": before.champion, "champion": after.champion,
             "previous_champion": after.previous, "reason": reason}

@@ -23,16 +23,20 @@ def newest_version(client: MlflowClient, settings: Settings) -> str:
     return str(max(int(v.version) for v in client.search_model_versions(f"name = '{settings.model_name}'")))
 
 
+def retrain_crashing_in(stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the retraining with ``promotion.<stage>`` raising; the flow fails with that error."""
+    def crash(*args):  # noqa: ANN002, ANN202
+        raise RuntimeError(f"simulated crash in {stage}")
+
+    monkeypatch.setattr(promotion, stage, crash)
+    with pytest.raises(RuntimeError, match=f"simulated crash in {stage}"):
+        monthly_retrain()
+
+
 def test_a_crash_between_register_and_alias_leaves_the_champion(trained_workspace: Settings, monkeypatch) -> None:
     settings, client = trained_workspace, registry.client(trained_workspace)
     before = registry.aliases(client, settings)
-
-    def crash(*args):  # noqa: ANN002, ANN202
-        raise RuntimeError("simulated crash while scoring the champion")
-
-    monkeypatch.setattr(promotion, "evaluate_champion", crash)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        monthly_retrain()
+    retrain_crashing_in("evaluate_champion", monkeypatch)
     assert registry.aliases(client, settings) == before
     orphan = newest_version(client, settings)
     assert orphan != before.champion
@@ -46,13 +50,7 @@ def test_a_crash_after_the_alias_moved_puts_it_back(trained_workspace: Settings,
     before = registry.aliases(client, settings)
     promote = gate.Decision(True, "promoted: forced by the test", {"category_macro_f1": 0.99}, None, None)
     monkeypatch.setattr(promotion, "judge", lambda *args: promote)
-
-    def crash(*args):  # noqa: ANN002, ANN202
-        raise RuntimeError("simulated crash while logging the decision")
-
-    monkeypatch.setattr(promotion, "log_decision", crash)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        monthly_retrain()
+    retrain_crashing_in("log_decision", monkeypatch)
     assert registry.aliases(client, settings) == before
     moved = newest_version(client, settings)
     actions = [(r["action"], r["challenger_version"]) for r in audit(settings)[:3]]
