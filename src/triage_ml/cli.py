@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from triage_ml.errors import TriageError
-from triage_ml.settings import Settings
+from triage_ml.settings import CONFIG_ENV, Settings
 
 Handler = Callable[[argparse.Namespace, Settings], dict[str, Any]]
 
@@ -232,6 +232,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return status.workspace_status(settings)
 
 
+def cmd_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The effective configuration, credentials masked."""
+    from triage_ml.settings import effective_config
+
+    return effective_config(settings)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Generate data, ingest it, retrain, score, and summarise."""
     started = time.perf_counter()
@@ -314,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``triage-ml`` argument parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="TOML config file (same as TRIAGE_CONFIG; the environment overrides it)")
     parser = argparse.ArgumentParser(prog="triage-ml", description=__doc__.splitlines()[0], parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -380,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", parents=[common], help="champion decisions: gate, rollback, forced promotion")
     aud.add_argument("--limit", type=count(1), default=20)
 
+    cfg = sub.add_parser("config", parents=[common], help="show the effective configuration (credentials masked)")
+    cfg.add_argument("action", choices=["show"])
+
     bat = sub.add_parser("batches", parents=[common], help="list ingest batches, or accept a blocked one")
     bat.add_argument("action", choices=["list", "accept"])
     bat.add_argument("batch_id", nargs="?")
@@ -392,6 +404,7 @@ COMMANDS: dict[str, Handler] = {
     "demo": cmd_demo, "generate": cmd_generate, "ingest": cmd_ingest, "retrain": cmd_retrain,
     "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status, "quarantine": cmd_quarantine,
     "batches": cmd_batches, "rollback": cmd_rollback, "promote": cmd_promote, "audit": cmd_audit, "serve": cmd_serve,
+    "config": cmd_config,
 }
 
 
@@ -408,6 +421,8 @@ def stdout_to_stderr(enabled: bool) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``triage-ml``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "config", None) is not None:
+        os.environ[CONFIG_ENV] = str(args.config.resolve())
     try:
         settings = Settings()
         prepare_environment(settings)

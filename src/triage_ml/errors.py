@@ -15,3 +15,7 @@ class TrainingDataError(TriageError):
 
 class RegistryError(TriageError):
     """The model registry does not hold what was asked for."""
+
+
+class ConfigError(TriageError):
+    """The configuration (environment, config file, secrets directory) is unusable."""

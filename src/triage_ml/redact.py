@@ -11,6 +11,7 @@ remaining grouped phone numbers.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Phone numbers written with a country code or an area code in brackets:
@@ -35,3 +36,34 @@ def mask_personal_data(text: str) -> str:
     for pattern, placeholder in MASKS:
         text = pattern.sub(placeholder, text)
     return text
+
+
+# Query parameters that carry credentials in database and service URLs.
+_SECRET_PARAMS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+MASK = "***"
+
+
+def url_has_password(url: str) -> bool:
+    """Whether ``url`` carries a password, in its user part or a query parameter."""
+    return mask_url(url) != url
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user part and credential-like query values replaced by ``***``.
+
+    Works for SQLAlchemy URLs (``postgresql+psycopg://u:p@h/db``) and HTTP URLs alike.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        if ":" in user:
+            netloc = f"{user.split(':', 1)[0]}:{MASK}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_PARAMS.search(key) for key, _ in pairs):
+            query = urlencode([(key, MASK if _SECRET_PARAMS.search(key) else value) for key, value in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -1,18 +1,44 @@
 """One typed, frozen settings object for the whole platform.
 
-Everything is read from the environment (prefix ``TRIAGE_``, nested keys with
-``__``), for example ``TRIAGE_HOME=/srv/triage`` or
-``TRIAGE_GATE__MIN_DELTA=0.01``. Nothing here touches the file system: paths
-are computed, never created, so importing this module has no side effects.
+Sources, strongest first:
+
+1. the environment (prefix ``TRIAGE_``, nested keys with ``__``), for example
+   ``TRIAGE_HOME=/srv/triage`` or ``TRIAGE_GATE__MIN_DELTA=0.01``;
+2. a secrets directory (``TRIAGE_SECRETS_DIR``): one file per setting, named
+   like its environment variable (``TRIAGE_DATABASE_URL``), holding the value;
+3. a TOML config file (``TRIAGE_CONFIG``), with the same keys as the
+   environment variables without the prefix (``[gate]`` tables for nested ones);
+4. the defaults below.
+
+Credentials belong in 1 or 2 only: a config file that puts a password in a URL
+is refused, so a checked-in config can never carry one. Nothing here touches
+the file system at import: paths are computed, never created, and the files
+are read only when a Settings object is built.
 """
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from triage_ml.errors import ConfigError
+from triage_ml.redact import mask_url, url_has_password
+
+CONFIG_ENV = "TRIAGE_CONFIG"
+SECRETS_ENV = "TRIAGE_SECRETS_DIR"
+# Settings whose values may carry credentials: never from the config file, masked by `config show`.
+URL_FIELDS: tuple[str, ...] = ("database_url", "mlflow_tracking_uri", "mlflow_registry_uri", "prefect_api_url", "dask_address")
 
 DEFAULT_ROUTES: dict[str, str] = {
     "Billing": "billing-team",
@@ -131,6 +157,64 @@ class Settings(BaseSettings):
         """Where human-readable reports (data docs, summaries) are written."""
         return self.home.resolve() / "reports"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment, then the secrets directory, then the config file (see the module docstring)."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if secrets := os.environ.get(SECRETS_ENV):
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=_existing(Path(secrets), SECRETS_ENV, "directory")))
+        if config := os.environ.get(CONFIG_ENV):
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=checked_config_file(Path(config))))
+        return tuple(sources)
+
     def route_for(self, category: str) -> str:
         """Team a category is routed to."""
         return self.routes.get(category, self.default_route)
+
+
+def _existing(path: Path, variable: str, kind: str) -> Path:
+    wanted = path.is_dir() if kind == "directory" else path.is_file()
+    if not wanted:
+        raise ConfigError(f"{variable}={path}: no such {kind}")
+    return path
+
+
+def checked_config_file(path: Path) -> Path:
+    """``path`` if it is a readable TOML config without credentials; a one-line ConfigError otherwise."""
+    _existing(path, CONFIG_ENV, "file")
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{CONFIG_ENV}={path}: not valid TOML: {exc}") from None
+    for name in URL_FIELDS:
+        if isinstance(values.get(name), str) and url_has_password(values[name]):
+            raise ConfigError(f"{path} puts a password in {name}; credentials come only from the environment "
+                              f"(TRIAGE_{name.upper()}) or a file in {SECRETS_ENV}")
+    return path
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    """Every setting with its effective value, the URLs the platform derives, and where they came from.
+
+    Credentials are masked; this is what ``triage-ml config show`` prints.
+    """
+    values = settings.model_dump(mode="json")
+    for name in URL_FIELDS:
+        if values.get(name):
+            values[name] = mask_url(values[name])
+    values["effective"] = {
+        "store_url": mask_url(settings.store_url),
+        "tracking_uri": mask_url(settings.tracking_uri),
+        "registry_uri": mask_url(settings.registry_uri),
+        "prefect_api": mask_url(settings.prefect_api_url) if settings.prefect_api_url else "embedded (ephemeral server)",
+        "home": str(settings.home.resolve()),
+    }
+    values["sources"] = {"config_file": os.environ.get(CONFIG_ENV), "secrets_dir": os.environ.get(SECRETS_ENV)}
+    return values

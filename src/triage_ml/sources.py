@@ -6,7 +6,6 @@ the contracts see exactly what the source held and memory stays flat.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from triage_ml.errors import InputError
+from triage_ml.redact import mask_url
 
 _SNIFF_BYTES = 8192
 
@@ -37,8 +37,7 @@ class SqlSource:
             raise InputError("a SQL source needs exactly one of --sql-query or --table")
 
     def __str__(self) -> str:
-        masked = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.url)
-        return f"{masked} [{'table ' + self.table if self.table else 'query'}]"
+        return f"{mask_url(self.url)} [{'table ' + self.table if self.table else 'query'}]"
 
 
 Source = Path | SqlSource
