@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
 
-.PHONY: env demo test test-fast bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui lock clean
+.PHONY: env demo test test-fast bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui mlflow-server lock clean
 
 env: $(STAMP)
 
@@ -59,6 +59,12 @@ ui: env
 mlflow-ui: env
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(TRIAGE_HOME)/mlflow.db \
 	  --default-artifact-root $(TRIAGE_HOME)/mlartifacts --host 127.0.0.1 --port 5000
+
+# The shared tracking server (runs, registry, proxied artifacts): the workspace's local store
+# by default; PostgreSQL and S3 through MLFLOW_BACKEND_STORE_URI / MLFLOW_ARTIFACTS_DESTINATION
+# (see mlflow/README.md). Clients then set TRIAGE_MLFLOW_TRACKING_URI=http://127.0.0.1:5000.
+mlflow-server: env
+	MLFLOW_BIN=$(CURDIR)/$(BIN)/mlflow mlflow/server.sh
 
 prefect-ui: env
 	PREFECT_HOME=$(TRIAGE_HOME)/prefect $(BIN)/prefect server start --host 127.0.0.1 --port 4200
