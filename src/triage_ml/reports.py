@@ -65,6 +65,17 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
     ])
 
 
+def inbox_markdown(report: dict[str, Any]) -> str:
+    """One line per file the inbox drain processed or failed."""
+    if not report["files"]:
+        return "### Inbox\n\nNo new files."
+    lines = ["### Inbox", "", "| kind | file | outcome |", "|---|---|---|"]
+    lines += [f"| {item['kind']} | `{item['file']}` | {item['status']}: stored {item['stored']}, quarantined "
+              f"{item['quarantined']}, skipped {item['skipped']} |" for item in report["processed"]]
+    lines += [f"| {item['kind']} | `{item['file']}` | failed: {item['reason']} |" for item in report["failed"]]
+    return "\n".join(lines)
+
+
 def ingest_text(summary: dict[str, Any]) -> str:
     """The plain-text ingest summary the CLI prints."""
     lines = [f"ingest {summary['kind']}: read {summary['read']}, stored {summary['stored']}, "
