@@ -85,7 +85,7 @@ def deploy_text(result: dict[str, Any]) -> str:
         lines.append(f"  deployment {item['name']}: {item['entrypoint']}, at most {item['concurrency_limit']} run(s) "
                      f"at once ({item['collision_strategy']})")
         for when in item["schedules"]:
-            rule = f"cron {when['cron']}" if "cron" in when else f"every {when['interval']} s"
+            rule = f"cron {when['cron']}" if "cron" in when else f"every {when['interval'] / 60:g} min"
             lines.append(f"    {rule} ({when['timezone']}); next: {', '.join(when['next_runs'])}")
     lines.append(f"start a worker: prefect worker start --pool {pool['name']}")
     return "\n".join(lines)
