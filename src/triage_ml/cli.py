@@ -244,8 +244,7 @@ def cmd_serve_flows(args: argparse.Namespace, settings: Settings) -> dict[str, A
     from triage_ml import deployments
 
     names = [spec.full_name for spec in deployments.deployment_specs(settings)]
-    print(f"serving {', '.join(names)} (Ctrl-C stops)", file=sys.stderr)
-    deployments.serve(settings)
+    deployments.serve(settings, announce=lambda: print(f"serving {', '.join(names)} (Ctrl-C stops)", file=sys.stderr))
     return {"served": names, "stopped": True}
 
 

@@ -9,6 +9,7 @@ deploy`` and ``triage-ml serve-flows`` cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -118,8 +119,12 @@ def runner_deployments(settings: Settings, work_pool: str | None) -> list[Runner
     ]
 
 
-def require_api_url() -> str:
-    """The configured Prefect API URL; deploying to Prefect's temporary embedded server makes no sense.
+def require_api_url(command: str) -> str:
+    """The configured Prefect API URL: ``deploy`` and ``serve-flows`` need a real server.
+
+    Deployments registered on Prefect's temporary embedded server vanish with
+    the command, and a served run's subprocess would start a temporary server
+    of its own (seen on 3.8.8: the run is cancelled, its concurrency slot "lost").
 
     Raises:
         TriageError: no API URL is configured, or the API does not answer.
@@ -129,8 +134,8 @@ def require_api_url() -> str:
 
     url = PREFECT_API_URL.value()
     if not url:
-        raise TriageError("no Prefect API to deploy to: set TRIAGE_PREFECT_API_URL (e.g. http://127.0.0.1:4200/api); "
-                          "without it deployments would go to a temporary server that stops with this command")
+        raise TriageError(f"{command} needs a Prefect server: set TRIAGE_PREFECT_API_URL (e.g. http://127.0.0.1:4200/api, "
+                          "from `prefect server start` or `make prefect-ui`)")
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()
     if problem is not None:
@@ -168,7 +173,7 @@ def register(settings: Settings) -> dict[str, Any]:
     Returns:
         What the server now holds, read back from its API.
     """
-    url = require_api_url()
+    url = require_api_url("deploy")
     pool = ensure_work_pool(settings.schedules.work_pool, settings.schedules.work_pool_concurrency)
     # RunnerDeployment.apply rather than prefect.deploy(): on 3.8.8 with the
     # pinned fastapi, deploy()'s worker lookup is refused by the server (422,
@@ -207,8 +212,10 @@ def schedule_summary(server_schedule: Any, runs: int = 3) -> dict[str, Any]:
     return {**summary, "next_runs": [moment.isoformat() for moment in upcoming]}
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> None:
     """Run the deployments in this process (schedules included) until interrupted, for setups without workers."""
     from prefect import serve as prefect_serve
 
+    require_api_url("serve-flows")
+    announce()
     prefect_serve(*runner_deployments(settings, work_pool=None), print_starting_message=True)

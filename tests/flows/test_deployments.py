@@ -169,13 +169,14 @@ def wait_for_served(server: PrefectServer, serving: subprocess.Popen[str], since
     raise AssertionError(f"serve-flows did not register its deployments within {timeout} s")
 
 
-def test_deploy_without_an_api_url_refuses_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["deploy", "serve-flows"])
+def test_without_an_api_url_deploy_and_serve_flows_refuse_in_one_line(command: str, tmp_path: Path) -> None:
     env = {k: v for k, v in PrefectServer("", tmp_path, tmp_path, 0).cli_env(TRIAGE_HOME=str(tmp_path / "h")).items()
            if k != "TRIAGE_PREFECT_API_URL"}
-    done = run_cli(env, "deploy")
+    done = run_cli(env, command, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
-    assert done.stderr.startswith("error: no Prefect API to deploy to: set TRIAGE_PREFECT_API_URL")
+    assert done.stderr.startswith(f"error: {command} needs a Prefect server: set TRIAGE_PREFECT_API_URL")
 
 
 def test_deploy_to_an_unreachable_api_is_one_error_line(tmp_path: Path) -> None:
