@@ -27,8 +27,10 @@ pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 TRIAGE_ML = str(Path(sys.executable).parent / "triage-ml")
 PREFECT = str(Path(sys.executable).parent / "prefect")
+# Inbox ingestion once a day (at midnight, Berlin time): a scheduled inbox run coming due while the
+# worker test runs would compete for the deployment's single concurrency slot with the run it starts.
 SETTINGS = {"TRIAGE_SCHEDULES__TIMEZONE": "Europe/Berlin", "TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES": "10",
-            "TRIAGE_SCHEDULES__WORK_POOL_CONCURRENCY": "3"}
+            "TRIAGE_SCHEDULES__INGEST_INTERVAL_MINUTES": "1440", "TRIAGE_SCHEDULES__WORK_POOL_CONCURRENCY": "3"}
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -89,7 +91,7 @@ def test_deploy_registers_schedules_parameters_pool_and_limits(prefect_server: P
     assert [s["schedule"]["cron"] for s in retrain["schedules"]] == ["0 3 1 * *"]
     assert retrain["schedules"][0]["schedule"]["timezone"] == "Europe/Berlin"
     assert [s["schedule"]["interval"] for s in scoring["schedules"]] == [600.0]
-    assert [s["schedule"]["interval"] for s in inbox["schedules"]] == [300.0]
+    assert [s["schedule"]["interval"] for s in inbox["schedules"]] == [86400.0]
     assert {s["schedule"]["timezone"] for s in scoring["schedules"] + inbox["schedules"]} == {"Europe/Berlin"}
     assert scoring["parameters"] == {"rescore": False} and retrain["parameters"] == {} and inbox["parameters"] == {}
     assert retrain["entrypoint"] == "flows/retrain.py:monthly_retrain"
