@@ -1,7 +1,8 @@
-"""Ingestion flows: labeled tickets, agent feedback, customer surveys."""
+"""Ingestion flows: labeled tickets, agent feedback, customer surveys, and the inbox drained on a schedule."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows._common import open_store
-from triage_ml import ingest, reports
+from triage_ml import inbox, ingest, reports
 from triage_ml.settings import Settings
 from triage_ml.sources import Source, SqlSource
 
@@ -45,3 +46,16 @@ def ingest_feedback(path: str | None = None, kind: str = "feedback", sql: SqlSou
     reader = ingest.ingest_feedback if kind == "feedback" else ingest.ingest_surveys
     summary = reader(engine, as_source(path, sql), settings.priority_levels, settings.ingest_chunk_rows)
     return _publish(summary)
+
+
+@flow(name="ingest-inbox")
+def ingest_inbox() -> dict[str, Any]:
+    """Ingest every file dropped into the inbox; move each to processed/ or failed/ (with its reason)."""
+    settings = Settings()
+    root = inbox.inbox_root(settings)
+    inbox.ensure_layout(root)
+    engine = open_store(settings)
+    report = inbox.drain(root, partial(inbox.ingest_file, engine, settings)).as_dict()
+    create_markdown_artifact(key="ingest-inbox", markdown=reports.inbox_markdown(report),
+                             description=f"inbox {root}: {report['files']} file(s)")
+    return report

@@ -59,3 +59,13 @@ def task_runner(settings: Settings) -> TaskRunner:
 def score(settings: Settings, rescore: bool = False) -> dict[str, Any]:
     """Run the scoring flow on the task runner the settings choose."""
     return score_new_tickets.with_options(task_runner=task_runner(settings))(rescore=rescore)
+
+
+# A worker or `prefect serve` loads a deployment's flow from its entrypoint,
+# so a runner picked with `with_options` at deploy time would be lost: this
+# entry point picks it when the run starts, from the settings of the machine
+# that runs it (TRIAGE_SCORE_RUNNER, TRIAGE_DASK_ADDRESS).
+@flow(name="scheduled-scoring")
+def scheduled_scoring(rescore: bool = False) -> dict[str, Any]:
+    """Deployment entry point: run score-new-tickets on the task runner the settings choose."""
+    return score(Settings(), rescore=rescore)

@@ -239,6 +239,22 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return effective_config(settings)
 
 
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Register the work pool, concurrency limits and scheduled deployments on the configured Prefect API."""
+    from triage_ml import deployments
+
+    return deployments.register(settings)
+
+
+def cmd_serve_flows(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Run the scheduled deployments in this process with ``prefect.serve`` until interrupted."""
+    from triage_ml import deployments
+
+    names = [spec.full_name for spec in deployments.deployment_specs(settings)]
+    deployments.serve(settings, announce=lambda: print(f"serving {', '.join(names)} (Ctrl-C stops)", file=sys.stderr))
+    return {"served": names, "stopped": True}
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Generate data, ingest it, retrain, score, and summarise."""
     started = time.perf_counter()
@@ -286,6 +302,8 @@ def render(command: str, result: dict[str, Any], settings: Settings) -> str:
         return "\n".join(lines)
     if command == "ingest":
         return reports.ingest_text(result)
+    if command == "deploy":
+        return reports.deploy_text(result)
     if command in ("rollback", "promote"):
         return (f"{result['action']}: champion {result['champion_before']} -> {result['champion']} "
                 f"(previous-champion now {result['previous_champion']}); reason: {result['reason']}")
@@ -377,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_mapping_flags(ev)
 
     sub.add_parser("status", parents=[common], help="champion, metrics, recent runs and decisions")
+    sub.add_parser("deploy", parents=[common],
+                   help="register the work pool and scheduled deployments on the Prefect API (TRIAGE_PREFECT_API_URL)")
+    sub.add_parser("serve-flows", parents=[common], help="run the scheduled deployments in this process until Ctrl-C")
 
     rb = sub.add_parser("rollback", parents=[common], help="point champion back at the previous champion (audited)")
     rb.add_argument("--reason", required=True, help="why; kept in the audit trail")
@@ -405,6 +426,7 @@ COMMANDS: dict[str, Handler] = {
     "score": cmd_score, "evaluate": cmd_evaluate, "status": cmd_status, "quarantine": cmd_quarantine,
     "batches": cmd_batches, "rollback": cmd_rollback, "promote": cmd_promote, "audit": cmd_audit, "serve": cmd_serve,
     "config": cmd_config,
+    "deploy": cmd_deploy, "serve-flows": cmd_serve_flows,
 }
 
 

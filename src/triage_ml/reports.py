@@ -65,6 +65,32 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
     ])
 
 
+def inbox_markdown(report: dict[str, Any]) -> str:
+    """One line per file the inbox drain processed or failed."""
+    if not report["files"]:
+        return "### Inbox\n\nNo new files."
+    lines = ["### Inbox", "", "| kind | file | outcome |", "|---|---|---|"]
+    lines += [f"| {item['kind']} | `{item['file']}` | {item['status']}: stored {item['stored']}, quarantined "
+              f"{item['quarantined']}, skipped {item['skipped']} |" for item in report["processed"]]
+    lines += [f"| {item['kind']} | `{item['file']}` | failed: {item['reason']} |" for item in report["failed"]]
+    return "\n".join(lines)
+
+
+def deploy_text(result: dict[str, Any]) -> str:
+    """What ``triage-ml deploy`` registered, with each deployment's schedule and next runs."""
+    pool = result["work_pool"]
+    lines = [f"registered on {result['api_url']}:",
+             f"  work pool {pool['name']} ({pool['type']}, concurrency limit {pool['concurrency_limit'] or 'none'})"]
+    for item in result["deployments"]:
+        lines.append(f"  deployment {item['name']}: {item['entrypoint']}, at most {item['concurrency_limit']} run(s) "
+                     f"at once ({item['collision_strategy']})")
+        for when in item["schedules"]:
+            rule = f"cron {when['cron']}" if "cron" in when else f"every {when['interval'] / 60:g} min"
+            lines.append(f"    {rule} ({when['timezone']}); next: {', '.join(when['next_runs'])}")
+    lines.append(f"start a worker: prefect worker start --pool {pool['name']}")
+    return "\n".join(lines)
+
+
 def ingest_text(summary: dict[str, Any]) -> str:
     """The plain-text ingest summary the CLI prints."""
     lines = [f"ingest {summary['kind']}: read {summary['read']}, stored {summary['stored']}, "

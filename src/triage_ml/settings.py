@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+import zoneinfo
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -85,6 +87,45 @@ class TrainSettings(_Frozen):
     seed: int = 0
 
 
+class ScheduleSettings(_Frozen):
+    """When the deployed flows run, where, and where scheduled ingestion looks for files.
+
+    Read like the rest, e.g. ``TRIAGE_SCHEDULES__TIMEZONE=Europe/Berlin`` or
+    ``TRIAGE_SCHEDULES__RETRAIN_CRON="0 2 * * 1"``.
+    """
+
+    retrain_cron: str = "0 3 1 * *"
+    timezone: str = "UTC"
+    score_interval_minutes: int = Field(default=15, ge=1)
+    ingest_interval_minutes: int = Field(default=5, ge=1)
+    work_pool: str = Field(default="triage-ml", min_length=1)
+    work_pool_concurrency: int | None = Field(default=None, ge=1)
+    inbox_dir: Path | None = None
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        # cronsim (already installed with Prefect) rather than Prefect's own
+        # croniter: importing prefect here would freeze Prefect's settings
+        # before cli.prepare_environment points PREFECT_HOME at the workspace.
+        from cronsim import CronSim, CronSimError
+
+        if len(value.split()) != 5:
+            raise ValueError(f"'{value}' is not a cron expression of five fields (minute hour day month weekday)")
+        try:
+            CronSim(value, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"'{value}' is not a valid cron expression ({exc})") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in zoneinfo.available_timezones():
+            raise ValueError(f"'{value}' is not a known IANA timezone (e.g. UTC, Europe/Berlin)")
+        return value
+
+
 class Settings(BaseSettings):
     """Effective configuration of one triage-ml workspace.
 
@@ -121,6 +162,7 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     train: TrainSettings = TrainSettings()
     gate: GateSettings = GateSettings()
+    schedules: ScheduleSettings = ScheduleSettings()
 
     @property
     def store_url(self) -> str:
