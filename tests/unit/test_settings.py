@@ -78,7 +78,7 @@ def test_unusable_config_file_is_one_line_error(tmp_path: Path, monkeypatch: pyt
     if content is not None:
         path.write_text(content)
     monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("TRIAGE_CONFIG", raising=False)  # --config sets it for the process; undone after the test
+    monkeypatch.setenv("TRIAGE_CONFIG", "set-by-the-flag")  # so the variable --config sets is undone after the test
     assert cli.main(["--config", str(path), "config", "show"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and needle in err
