@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from fixtures_prefect_server import PrefectServer, free_port
+from fixtures_prefect_server import PrefectServer
+from servers import free_port
 from triage_ml import cli, synth
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]

@@ -1,0 +1,140 @@
+"""The production topology in one test: a Prefect server with a process worker, an MLflow tracking
+server on PostgreSQL, and the ticket store on PostgreSQL, all real processes on loopback.
+
+The cycle runs the way production runs it: `triage-ml deploy` registers the deployments, a
+`prefect worker` picks up their runs, and files arrive through the inbox. Nothing in this
+process talks to Prefect directly; what the servers hold afterwards is read back from them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from mlflow import MlflowClient
+
+from fixtures_prefect_server import PrefectServer
+from servers import MlflowServer, mlflow_server, stop
+from triage_ml import store, synth
+
+pytestmark = [pytest.mark.flows, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+POOL = "topology"
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The three services and the environment a triage-ml worker machine would have."""
+
+    prefect: PrefectServer
+    mlflow: MlflowServer
+    store_url: str
+    home: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A worker machine's environment: every service by URL, nothing embedded."""
+        return self.prefect.cli_env(
+            TRIAGE_HOME=str(self.home), TRIAGE_DATABASE_URL=self.store_url, TRIAGE_MLFLOW_TRACKING_URI=self.mlflow.url,
+            TRIAGE_TRAIN__CANDIDATES='["complement_nb"]', TRIAGE_SCHEDULES__WORK_POOL=POOL,
+            # Daily schedules: no scheduled run comes due during the test and competes with the ones it starts.
+            TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES="1440", TRIAGE_SCHEDULES__INGEST_INTERVAL_MINUTES="1440", **extra)
+
+
+@pytest.fixture(scope="module")
+def topology(prefect_server: PrefectServer, postgres_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    root = tmp_path_factory.mktemp("topology")
+    with mlflow_server(root / "mlflow", backend_store_uri=postgres_server.create_database()) as tracking:
+        yield Topology(prefect_server, tracking, postgres_server.create_database(), root / "home")
+
+
+@pytest.fixture
+def worker(topology: Topology, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`prefect worker start` on the topology's pool, polling every 2 s, for one test."""
+    env = topology.env(PREFECT_API_URL=topology.prefect.api_url, PREFECT_HOME=str(tmp_path / "worker"),
+                       PREFECT_WORKER_QUERY_SECONDS="2")
+    with (tmp_path / "worker.log").open("wb") as log:
+        process = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
+    yield process
+    stop(process)
+
+
+def api(server: PrefectServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    response = httpx.request(method, f"{server.api_url}{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def run_deployment(topology: Topology, name: str, worker: subprocess.Popen[bytes], log: Path, timeout: float = 420) -> dict[str, Any]:
+    """Start a run of deployment ``<flow>/triage-ml`` on the server and wait for the worker to finish it."""
+    deployment = api(topology.prefect, "GET", f"/deployments/name/{name}/triage-ml")
+    run = api(topology.prefect, "POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, f"worker exited:\n{log.read_text()[-3000:]}"
+        state = api(topology.prefect, "GET", f"/flow_runs/{run['id']}")
+        if state["state_type"] in TERMINAL:
+            assert state["state_type"] == "COMPLETED", f"{name}: {state['state']}\n{log.read_text()[-4000:]}"
+            return state
+        time.sleep(2)
+    raise AssertionError(f"{name} run not finished after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def drop(topology: Topology, kind: str, frame: Any, name: str) -> None:
+    """Write a file into the inbox the way a producer should: under a hidden name, then rename."""
+    folder = topology.home / "inbox" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / f".{name}", index=False)
+    (folder / f".{name}").rename(folder / name)
+
+
+def test_deploy_ingest_retrain_promote_score_on_real_servers(topology: Topology, worker, tmp_path: Path) -> None:
+    deployed = subprocess.run([str(BIN / "triage-ml"), "deploy", "--json"], env=topology.env(), capture_output=True,
+                              text=True, timeout=300, check=False)
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    assert json.loads(deployed.stdout)["work_pool"]["name"] == POOL
+
+    history = synth.generate(900, months=3, seed=31)
+    drop(topology, "tickets", history.tickets, "history.csv")
+    drop(topology, "new-tickets", synth.generate_unlabeled(150, seed=32), "new.csv")
+    log = tmp_path / "worker.log"
+    ingested = run_deployment(topology, "ingest-inbox", worker, log)
+    retrained = run_deployment(topology, "monthly-retrain", worker, log)
+    scored = run_deployment(topology, "scheduled-scoring", worker, log)
+
+    # Prefect: three runs by the worker, and the retraining's decision published as an artifact.
+    assert {run["work_pool_name"] for run in (ingested, retrained, scored)} == {POOL}
+    artifacts = api(topology.prefect, "POST", "/artifacts/filter",
+                    {"artifacts": {"flow_run_id": {"any_": [retrained["id"]]}}})
+    assert "promotion-decision" in {a["key"] for a in artifacts}
+
+    # MLflow: the champion is version 1 in the server's registry, whose tables are in PostgreSQL.
+    client = MlflowClient(topology.mlflow.url)
+    assert client.get_model_version_by_alias("ticket-triage", "champion").version == "1"
+    mlflow_db = sa.create_engine(topology.mlflow.backend_store_uri)
+    with mlflow_db.connect() as conn:
+        assert conn.execute(sa.text("SELECT alias, version FROM registered_model_aliases")).all() == [("champion", 1)]
+    mlflow_db.dispose()
+    assert not (topology.home / "mlflow.db").exists()
+
+    # The PostgreSQL ticket store: every ticket scored once by the champion, and the promotion audited.
+    with store.opened(topology.store_url) as engine, engine.connect() as conn:
+        assert engine.dialect.name == "postgresql"
+        tickets = store.count_rows(conn, store.tickets)
+        assert tickets == len(history.tickets) + 150
+        assert store.count_rows(conn, store.predictions, store.predictions.c.model_version == "1") == tickets
+        audit = store.recent_decisions(conn)
+    assert [(row["action"], row["promoted"], row["challenger_version"]) for row in audit] == [("gate", True, "1")]
+    processed = sorted(p.parent.name for p in (topology.home / "inbox" / "processed").rglob("*.csv"))
+    assert processed == ["new-tickets", "tickets"] and not list((topology.home / "inbox" / "failed").rglob("*"))
