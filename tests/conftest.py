@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from triage_ml import store, synth
 from triage_ml.settings import Settings
 
+pytest_plugins = ["fixtures_postgres"]
+
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tickets-sample" / "tickets.csv"
 
 
