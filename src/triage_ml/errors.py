@@ -15,3 +15,7 @@ class TrainingDataError(TriageError):
 
 class RegistryError(TriageError):
     """The model registry does not hold what was asked for."""
+
+
+class StoreError(TriageError):
+    """The ticket store cannot be opened: a bad URL, an unreachable server, an unknown schema revision."""
