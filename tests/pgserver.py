@@ -40,16 +40,16 @@ class PostgresStartError(RuntimeError):
     """The PostgreSQL binaries exist but the server could not be set up or started."""
 
 
-def find_bin_dir() -> Path | None:
-    """The directory holding ``initdb`` and ``pg_ctl``: on PATH first, then ``/usr/lib/postgresql/*/bin``.
+def find_bin_dir(path: str | None = None, pattern: str = "/usr/lib/postgresql/*/bin") -> Path | None:
+    """The directory holding ``initdb`` and ``pg_ctl``: on ``path`` (default PATH) first, then ``pattern``, newest version first.
 
     Returns:
         The directory, or None when no PostgreSQL binaries exist at all.
     """
-    on_path = shutil.which("pg_ctl")
-    if on_path and shutil.which("initdb"):
+    on_path = shutil.which("pg_ctl", path=path)
+    if on_path and shutil.which("initdb", path=path):
         return Path(os.path.realpath(on_path)).parent
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
+    for candidate in sorted(glob.glob(pattern), key=_version_key, reverse=True):
         if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
     return None
