@@ -187,3 +187,15 @@ def test_db_upgrade_and_current_report_the_revision(workspace, capsys, monkeypat
     after = json.loads(capsys.readouterr().out)
     assert before["revision"] is None and not before["up_to_date"]
     assert after == {**after, "revision_before": None, "revision": schema.HEAD, "up_to_date": True}
+
+
+def test_the_store_shares_a_database_with_mlflow_s_alembic_version(store_url: str) -> None:
+    engine = store.create_engine(store_url)
+    with engine.begin() as conn:  # what MLflow's own migrations leave in its backend database
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('1b5f0d9ad7c1')"))
+    store.connect(store_url).dispose()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "1b5f0d9ad7c1"
+    assert revision_of(engine) == schema.HEAD
+    engine.dispose()
