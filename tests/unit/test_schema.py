@@ -122,9 +122,9 @@ def test_concurrent_first_connects_migrate_once(store_url: str) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(120)
     engine = store.create_engine(store_url)
-    assert errors == []
+    assert not any(thread.is_alive() for thread in threads) and errors == []
     assert revision_of(engine) == schema.HEAD and schema.schema_diffs(engine, store.metadata) == []
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT count(*) FROM {schema.VERSION_TABLE}")).scalar() == 1
