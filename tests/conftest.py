@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from triage_ml import store, synth
 from triage_ml.settings import Settings
 
-pytest_plugins = ["fixtures_prefect_server"]
+pytest_plugins = ["fixtures_prefect_server", "fixtures_postgres"]
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tickets-sample" / "tickets.csv"
 
@@ -43,10 +43,18 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return Settings()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty ticket store: a SQLite file, or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    """An empty SQLite ticket store."""
-    eng = store.connect(f"sqlite:///{tmp_path / 'store.db'}")
+def engine(store_url: str) -> Iterator[sa.Engine]:
+    """An empty ticket store, once on SQLite and once on PostgreSQL."""
+    eng = store.connect(store_url)
     yield eng
     eng.dispose()
 

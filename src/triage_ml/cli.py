@@ -225,6 +225,24 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"decisions": [{k: v for k, v in row.items() if k != "details"} for row in rows]}
 
 
+def cmd_db(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """current | upgrade: the store's schema revision, or migrate it explicitly (connect() also does)."""
+    from triage_ml import schema, store
+
+    engine = store.create_engine(settings.store_url)
+    try:
+        with store.reachable(engine):
+            if args.action == "upgrade":
+                before, revision = schema.upgrade(engine)
+            else:
+                with engine.connect() as conn:
+                    before = revision = schema.current_revision(conn)
+    finally:
+        engine.dispose()
+    return {"store": store.safe_url(engine.url), "revision_before": before, "revision": revision,
+            "head": schema.HEAD, "up_to_date": revision == schema.HEAD}
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """The champion, its metrics, the last runs and decisions."""
     from triage_ml import status
@@ -304,6 +322,9 @@ def render(command: str, result: dict[str, Any], settings: Settings) -> str:
         return reports.ingest_text(result)
     if command == "deploy":
         return reports.deploy_text(result)
+    if command == "db":
+        return (f"store {result['store']}: schema revision {result['revision'] or 'none'} (head {result['head']}"
+                f"{', up to date' if result['up_to_date'] else ''})")
     if command in ("rollback", "promote"):
         return (f"{result['action']}: champion {result['champion_before']} -> {result['champion']} "
                 f"(previous-champion now {result['previous_champion']}); reason: {result['reason']}")
@@ -399,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="register the work pool and scheduled deployments on the Prefect API (TRIAGE_PREFECT_API_URL)")
     sub.add_parser("serve-flows", parents=[common], help="run the scheduled deployments in this process until Ctrl-C")
 
+    db = sub.add_parser("db", parents=[common], help="the ticket store's schema revision; upgrade it explicitly")
+    db.add_argument("action", choices=["current", "upgrade"])
+
     rb = sub.add_parser("rollback", parents=[common], help="point champion back at the previous champion (audited)")
     rb.add_argument("--reason", required=True, help="why; kept in the audit trail")
 
@@ -427,6 +451,7 @@ COMMANDS: dict[str, Handler] = {
     "batches": cmd_batches, "rollback": cmd_rollback, "promote": cmd_promote, "audit": cmd_audit, "serve": cmd_serve,
     "config": cmd_config,
     "deploy": cmd_deploy, "serve-flows": cmd_serve_flows,
+    "db": cmd_db,
 }
 
 

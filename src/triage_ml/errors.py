@@ -19,3 +19,7 @@ class RegistryError(TriageError):
 
 class ConfigError(TriageError):
     """The configuration (environment, config file, secrets directory) is unusable."""
+
+
+class StoreError(TriageError):
+    """The ticket store cannot be opened: a bad URL, an unreachable server, an unknown schema revision."""

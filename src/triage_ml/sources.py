@@ -14,8 +14,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
-from triage_ml.errors import InputError
+from triage_ml.errors import InputError, StoreError
 from triage_ml.redact import mask_url
+from triage_ml.store import database_url
 
 _SNIFF_BYTES = 8192
 
@@ -126,8 +127,8 @@ def _sql_statement(source: SqlSource, engine: sa.Engine) -> sa.Executable:
 
 def _read_sql(source: SqlSource, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
-        engine = sa.create_engine(source.url)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        engine = sa.create_engine(database_url(source.url))  # postgresql:// -> psycopg 3, as for the store
+    except (SQLAlchemyError, ImportError, ValueError, StoreError) as exc:
         raise InputError(f"invalid SQL source URL {source}: {_first_line(exc)}") from exc
     try:
         with engine.connect() as conn:

@@ -21,19 +21,19 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def trained_home(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace with a small labeled history and version 1 as champion, shared by the session.
+def train_home(home: Path, database_url: str | None = None) -> Path:
+    """Ingest a small labeled history into the workspace ``home`` and retrain once (version 1 becomes champion).
 
-    Its synthetic files, and 300 unlabeled ``new_tickets.csv``, are in ``<home>/../data``.
+    Its synthetic files, and 300 unlabeled ``new_tickets.csv``, go to ``<home>/../data``.
     """
     from flows.retrain import monthly_retrain
     from triage_ml import cli, synth
 
-    home = tmp_path_factory.mktemp("trained") / "home"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRIAGE_HOME", str(home))
         patch.setenv("TRIAGE_TRAIN__CANDIDATES", FAST_CANDIDATES)
+        if database_url:
+            patch.setenv("TRIAGE_DATABASE_URL", database_url)
         paths = synth.write(synth.generate(1200, months=3, seed=5), home.parent / "data")
         synth.generate_unlabeled(300, seed=6).to_csv(home.parent / "data" / "new_tickets.csv", index=False)
         assert cli.main(["ingest", "tickets", str(paths["tickets"]), "--json"]) == 0
@@ -41,9 +41,47 @@ def trained_home(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> P
     return home
 
 
+@pytest.fixture(scope="session")
+def trained_home(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with a small labeled history and version 1 as champion, shared by the session.
+
+    Its synthetic files, and 300 unlabeled ``new_tickets.csv``, are in ``<home>/../data``.
+    """
+    return train_home(tmp_path_factory.mktemp("trained") / "home")
+
+
+@pytest.fixture(scope="session")
+def pg_trained_home(prefect_harness, postgres_server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Like ``trained_home``, with the ticket store in a PostgreSQL database: (home, database URL).
+
+    One per session: the PostgreSQL flow tests share it, as the SQLite ones share ``trained_home``.
+    """
+    url = postgres_server.create_database("flows")
+    return train_home(tmp_path_factory.mktemp("pg-trained") / "home", url), url
+
+
 @pytest.fixture
 def trained_workspace(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The shared trained workspace, as the current TRIAGE_HOME of one test."""
     monkeypatch.setenv("TRIAGE_HOME", str(trained_home))
     monkeypatch.setenv("TRIAGE_TRAIN__CANDIDATES", FAST_CANDIDATES)
+    return Settings()
+
+
+@pytest.fixture
+def pg_trained_workspace(pg_trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The shared PostgreSQL-backed trained workspace, as the current TRIAGE_HOME and TRIAGE_DATABASE_URL."""
+    home, url = pg_trained_home
+    monkeypatch.setenv("TRIAGE_HOME", str(home))
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
+    monkeypatch.setenv("TRIAGE_TRAIN__CANDIDATES", FAST_CANDIDATES)
+    return Settings()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def workspace_store(request: pytest.FixtureRequest, workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The fresh ``workspace`` with its ticket store in SQLite (the default) or in a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return workspace
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", request.getfixturevalue("postgres_url"))
     return Settings()

@@ -18,7 +18,7 @@ def ingest(capsys: pytest.CaptureFixture[str], path: Path) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace, capsys, tmp_path: Path) -> None:
+def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace_store, capsys, tmp_path: Path) -> None:
     history = synth.generate(800, months=3, seed=4)
     good = synth.write(history, tmp_path / "good")["tickets"]
     first = ingest(capsys, good)
@@ -40,7 +40,7 @@ def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace, capsys, tm
     assert results["unknown"]["status"] == "blocked" and results["unknown"]["stored"] == 200
     assert any("category" in line for line in results["unknown"]["batch_failures"])
 
-    engine = store.connect(workspace.store_url)
+    engine = store.connect(workspace_store.store_url)
     snapshot = dataset.load_snapshot(engine)
     assert snapshot.batch_ids == (first["batch_id"],)  # both bad batches are out of training
     assert "Gardening" not in set(snapshot.frame["category"])

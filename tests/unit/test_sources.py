@@ -48,6 +48,15 @@ def test_ingest_from_a_table(engine: sa.Engine, helpdesk: str) -> None:
     assert str(stored.loc["H2", "created_at"]).startswith("2026-01-03")
 
 
+def test_ingest_from_a_postgresql_table_by_plain_url(engine: sa.Engine, helpdesk: str, postgres_url: str) -> None:
+    source_db = sa.create_engine(postgres_url)
+    pd.read_sql_table("tickets_export", helpdesk).to_sql("tickets_export", source_db, index=False)
+    source_db.dispose()
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    summary = ingest.ingest_tickets(engine, SqlSource(plain, table="tickets_export"), MAPPING, LEVELS)
+    assert (summary.read, summary.stored, summary.quarantined) == (4, 3, 1)
+
+
 def test_ingest_from_a_query_is_idempotent(engine: sa.Engine, helpdesk: str) -> None:
     source = SqlSource(helpdesk, query="SELECT * FROM tickets_export WHERE description <> ''")
     first = ingest.ingest_tickets(engine, source, MAPPING, LEVELS)
