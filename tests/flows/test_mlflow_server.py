@@ -45,7 +45,7 @@ def test_retrain_and_score_through_an_http_tracking_server(prefect_harness, trac
 
     # The registry on the server holds the champion; its artifacts went through the server's proxy
     # to the server's artifact store, and nothing MLflow-related was written into the workspace.
-    client = MlflowClient(tracking_server.url)
+    client = MlflowClient(tracking_server.url, tracking_server.url)  # not the process-wide registry URI another test set
     champion = client.get_model_version_by_alias("ticket-triage", "champion")
     assert champion.version == "1" and champion.source.startswith(("models:/", "mlflow-artifacts:"))
     assert any(p.name == "MLmodel" for p in files_under(tracking_server.artifacts))

@@ -120,7 +120,7 @@ def test_deploy_ingest_retrain_promote_score_on_real_servers(topology: Topology,
     assert "promotion-decision" in {a["key"] for a in artifacts}
 
     # MLflow: the champion is version 1 in the server's registry, whose tables are in PostgreSQL.
-    client = MlflowClient(topology.mlflow.url)
+    client = MlflowClient(topology.mlflow.url, topology.mlflow.url)  # not the process-wide registry URI another test set
     assert client.get_model_version_by_alias("ticket-triage", "champion").version == "1"
     mlflow_db = sa.create_engine(topology.mlflow.backend_store_uri)
     with mlflow_db.connect() as conn:
