@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +65,13 @@ def test_retrain_and_score_through_an_http_tracking_server(prefect_harness, trac
     assert cli.main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["champion"]["version"] == "1" and status["runs"][0]["run_id"] == record["run_id"]
+
+
+def test_an_s3_artifact_root_without_boto3_is_refused_in_one_line(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "TRIAGE_HOME": str(tmp_path), "MLFLOW_BIN": str(bin_dir / "mlflow"),
+           "MLFLOW_ARTIFACTS_DESTINATION": "s3://triage-mlflow/artifacts"}
+    done = subprocess.run(["bash", "mlflow/server.sh"], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2], check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: an s3:// artifact destination needs boto3 in the server's environment (pip install boto3)"
