@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from servers import free_port, running
+
+RETRIED = {429, 502, 503}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,20 @@ class PrefectServer:
         env.update({"TRIAGE_PREFECT_API_URL": self.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
         env.update(extra)
         return env
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None, attempts: int = 6) -> Any:
+        """One call to the server's REST API, retried on 429/502/503 as Prefect's own client does.
+
+        The server answers 503 while its SQLite database is locked by a concurrent write
+        (a worker's state updates, its scheduler), which a busy 2-core machine makes common.
+        """
+        for attempt in range(attempts):
+            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code not in RETRIED or attempt == attempts - 1:
+                break
+            time.sleep(0.5 * 2 ** attempt)
+        response.raise_for_status()
+        return response.json()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from fixtures_prefect_server import PrefectServer
@@ -40,24 +39,17 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess
     return subprocess.run([TRIAGE_ML, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def api(server: PrefectServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """One call to the server's REST API."""
-    response = httpx.request(method, f"{server.api_url}{path}", json=body, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def deployments_by_flow(server: PrefectServer) -> dict[str, dict[str, Any]]:
     """The server's deployments named ``triage-ml``, keyed by flow name."""
-    flows = {f["id"]: f["name"] for f in api(server, "POST", "/flows/filter", {})}
-    return {flows[d["flow_id"]]: d for d in api(server, "POST", "/deployments/filter", {}) if d["name"] == "triage-ml"}
+    flows = {f["id"]: f["name"] for f in server.api("POST", "/flows/filter", {})}
+    return {flows[d["flow_id"]]: d for d in server.api("POST", "/deployments/filter", {}) if d["name"] == "triage-ml"}
 
 
 def wait_for_run(server: PrefectServer, run_id: str, timeout: float = 180) -> dict[str, Any]:
     """Poll a flow run until it reaches a terminal state."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = api(server, "GET", f"/flow_runs/{run_id}")
+        run = server.api("GET", f"/flow_runs/{run_id}")
         if run["state_type"] in TERMINAL:
             return run
         time.sleep(1)
@@ -104,7 +96,7 @@ def test_deploy_registers_schedules_parameters_pool_and_limits(prefect_server: P
         assert deployment["paused"] is False
         assert all(s["active"] for s in deployment["schedules"])
 
-    pool = api(prefect_server, "GET", "/work_pools/triage-ml")
+    pool = prefect_server.api("GET", "/work_pools/triage-ml")
     assert pool["type"] == "process" and pool["concurrency_limit"] == 3
     assert output["work_pool"] == {"name": "triage-ml", "type": "process", "concurrency_limit": 3}
 
@@ -122,7 +114,7 @@ def test_a_process_worker_runs_a_deployed_flow(prefect_server: PrefectServer, de
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text("foo,bar\n1,2\n", encoding="utf-8")
     inbox = deployments_by_flow(prefect_server)["ingest-inbox"]
-    run = api(prefect_server, "POST", f"/deployments/{inbox['id']}/create_flow_run", {})
+    run = prefect_server.api("POST", f"/deployments/{inbox['id']}/create_flow_run", {})
 
     env = prefect_server.cli_env(TRIAGE_HOME=str(home), PREFECT_API_URL=prefect_server.api_url,
                                  PREFECT_HOME=str(tmp_path / "worker-prefect"))
@@ -144,7 +136,7 @@ def test_serve_flows_serves_the_deployments_and_runs_one(prefect_server: Prefect
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         held = wait_for_served(prefect_server, serving, since)
-        run = api(prefect_server, "POST", f"/deployments/{held['ingest-inbox']['id']}/create_flow_run", {})
+        run = prefect_server.api("POST", f"/deployments/{held['ingest-inbox']['id']}/create_flow_run", {})
         assert wait_for_run(prefect_server, run["id"])["state_type"] == "COMPLETED"
         processed = list((home / "inbox" / "processed" / "tickets").glob(f"*-{dropped.name}"))
         assert len(processed) == 1 and not dropped.exists()

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
@@ -70,20 +69,14 @@ def worker(topology: Topology, tmp_path: Path) -> Iterator[subprocess.Popen[byte
     stop(process)
 
 
-def api(server: PrefectServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    response = httpx.request(method, f"{server.api_url}{path}", json=body, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def run_deployment(topology: Topology, name: str, worker: subprocess.Popen[bytes], log: Path, timeout: float = 420) -> dict[str, Any]:
     """Start a run of deployment ``<flow>/triage-ml`` on the server and wait for the worker to finish it."""
-    deployment = api(topology.prefect, "GET", f"/deployments/name/{name}/triage-ml")
-    run = api(topology.prefect, "POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+    deployment = topology.prefect.api("GET", f"/deployments/name/{name}/triage-ml")
+    run = topology.prefect.api("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert worker.poll() is None, f"worker exited:\n{log.read_text()[-3000:]}"
-        state = api(topology.prefect, "GET", f"/flow_runs/{run['id']}")
+        state = topology.prefect.api("GET", f"/flow_runs/{run['id']}")
         if state["state_type"] in TERMINAL:
             assert state["state_type"] == "COMPLETED", f"{name}: {state['state']}\n{log.read_text()[-4000:]}"
             return state
@@ -115,7 +108,7 @@ def test_deploy_ingest_retrain_promote_score_on_real_servers(topology: Topology,
 
     # Prefect: three runs by the worker, and the retraining's decision published as an artifact.
     assert {run["work_pool_name"] for run in (ingested, retrained, scored)} == {POOL}
-    artifacts = api(topology.prefect, "POST", "/artifacts/filter",
+    artifacts = topology.prefect.api("POST", "/artifacts/filter",
                     {"artifacts": {"flow_run_id": {"any_": [retrained["id"]]}}})
     assert "promotion-decision" in {a["key"] for a in artifacts}
 
