@@ -146,8 +146,9 @@ def transform_columns(transformer: Any, columns: Mapping[str, Any]) -> Any:
     unknown values, and passed-through numbers, stacked as the library stacks
     them. Anything else is handed to the library with the frame built.
     """
-    parts = [(part, used) for _, part, used in transformer.transformers_ if not _is_dropped(part, used)]
-    if not all(_reads_directly(part, used) for part, used in parts) or _has_output_config(transformer):
+    fitted = getattr(transformer, "transformers_", None)
+    parts = [(part, used) for _, part, used in fitted or [] if not _is_dropped(part, used)]
+    if fitted is None or not all(_reads_directly(p, u) for p, u in parts) or _has_output_config(transformer):
         return transformer.transform(pd.DataFrame(columns))
     blocks = [_transform_part(part, used, columns) for part, used in parts]
     if transformer.sparse_output_:

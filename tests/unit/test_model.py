@@ -198,6 +198,8 @@ def test_transform_columns_leaves_other_transformers_to_the_library() -> None:
     scaled = ColumnTransformer([("a", StandardScaler(), ["a"]), ("b", OneHotEncoder(), ["b"])]).fit(frame)
     np.testing.assert_array_equal(model.transform_columns(scaled, {"a": [3.0], "b": ["y"]}),
                                   scaled.transform(pd.DataFrame({"a": [3.0], "b": ["y"]})))
+    pipeline = Pipeline([("scale", StandardScaler())]).fit(frame[["a"]])
+    np.testing.assert_array_equal(model.transform_columns(pipeline, {"a": [3.0]}), pipeline.transform(pd.DataFrame({"a": [3.0]})))
 
 
 def test_one_hot_leaves_unknown_values_at_zero() -> None:
