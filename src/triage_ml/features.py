@@ -6,9 +6,11 @@ model's requirements declare (numpy, pandas, vaderSentiment).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,11 +33,24 @@ _COMPILED = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in ESCAL
 
 def ticket_text(frame: pd.DataFrame) -> list[str]:
     """Subject and body joined by a newline (either may be missing)."""
-    subject = frame["subject"] if "subject" in frame.columns else pd.Series("", index=frame.index)
-    body = frame["body"] if "body" in frame.columns else pd.Series("", index=frame.index)
-    subject = subject.astype(object).where(subject.notna(), "").astype(str)
-    body = body.astype(object).where(body.notna(), "").astype(str)
-    return (subject + "\n" + body).str.strip().tolist()
+    subjects, bodies = _strings(frame, "subject", ""), _strings(frame, "body", "")
+    return [f"{subject}\n{body}".strip() for subject, body in zip(subjects, bodies)]
+
+
+def _strings(frame: pd.DataFrame, column: str, missing: str) -> list[str]:
+    """A column as strings, ``missing`` where the value or the whole column is absent.
+
+    Plain Python when every value is a string or null, as in every request
+    to the scoring server: on a one-ticket frame each pandas call costs
+    about as much as a vectoriser. Other values take pandas' own conversion.
+    """
+    if column not in frame.columns:
+        return [missing] * len(frame)
+    values = frame[column].tolist()
+    if all(isinstance(v, str) or v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        return [v if isinstance(v, str) else missing for v in values]
+    series = pd.Series(values, dtype=object)
+    return series.where(series.notna(), missing).astype(str).tolist()
 
 
 @lru_cache(maxsize=1)
@@ -57,21 +72,22 @@ def sentiment_scores(texts: Sequence[str], max_chars: int = 2000) -> np.ndarray:
 
 def escalation_flags(texts: Sequence[str]) -> pd.DataFrame:
     """One 0/1 column per escalation signal."""
-    return pd.DataFrame(
-        {name: [1.0 if pattern.search(t) else 0.0 for t in texts] for name, pattern in _COMPILED.items()}
-    )
+    return pd.DataFrame(_escalation_columns(texts))
+
+
+def _escalation_columns(texts: Sequence[str]) -> dict[str, list[float]]:
+    return {name: [1.0 if pattern.search(t) else 0.0 for t in texts] for name, pattern in _COMPILED.items()}
 
 
 def meta_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Customer metadata with neutral values where the data has none."""
-    out = pd.DataFrame(index=range(len(frame)))
-    for column in META_CATEGORICAL:
-        values = frame[column] if column in frame.columns else pd.Series([None] * len(frame))
-        out[column] = values.astype(object).where(values.notna(), "unknown").astype(str).to_numpy()
-    for column in META_NUMERIC:
-        values = frame[column] if column in frame.columns else pd.Series([np.nan] * len(frame))
-        out[column] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    return out
+    return pd.DataFrame(_meta_columns(frame))
+
+
+def _meta_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    numeric = {column: pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float) if column in frame.columns
+               else np.full(len(frame), np.nan) for column in META_NUMERIC}
+    return {**{column: _strings(frame, column, "unknown") for column in META_CATEGORICAL}, **numeric}
 
 
 def repeat_contacts(tickets: pd.DataFrame, contacts: pd.DataFrame, window_days: int = REPEAT_WINDOW_DAYS) -> np.ndarray:
@@ -108,8 +124,14 @@ def _seconds(values: pd.Series) -> np.ndarray:
 
 def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     """Everything the category and priority pipelines read, from raw tickets."""
+    return pd.DataFrame(input_columns(frame))
+
+
+def input_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """The columns of :func:`model_inputs`, by name, in row order (the index is ignored).
+
+    The served model reads these directly: on one ticket, building the frame
+    costs about as much as the vectorisers.
+    """
     texts = ticket_text(frame)
-    out = meta_frame(frame)
-    out.insert(0, "text", texts)
-    out["sentiment"] = sentiment_scores(texts)
-    return pd.concat([out, escalation_flags(texts)], axis=1)
+    return {"text": texts, **_meta_columns(frame), "sentiment": sentiment_scores(texts), **_escalation_columns(texts)}

@@ -10,7 +10,7 @@ pickle of a project class is ever written or read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,10 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from triage_ml.features import model_inputs
+from triage_ml.features import input_columns
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "category", "category_proba", "top3", "priority", "priority_proba",
@@ -76,33 +78,34 @@ class TriagePredictor:
         if len(tickets) == 0:
             # scikit-learn refuses zero rows; an empty batch simply has no predictions.
             return pd.DataFrame({column: pd.Series(dtype=object) for column in OUTPUT_COLUMNS})
-        inputs = model_inputs(tickets.reset_index(drop=True))
-        matrix = self.features.transform(inputs)
+        # Columns, not frames, from here on: a one-ticket request spent most of its time in pandas.
+        inputs = input_columns(tickets)
+        matrix = transform_columns(self.features, inputs)
         out = self._category_outputs(self.category.predict_proba(matrix))
-        out["sentiment"] = inputs["sentiment"].to_numpy()
+        out["sentiment"] = inputs["sentiment"]
         out["priority"], out["priority_proba"] = self._priority(inputs, matrix)
         routes = self.config.get("routes", {})
         out["route"] = [routes.get(c, self.config.get("default_route", "general-queue")) for c in out["category"]]
         thresholds = self.config.get("review_thresholds", {})
         default = float(self.config.get("review_threshold", 0.5))
         out["needs_review"] = [p < thresholds.get(c, default) for c, p in zip(out["category"], out["category_proba"])]
-        return out[list(OUTPUT_COLUMNS)]
+        return pd.DataFrame({column: out[column] for column in OUTPUT_COLUMNS})
 
     def priority_probabilities(self, tickets: pd.DataFrame) -> pd.DataFrame:
         """Probability of each priority level (columns) for raw tickets."""
-        inputs = model_inputs(tickets.reset_index(drop=True))
-        proba = self.priority.predict_proba(self.priority_inputs(inputs, self.features.transform(inputs)))
+        inputs = input_columns(tickets)
+        proba = self._priority_proba(self.priority_inputs(inputs, transform_columns(self.features, inputs)))
         return pd.DataFrame(proba, columns=[str(c) for c in self.priority.classes_])
 
-    def priority_inputs(self, inputs: pd.DataFrame, matrix: Any) -> pd.DataFrame:
-        """What the LightGBM priority model reads for these model inputs."""
+    def priority_inputs(self, inputs: Mapping[str, Any], matrix: Any) -> dict[str, Any]:
+        """The columns the LightGBM priority model reads, from model-input columns (or a frame of them)."""
         # The text model reads the leading columns it was fitted on, the word
         # block (models logged before it was sliced here read every column).
         words = matrix[:, : self.priority_text.n_features_in_]
-        return priority_frame(inputs, self.priority_category.predict_proba(matrix), list(self.priority_category.classes_),
-                              self.priority_text.predict_proba(words), list(self.priority_text.classes_))
+        return priority_columns(inputs, self.priority_category.predict_proba(matrix), list(self.priority_category.classes_),
+                                self.priority_text.predict_proba(words), list(self.priority_text.classes_))
 
-    def _category_outputs(self, proba: np.ndarray) -> pd.DataFrame:
+    def _category_outputs(self, proba: np.ndarray) -> dict[str, Any]:
         classes = np.array(self.classes, dtype=object)
         order = np.argsort(-proba, axis=1)[:, :3]
         top3 = [
@@ -110,18 +113,102 @@ class TriagePredictor:
             for row, idx in zip(proba, order)
         ]
         best = order[:, 0]
-        return pd.DataFrame({
-            "category": classes[best],
-            "category_proba": proba[np.arange(len(proba)), best],
-            "top3": top3,
-        })
+        return {"category": classes[best], "category_proba": proba[np.arange(len(proba)), best], "top3": top3}
 
-    def _priority(self, inputs: pd.DataFrame, matrix: Any) -> tuple[list[Any], np.ndarray]:
+    def _priority(self, inputs: Mapping[str, Any], matrix: Any) -> tuple[list[Any], np.ndarray]:
+        rows = len(inputs["text"])
         if self.priority is None:
-            return [None] * len(inputs), np.full(len(inputs), np.nan)
-        proba = self.priority.predict_proba(self.priority_inputs(inputs, matrix))
+            return [None] * rows, np.full(rows, np.nan)
+        proba = self._priority_proba(self.priority_inputs(inputs, matrix))
         best = proba.argmax(axis=1)
         return [str(c) for c in self.priority.classes_[best]], proba[np.arange(len(proba)), best]
+
+    def _priority_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """``self.priority.predict_proba`` of a frame of ``columns``, without building the frame."""
+        *steps, (_, model) = self.priority.steps
+        if len(steps) != 1 or not _is_multiclass_lightgbm(model):
+            return self.priority.predict_proba(pd.DataFrame(columns))
+        # The booster itself, on one thread: LightGBM's scikit-learn wrapper
+        # re-validates the matrix, and more threads only add start-up cost on
+        # a few rows. For more than two classes it returns the probabilities.
+        return model.booster_.predict(transform_columns(steps[0][1], columns), num_threads=1)
+
+
+def _is_multiclass_lightgbm(model: Any) -> bool:
+    return type(model).__name__ == "LGBMClassifier" and getattr(model, "n_classes_", 0) > 2
+
+
+def transform_columns(transformer: Any, columns: Mapping[str, Any]) -> Any:
+    """``transformer.transform`` of a frame of ``columns`` (names to values, row order), without the frame.
+
+    For the fitted ``ColumnTransformer`` shapes this package builds: parts
+    that read one text column (the vectorisers), one-hot encoders that ignore
+    unknown values, and passed-through numbers, stacked as the library stacks
+    them. Anything else is handed to the library with the frame built.
+    """
+    fitted = getattr(transformer, "transformers_", None)
+    parts = [(part, used) for _, part, used in fitted or [] if not _is_dropped(part, used)]
+    if fitted is None or not all(_reads_directly(p, u) for p, u in parts) or _has_output_config(transformer):
+        return transformer.transform(pd.DataFrame(columns))
+    blocks = [_transform_part(part, used, columns) for part, used in parts]
+    if transformer.sparse_output_:
+        return sparse.hstack(blocks).tocsr()
+    return np.hstack([block.toarray() if sparse.issparse(block) else block for block in blocks])
+
+
+def _is_dropped(part: Any, used: Any) -> bool:
+    return isinstance(part, str) and part == "drop" or (isinstance(used, list) and not used)
+
+
+def _has_output_config(transformer: Any) -> bool:
+    return getattr(transformer, "_sklearn_output_config", {}).get("transform", "default") != "default"
+
+
+def _is_passthrough(part: Any) -> bool:
+    # A fitted ColumnTransformer holds "passthrough" as an identity FunctionTransformer.
+    identity = isinstance(part, FunctionTransformer) and part.func is None and not part.validate
+    return identity or (isinstance(part, str) and part == "passthrough")
+
+
+def _reads_directly(part: Any, used: Any) -> bool:
+    if _is_passthrough(part):
+        return isinstance(used, list) and all(isinstance(c, str) for c in used) and not _has_output_config(part)
+    if isinstance(part, OneHotEncoder):
+        return (isinstance(used, list) and part.handle_unknown == "ignore" and part.drop is None
+                and not getattr(part, "_infrequent_enabled", False) and not _has_output_config(part))
+    return isinstance(used, str) and hasattr(part, "vocabulary_") and not _has_output_config(part)
+
+
+def _transform_part(part: Any, used: Any, columns: Mapping[str, Any]) -> Any:
+    if _is_passthrough(part):
+        return np.column_stack([np.asarray(columns[c], dtype=float) for c in used])
+    if isinstance(part, OneHotEncoder):
+        return one_hot(part, [columns[c] for c in used])
+    return part.transform(list(columns[used]))
+
+
+def one_hot(encoder: OneHotEncoder, values: Sequence[Sequence[Any]]) -> np.ndarray:
+    """A fitted one-hot encoder's output for one sequence of values per input column, unknown values all zero."""
+    rows = len(values[0]) if values else 0
+    blocks = []
+    for categories, column in zip(encoder.categories_, values):
+        block = np.zeros((rows, len(categories)), dtype=encoder.dtype)
+        index = {category: i for i, category in enumerate(categories.tolist())}
+        for row, value in enumerate(column):
+            if value in index:
+                block[row, index[value]] = 1
+        blocks.append(block)
+    return np.hstack(blocks) if blocks else np.zeros((rows, 0), dtype=encoder.dtype)
+
+
+def priority_columns(inputs: Mapping[str, Any], category_proba: np.ndarray, categories: list[Any],
+                     text_proba: np.ndarray, levels: list[Any]) -> dict[str, Any]:
+    """Model-input columns plus the stacked category and text-priority probabilities."""
+    stacked = {
+        **dict(zip(category_proba_columns([str(c) for c in categories]), category_proba.T)),
+        **dict(zip(priority_text_columns([str(c) for c in levels]), text_proba.T)),
+    }
+    return {**dict(inputs.items()), **stacked}
 
 
 def priority_frame(inputs: pd.DataFrame, category_proba: np.ndarray, categories: list[Any], text_proba: np.ndarray,

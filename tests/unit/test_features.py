@@ -85,6 +85,22 @@ def test_model_inputs_has_every_column_the_pipelines_read() -> None:
     assert inputs.loc[1, "text"] == "thanks!"
 
 
+def test_values_that_are_not_strings_are_converted_as_pandas_converts_them() -> None:
+    frame = pd.DataFrame({"subject": pd.Series([5, None], dtype=object), "body": pd.array(["x ", pd.NA], dtype="string"), "channel": [1.5, np.nan]})
+    inputs = features.model_inputs(frame)
+    assert inputs["text"].tolist() == ["5\nx", ""]
+    assert inputs["channel"].tolist() == ["1.5", "unknown"]
+
+
+def test_model_inputs_of_one_ticket_equal_its_row_of_the_batch() -> None:
+    frame = pd.DataFrame({"subject": ["Site down", None, "Refund"], "body": ["Our CEO is asking ", "thanks!", None],
+                          "channel": ["email", None, "chat"], "customer_ltv": [12.5, None, 3.0]})
+    batch = features.model_inputs(frame)
+    for i in range(len(frame)):
+        one = features.model_inputs(frame.iloc[[i]])
+        pd.testing.assert_frame_equal(one, batch.iloc[[i]].reset_index(drop=True), check_exact=True)
+
+
 def test_repeat_contacts_counts_the_customers_earlier_tickets_in_the_window() -> None:
     tickets = pd.DataFrame({
         "ticket_id": ["a", "b", "c", "d", "e"], "customer_id": ["x", "x", "y", "x", None],

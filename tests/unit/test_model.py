@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from triage_ml import candidates, model, synth, train
+from triage_ml import candidates, features, model, synth, train
 
 pytestmark = pytest.mark.unit
 
@@ -171,3 +172,36 @@ def test_trusted_types_refuses_types_outside_the_allow_list(step: object, tmp_pa
 def test_an_empty_batch_gives_an_empty_frame(predictor: model.TriagePredictor) -> None:
     out = predictor.predict(pd.DataFrame({"subject": [], "body": []}))
     assert tuple(out.columns) == model.OUTPUT_COLUMNS and out.empty
+
+
+def test_one_ticket_at_a_time_predicts_as_the_batch(predictor: model.TriagePredictor, tickets: pd.DataFrame,
+                                                   predicted: pd.DataFrame) -> None:
+    for i in range(0, len(tickets), 7):
+        one = predictor.predict(tickets.iloc[[i]])
+        pd.testing.assert_frame_equal(one, predicted.iloc[[i]].reset_index(drop=True), check_exact=True)
+
+
+def test_transform_columns_equals_the_library_on_a_frame(predictor: model.TriagePredictor, tickets: pd.DataFrame) -> None:
+    odd = tickets.head(5).assign(channel=["fax", None, "email", "chat", "web"], customer_ltv=[np.nan, 1.0, None, 2.5, 0.0])
+    inputs = features.input_columns(odd)
+    matrix = model.transform_columns(predictor.features, inputs)
+    expected = predictor.features.transform(pd.DataFrame(inputs))
+    assert (matrix != expected).nnz == 0 and matrix.shape == expected.shape
+    stacked = predictor.priority_inputs(inputs, matrix)
+    step = predictor.priority.named_steps["features"]
+    np.testing.assert_array_equal(model.transform_columns(step, stacked), step.transform(pd.DataFrame(stacked)))
+    np.testing.assert_array_equal(predictor._priority_proba(stacked), predictor.priority.predict_proba(pd.DataFrame(stacked)))
+
+
+def test_transform_columns_leaves_other_transformers_to_the_library() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 4.0], "b": ["x", "y", "x"]})
+    scaled = ColumnTransformer([("a", StandardScaler(), ["a"]), ("b", OneHotEncoder(), ["b"])]).fit(frame)
+    np.testing.assert_array_equal(model.transform_columns(scaled, {"a": [3.0], "b": ["y"]}),
+                                  scaled.transform(pd.DataFrame({"a": [3.0], "b": ["y"]})))
+    pipeline = Pipeline([("scale", StandardScaler())]).fit(frame[["a"]])
+    np.testing.assert_array_equal(model.transform_columns(pipeline, {"a": [3.0]}), pipeline.transform(pd.DataFrame({"a": [3.0]})))
+
+
+def test_one_hot_leaves_unknown_values_at_zero() -> None:
+    encoder = OneHotEncoder(handle_unknown="ignore").fit(pd.DataFrame({"c": ["a", "b"], "d": ["x", "y"]}))
+    np.testing.assert_array_equal(model.one_hot(encoder, [["b", "z"], ["q", "x"]]), [[0, 1, 0, 0], [0, 0, 1, 0]])
