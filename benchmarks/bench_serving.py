@@ -62,7 +62,7 @@ def main() -> None:
                                   env=serving.serve_environment(settings), stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            serving.wait_until_ready(base, server)
+            serving.wait_until_ready(f"{base}/ping", server)
             columns = ["subject", "body", "channel", "customer_tier", "customer_ltv", "language"]
             tickets = pd.read_csv(files["new_tickets"])[columns].astype(object).where(lambda f: f.notna(), None)
             records = tickets.to_dict(orient="records")

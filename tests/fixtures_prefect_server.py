@@ -16,6 +16,7 @@ in this process, which would redirect every other flow test of the session.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,9 +27,10 @@ from typing import Any
 import httpx
 import pytest
 
-from servers import free_port, running
+from servers import free_port, running, tail
 
 RETRIED = {429, 502, 503}
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,19 @@ class PrefectServer:
             time.sleep(0.5 * 2 ** attempt)
         response.raise_for_status()
         return response.json()
+
+    def wait_for_run(self, run_id: str, timeout: float = 180, worker: subprocess.Popen[bytes] | None = None,
+                     log: Path | None = None) -> dict[str, Any]:
+        """Poll a flow run until it reaches a terminal state; fail early if ``worker`` (logging to ``log``) exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker is not None:
+                assert worker.poll() is None, f"worker exited:\n{tail(log) if log else ''}"
+            run = self.api("GET", f"/flow_runs/{run_id}")
+            if run["state_type"] in TERMINAL:
+                return run
+            time.sleep(1)
+        raise AssertionError(f"flow run {run_id} still {run['state_type']} after {timeout} s\n{tail(log) if log else ''}")
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from servers import free_port
 
 SERVER_USER = "postgres"  # the OS user the server runs as when we are root
 DB_USER = "postgres"  # the database superuser initdb creates
@@ -60,13 +61,6 @@ def _version_key(path: str) -> float:
         return float(Path(path).parent.name)
     except ValueError:
         return 0.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_server_user(command: list[str]) -> list[str]:

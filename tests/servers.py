@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from triage_ml import serving
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -32,19 +31,11 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> float:
-    """Poll ``url`` until it answers 200; returns the seconds it took. Fails with the log if the process dies."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before {url} answered:\n{tail(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.monotonic() - started
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{tail(log)}")
+    """:func:`triage_ml.serving.wait_until_ready`, failing with the end of the server's log."""
+    try:
+        return serving.wait_until_ready(url, process, timeout)
+    except RuntimeError as failure:
+        raise RuntimeError(f"{failure}:\n{tail(log)}") from None
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:

@@ -51,20 +51,21 @@ def serve_environment(settings: Settings) -> dict[str, str]:
             "MLFLOW_REGISTRY_URI": settings.registry_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    """Poll the server's ``/ping`` until it answers 200.
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 180.0) -> float:
+    """Poll ``url`` (a server's health endpoint, e.g. ``.../ping``) until it answers 200; returns the seconds it took.
 
     Raises:
         RuntimeError: the process exited, or the timeout passed.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"the scoring server exited with code {process.returncode} before it answered")
+            raise RuntimeError(f"the server exited with code {process.returncode} before {url} answered")
         try:
-            with urllib.request.urlopen(f"{base_url}/ping", timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return
+                    return time.monotonic() - started
         except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"the scoring server did not answer {base_url}/ping within {timeout:.0f} s")
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server did not answer {url} within {timeout:.0f} s")

@@ -31,7 +31,6 @@ PREFECT = str(Path(sys.executable).parent / "prefect")
 # worker test runs would compete for the deployment's single concurrency slot with the run it starts.
 SETTINGS = {"TRIAGE_SCHEDULES__TIMEZONE": "Europe/Berlin", "TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES": "10",
             "TRIAGE_SCHEDULES__INGEST_INTERVAL_MINUTES": "1440", "TRIAGE_SCHEDULES__WORK_POOL_CONCURRENCY": "3"}
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -43,17 +42,6 @@ def deployments_by_flow(server: PrefectServer) -> dict[str, dict[str, Any]]:
     """The server's deployments named ``triage-ml``, keyed by flow name."""
     flows = {f["id"]: f["name"] for f in server.api("POST", "/flows/filter", {})}
     return {flows[d["flow_id"]]: d for d in server.api("POST", "/deployments/filter", {}) if d["name"] == "triage-ml"}
-
-
-def wait_for_run(server: PrefectServer, run_id: str, timeout: float = 180) -> dict[str, Any]:
-    """Poll a flow run until it reaches a terminal state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = server.api("GET", f"/flow_runs/{run_id}")
-        if run["state_type"] in TERMINAL:
-            return run
-        time.sleep(1)
-    raise AssertionError(f"flow run {run_id} still {run['state_type']} after {timeout} s")
 
 
 def drop_tickets(home: Path, rows: int, seed: int) -> Path:
@@ -122,7 +110,7 @@ def test_a_process_worker_runs_a_deployed_flow(prefect_server: PrefectServer, de
                             capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
     assert worker.returncode == 0, worker.stderr[-3000:]
 
-    assert wait_for_run(prefect_server, run["id"], timeout=30)["state_type"] == "COMPLETED"
+    assert prefect_server.wait_for_run(run["id"], timeout=30)["state_type"] == "COMPLETED"
     assert not bad.exists()
     reasons = list((home / "inbox" / "failed" / "tickets").glob("*-bad.csv.reason.txt"))
     assert len(reasons) == 1 and "not found" in reasons[0].read_text()
@@ -137,7 +125,7 @@ def test_serve_flows_serves_the_deployments_and_runs_one(prefect_server: Prefect
     try:
         held = wait_for_served(prefect_server, serving, since)
         run = prefect_server.api("POST", f"/deployments/{held['ingest-inbox']['id']}/create_flow_run", {})
-        assert wait_for_run(prefect_server, run["id"])["state_type"] == "COMPLETED"
+        assert prefect_server.wait_for_run(run["id"])["state_type"] == "COMPLETED"
         processed = list((home / "inbox" / "processed" / "tickets").glob(f"*-{dropped.name}"))
         assert len(processed) == 1 and not dropped.exists()
     finally:

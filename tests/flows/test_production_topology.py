@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 POOL = "topology"
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @dataclass(frozen=True)
@@ -73,15 +71,9 @@ def run_deployment(topology: Topology, name: str, worker: subprocess.Popen[bytes
     """Start a run of deployment ``<flow>/triage-ml`` on the server and wait for the worker to finish it."""
     deployment = topology.prefect.api("GET", f"/deployments/name/{name}/triage-ml")
     run = topology.prefect.api("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert worker.poll() is None, f"worker exited:\n{log.read_text()[-3000:]}"
-        state = topology.prefect.api("GET", f"/flow_runs/{run['id']}")
-        if state["state_type"] in TERMINAL:
-            assert state["state_type"] == "COMPLETED", f"{name}: {state['state']}\n{log.read_text()[-4000:]}"
-            return state
-        time.sleep(2)
-    raise AssertionError(f"{name} run not finished after {timeout} s:\n{log.read_text()[-3000:]}")
+    state = topology.prefect.wait_for_run(run["id"], timeout, worker, log)
+    assert state["state_type"] == "COMPLETED", f"{name}: {state['state']}\n{log.read_text()[-4000:]}"
+    return state
 
 
 def drop(topology: Topology, kind: str, frame: Any, name: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from servers import free_port, running
 from triage_ml import cli, serving
 from triage_ml.model import OUTPUT_COLUMNS
 from triage_ml.settings import Settings
@@ -85,12 +85,6 @@ def test_the_champion_loads_and_predicts_with_triage_ml_unimportable(trained_wor
     assert not result["code"].startswith(str(REPO_SRC)) and "code" in Path(result["code"]).parts
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def post(url: str, payload: dict) -> tuple[int, dict]:
     request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
     try:
@@ -105,18 +99,9 @@ def server(trained_workspace: Settings, tmp_path: Path):  # noqa: ANN201
     """``mlflow models serve`` on the champion, as ``triage-ml serve`` starts it, on a free loopback port."""
     port = free_port()
     command = serving.serve_command(serving.model_uri(trained_workspace, "champion"), "127.0.0.1", port, 1)
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(command, env=serving.serve_environment(trained_workspace), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        serving.wait_until_ready(base, proc)
-    except RuntimeError as failure:
-        proc.kill()
-        pytest.fail(f"{failure}\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-    yield base
-    proc.terminate()
-    proc.wait(30)
-    log.close()
+    with running(command, serving.serve_environment(trained_workspace), tmp_path / "server.log", f"{base}/ping"):
+        yield base
 
 
 def test_the_scoring_server_answers_single_tickets_over_http(server: str, trained_workspace: Settings) -> None:

@@ -154,7 +154,7 @@ def one_error_line(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 @pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"], ["status"]])
 def test_an_unreachable_postgresql_store_is_one_line_without_the_password(workspace, capsys, monkeypatch, command) -> None:
-    from pgserver import free_port
+    from servers import free_port
 
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"postgresql://triage:s3cret@127.0.0.1:{free_port()}/tickets")
     line = one_error_line(capsys, *command)
