@@ -32,10 +32,7 @@ def ingest_tickets(path: str | None = None, mapping: ingest.ColumnMapping | None
     """Validate and upsert a file or SQL source of tickets; quarantine what fails."""
     settings = Settings()
     engine = open_store(settings)
-    summary = ingest.ingest_tickets(engine, as_source(path, sql), mapping or ingest.ColumnMapping(),
-                                    settings.priority_levels, settings.ingest_chunk_rows, gx_root=settings.gx_root,
-                                    categories=settings.categories)
-    return _publish(summary)
+    return _publish(ingest.ingest_configured(engine, settings, "tickets", as_source(path, sql), mapping))
 
 
 @flow(name="ingest-feedback")
@@ -43,9 +40,7 @@ def ingest_feedback(path: str | None = None, kind: str = "feedback", sql: SqlSou
     """Validate and store agent corrections (``feedback``) or CSAT ``surveys``."""
     settings = Settings()
     engine = open_store(settings)
-    reader = ingest.ingest_feedback if kind == "feedback" else ingest.ingest_surveys
-    summary = reader(engine, as_source(path, sql), settings.priority_levels, settings.ingest_chunk_rows)
-    return _publish(summary)
+    return _publish(ingest.ingest_configured(engine, settings, kind, as_source(path, sql)))
 
 
 @flow(name="ingest-inbox")

@@ -106,10 +106,8 @@ def ingest_file(engine: Engine, settings: Settings, item: InboxFile) -> ingest.I
     """Ingest one inbox file the way ``triage-ml ingest <kind>`` would, with default column names."""
     if item.kind in ("tickets", "new-tickets"):
         mapping = ingest.ColumnMapping(labeled=item.kind == "tickets")
-        return ingest.ingest_tickets(engine, item.path, mapping, settings.priority_levels, settings.ingest_chunk_rows,
-                                     gx_root=settings.gx_root, categories=settings.categories)
-    reader = ingest.ingest_feedback if item.kind == "feedback" else ingest.ingest_surveys
-    return reader(engine, item.path, settings.priority_levels, settings.ingest_chunk_rows)
+        return ingest.ingest_configured(engine, settings, "tickets", item.path, mapping)
+    return ingest.ingest_configured(engine, settings, item.kind, item.path)
 
 
 def drain(root: Path, ingest_one: Callable[[InboxFile], ingest.IngestSummary]) -> InboxReport:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import contracts, expectations, sources, store
 from triage_ml.errors import InputError
+from triage_ml.settings import Settings
 from triage_ml.sources import Source, read_source
 
 OPTIONAL_TICKET_COLUMNS: tuple[str, ...] = ("channel", "customer_id", "customer_tier", "customer_ltv", "language")
@@ -528,3 +529,16 @@ def preflight_linked(path: Source, kind: str, chunk_rows: int = 20_000) -> None:
         if len(raw):
             return
     raise InputError(f"input file has a header but no rows: {path}")
+
+
+def ingest_configured(engine: Engine, settings: Settings, kind: str, source: Source,
+                      mapping: ColumnMapping | None = None) -> IngestSummary:
+    """Ingest one source of ``kind`` (tickets, feedback or surveys) with the workspace's settings.
+
+    The one place the flows and the inbox turn settings into ingest arguments.
+    """
+    if kind == "tickets":
+        return ingest_tickets(engine, source, mapping or ColumnMapping(), settings.priority_levels,
+                              settings.ingest_chunk_rows, gx_root=settings.gx_root, categories=settings.categories)
+    reader = ingest_feedback if kind == "feedback" else ingest_surveys
+    return reader(engine, source, settings.priority_levels, settings.ingest_chunk_rows)
