@@ -28,7 +28,8 @@ ESCALATION_PATTERNS: dict[str, str] = {
     "esc_executive": r"\b(ceo|cfo|cto|vp|vice president|executive|board|director|management)\b",
 }
 ESCALATION_COLUMNS: tuple[str, ...] = tuple(ESCALATION_PATTERNS)
-_COMPILED = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in ESCALATION_PATTERNS.items()}
+# Matched against lowercased text: a case-insensitive search was twice as slow.
+_COMPILED = {name: re.compile(pattern) for name, pattern in ESCALATION_PATTERNS.items()}
 
 
 def ticket_text(frame: pd.DataFrame) -> list[str]:
@@ -76,7 +77,8 @@ def escalation_flags(texts: Sequence[str]) -> pd.DataFrame:
 
 
 def _escalation_columns(texts: Sequence[str]) -> dict[str, list[float]]:
-    return {name: [1.0 if pattern.search(t) else 0.0 for t in texts] for name, pattern in _COMPILED.items()}
+    lowered = [t.lower() for t in texts]
+    return {name: [1.0 if pattern.search(t) else 0.0 for t in lowered] for name, pattern in _COMPILED.items()}
 
 
 def meta_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
+from triage_ml import ngrams
 from triage_ml.features import input_columns
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -184,7 +185,7 @@ def _transform_part(part: Any, used: Any, columns: Mapping[str, Any]) -> Any:
         return np.column_stack([np.asarray(columns[c], dtype=float) for c in used])
     if isinstance(part, OneHotEncoder):
         return one_hot(part, [columns[c] for c in used])
-    return part.transform(list(columns[used]))
+    return ngrams.transform(part, list(columns[used]))
 
 
 def one_hot(encoder: OneHotEncoder, values: Sequence[Sequence[Any]]) -> np.ndarray:
