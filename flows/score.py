@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 
 from flows._common import open_store
@@ -45,7 +48,11 @@ def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
 
 
 def task_runner(settings: Settings) -> TaskRunner:
-    """Threads in this process, or Dask: a local cluster of worker processes, or ``dask_address``'s cluster."""
+    """Threads in this process, a pool of local worker processes, or Dask (a local cluster or ``dask_address``'s).
+
+    Prediction is CPU-bound Python (the sentiment analyzer, text vectorisers),
+    so threads share one core; processes and Dask use them all.
+    """
     if settings.score_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -53,12 +60,34 @@ def task_runner(settings: Settings) -> TaskRunner:
             return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": settings.score_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
+    if settings.score_runner == "processes":
+        return ProcessPoolTaskRunner(max_workers=settings.score_workers)
     return ThreadPoolTaskRunner(max_workers=settings.score_workers)
 
 
 def score(settings: Settings, rescore: bool = False) -> dict[str, Any]:
     """Run the scoring flow on the task runner the settings choose."""
-    return score_new_tickets.with_options(task_runner=task_runner(settings))(rescore=rescore)
+    with api_shared_with_workers(settings):
+        return score_new_tickets.with_options(task_runner=task_runner(settings))(rescore=rescore)
+
+
+@contextmanager
+def api_shared_with_workers(settings: Settings) -> Iterator[None]:
+    """Without a Prefect API URL, give worker processes this process's temporary server.
+
+    Otherwise each worker process, seeing no URL, would start a temporary
+    server of its own (seconds each) and record its task runs there, out of
+    the flow run's sight. Threads share this process's client already.
+    """
+    if settings.score_runner == "threads" or get_current_settings().api.url:
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the one this process's client would start: one per process
+    server.start()
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
 
 
 # A worker or `prefect serve` loads a deployment's flow from its entrypoint,

@@ -156,8 +156,8 @@ class Settings(BaseSettings):
     review_threshold: float = 0.5
     ingest_chunk_rows: int = 20_000
     score_chunk_rows: int = 20_000
-    score_partition_rows: int = 50_000
-    score_runner: Literal["threads", "dask"] = "threads"
+    score_partition_rows: int = 20_000
+    score_runner: Literal["threads", "processes", "dask"] = "threads"
     score_workers: int = 2
     dask_address: str | None = None
     train: TrainSettings = TrainSettings()

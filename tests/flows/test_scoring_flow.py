@@ -1,8 +1,12 @@
-"""The scoring flow partitions its work; on Dask worker processes it gives what one process gives."""
+"""The scoring flow partitions its work; on worker processes (a pool or Dask) it gives what one process gives."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +44,32 @@ def test_dask_workers_score_exactly_what_one_process_scores(trained_workspace: S
         results[runner] = stored_predictions(settings)
     assert len(results["threads"]) == summary["scored"]
     pd.testing.assert_frame_equal(results["threads"], results["dask"])
+
+
+def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_server(
+        trained_workspace: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``triage-ml score`` without an API URL: the pool's workers report to its one temporary Prefect server."""
+    original = trained_workspace.store_url.removeprefix("sqlite:///")
+    partitioning = {"TRIAGE_SCORE_PARTITION_ROWS": "500", "TRIAGE_SCORE_CHUNK_ROWS": "200"}
+    for name, value in partitioning.items():
+        monkeypatch.setenv(name, value)
+    results = {}
+    for runner in ("threads", "processes"):
+        copy = tmp_path / f"{runner}.db"
+        shutil.copy(original, copy)
+        monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
+        if runner == "threads":
+            score(Settings())
+        else:
+            env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+            done = subprocess.run([str(Path(sys.executable).with_name("triage-ml")), "score", "--json"], capture_output=True,
+                                  env={**env, "TRIAGE_SCORE_RUNNER": runner}, text=True, timeout=300, check=False)
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert json.loads(done.stdout)["partitions"] == 3
+            assert done.stderr.count("Starting temporary server") == 1, done.stderr[-3000:]
+            assert done.stderr.count("Task run 'score_partition") == 3  # the workers' runs, seen by the flow's server
+        results[runner] = stored_predictions(Settings())
+    pd.testing.assert_frame_equal(results["threads"], results["processes"])
 
 
 def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(trained_workspace: Settings) -> None:
