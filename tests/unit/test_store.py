@@ -144,3 +144,20 @@ def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
     assert [d["id"] for d in recent] == [second, first]
     assert json.loads(recent[1]["details"]) == {"f1": 0.9}
     assert promoted == 1
+
+
+def test_customer_contacts_in_a_window_include_both_ends_to_the_microsecond(engine: sa.Engine) -> None:
+    since, until = pd.Timestamp("2026-02-01T00:00:00.000001Z"), pd.Timestamp("2026-03-01T12:30:00.5Z")
+    tick = pd.Timedelta(microseconds=1)
+    times = [since - tick, since, since + pd.Timedelta(days=3), until, until + tick, since + pd.Timedelta(days=1)]
+    insert_tickets(engine, tickets(6, created_at=times, customer_id=["a", "a", "a", "a", "a", "b"]))
+    window = (since.tz_convert(None).to_pydatetime(), until.tz_convert(None).to_pydatetime())
+    with engine.connect() as conn:
+        of_a = store.customer_contacts(conn, ["a"], window)
+        of_everyone = store.customer_contacts(conn, None, window)
+        of_a_ever = store.customer_contacts(conn, ["a"])
+    assert sorted(of_a["ticket_id"]) == ["T-00001", "T-00002", "T-00003"]
+    assert sorted(of_everyone["ticket_id"]) == ["T-00001", "T-00002", "T-00003", "T-00005"]
+    assert len(of_a_ever) == 5
+    assert of_a.set_index("ticket_id").at["T-00003", "created_at"] == until
+
