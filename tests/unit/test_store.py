@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from triage_ml import store
+from triage_ml import features, scoring, store
 
 pytestmark = pytest.mark.unit
 
@@ -144,3 +145,57 @@ def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
     assert [d["id"] for d in recent] == [second, first]
     assert json.loads(recent[1]["details"]) == {"f1": 0.9}
     assert promoted == 1
+
+
+def test_customer_contacts_in_a_window_include_both_ends_to_the_microsecond(engine: sa.Engine) -> None:
+    since, until = pd.Timestamp("2026-02-01T00:00:00.000001Z"), pd.Timestamp("2026-03-01T12:30:00.5Z")
+    tick = pd.Timedelta(microseconds=1)
+    times = [since - tick, since, since + pd.Timedelta(days=3), until, until + tick, since + pd.Timedelta(days=1)]
+    insert_tickets(engine, tickets(6, created_at=times, customer_id=["a", "a", "a", "a", "a", "b"]))
+    window = (since.tz_convert(None).to_pydatetime(), until.tz_convert(None).to_pydatetime())
+    with engine.connect() as conn:
+        of_a = store.customer_contacts(conn, ["a"], window)
+        of_everyone = store.customer_contacts(conn, None, window)
+        of_a_ever = store.customer_contacts(conn, ["a"])
+    assert sorted(of_a["ticket_id"]) == ["T-00001", "T-00002", "T-00003"]
+    assert sorted(of_everyone["ticket_id"]) == ["T-00001", "T-00002", "T-00003", "T-00005"]
+    assert len(of_a_ever) == 5
+    assert of_a.set_index("ticket_id").at["T-00003", "created_at"] == until
+
+
+def contact_history(seed: int, rows: int) -> pd.DataFrame:
+    """Tickets of a few customers over four months, ids in no time order, with contacts on the window's edges."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-01-01T00:00:00Z")
+    times = start + pd.to_timedelta(rng.integers(0, 120 * 86_400 * 10**6, rows), unit="us")
+    customers = rng.choice(np.array(["c1", "c2", "c3", "c4", None], dtype=object), rows)
+    frame = tickets(rows, created_at=times, customer_id=customers).sample(frac=1, random_state=seed)
+    frame["ticket_id"] = [f"T-{i:05d}" for i in range(rows)]
+    # A ticket at .75 s and contacts right on and just before the start of its window.
+    edge = frame["created_at"].iloc[0].floor("s") + pd.Timedelta(milliseconds=750)
+    window = pd.Timedelta(days=features.REPEAT_WINDOW_DAYS)
+    frame.loc[frame.index[:3], ["created_at", "customer_id"]] = [
+        (edge, "c9"), (edge.floor("s") - window, "c9"), (edge.floor("s") - window - pd.Timedelta(microseconds=1), "c9")]
+    frame.loc[frame.index[3], "created_at"] = pd.NaT
+    return frame
+
+
+def test_scored_repeat_contacts_equal_those_counted_from_the_whole_history(engine: sa.Engine) -> None:
+    insert_tickets(engine, contact_history(seed=7, rows=300))
+    with engine.connect() as conn:
+        everything = store.unscored_tickets(conn, None, limit=1_000)
+        unbounded = pd.Series(features.repeat_contacts(everything, store.customer_contacts(conn)),
+                              index=everything["ticket_id"])
+    assert unbounded.isna().any() and (unbounded > 1).any() and unbounded["T-00000"] == 1
+    for chunk_rows in (1, 7, 1_000):
+        chunks = pd.concat(scoring.unscored_chunks(engine, None, chunk_rows))
+        scored = chunks.set_index("ticket_id")["repeat_contacts"]
+        pd.testing.assert_series_equal(scored, unbounded, check_names=False)
+
+
+def test_contact_window_starts_the_repeat_window_before_the_earliest_ticket_second() -> None:
+    created = pd.Series(pd.to_datetime(["2026-03-10T08:00:00.9Z", None, "2026-03-02T10:15:30.25Z"], utc=True))
+    since, until = scoring.contact_window(created)
+    assert since == datetime(2026, 3, 2, 10, 15, 30) - pd.Timedelta(days=features.REPEAT_WINDOW_DAYS)
+    assert until == datetime(2026, 3, 10, 8, 0, 0, 900_000)
+    assert scoring.contact_window(pd.Series([pd.NaT], dtype="datetime64[ns, UTC]")) is None
