@@ -214,12 +214,8 @@ def priority_columns(inputs: Mapping[str, Any], category_proba: np.ndarray, cate
 
 def priority_frame(inputs: pd.DataFrame, category_proba: np.ndarray, categories: list[Any], text_proba: np.ndarray,
                    levels: list[Any]) -> pd.DataFrame:
-    """Model inputs plus the stacked category and text-priority probabilities."""
-    stacked = [
-        pd.DataFrame(category_proba, columns=category_proba_columns([str(c) for c in categories])),
-        pd.DataFrame(text_proba, columns=priority_text_columns([str(c) for c in levels])),
-    ]
-    return pd.concat([inputs.reset_index(drop=True), *stacked], axis=1)
+    """:func:`priority_columns` as a frame, for training (the served model passes the columns as they are)."""
+    return pd.DataFrame(priority_columns(inputs.reset_index(drop=True), category_proba, categories, text_proba, levels))
 
 
 def trusted_types(path: Path) -> list[str]:

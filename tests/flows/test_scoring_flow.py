@@ -26,18 +26,28 @@ def stored_predictions(settings: Settings) -> pd.DataFrame:
     return frame.drop(columns=["scored_at"]).reset_index(drop=True)
 
 
-def test_dask_workers_score_exactly_what_one_process_scores(trained_workspace: Settings, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Path(trained_workspace.store_url.removeprefix("sqlite:///"))
+@pytest.fixture
+def small_partitions(trained_workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The trained workspace, scored in 3 partitions of chunks of 200."""
     monkeypatch.setenv("TRIAGE_SCORE_PARTITION_ROWS", "500")
     monkeypatch.setenv("TRIAGE_SCORE_CHUNK_ROWS", "200")
+    return trained_workspace
+
+
+def use_store_copy(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Settings:
+    """Point TRIAGE_DATABASE_URL at a fresh copy of the workspace's unscored store; the settings that follow."""
+    copy = tmp_path / f"{name}.db"
+    shutil.copy(settings.store_url.removeprefix("sqlite:///"), copy)
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
+    return Settings()
+
+
+def test_dask_workers_score_exactly_what_one_process_scores(small_partitions: Settings, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     results = {}
     for runner in ("threads", "dask"):
-        copy = tmp_path / f"{runner}.db"
-        shutil.copy(original, copy)
-        monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
         monkeypatch.setenv("TRIAGE_SCORE_RUNNER", runner)
-        settings = Settings()
+        settings = use_store_copy(small_partitions, tmp_path, monkeypatch, runner)
         summary = score(settings)
         assert summary["partitions"] == 3 and summary["scored"] > 1000
         assert score(settings)["scored"] == 0  # nothing twice
@@ -47,29 +57,19 @@ def test_dask_workers_score_exactly_what_one_process_scores(trained_workspace: S
 
 
 def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_server(
-        trained_workspace: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        small_partitions: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``triage-ml score`` without an API URL: the pool's workers report to its one temporary Prefect server."""
-    original = trained_workspace.store_url.removeprefix("sqlite:///")
-    partitioning = {"TRIAGE_SCORE_PARTITION_ROWS": "500", "TRIAGE_SCORE_CHUNK_ROWS": "200"}
-    for name, value in partitioning.items():
-        monkeypatch.setenv(name, value)
-    results = {}
-    for runner in ("threads", "processes"):
-        copy = tmp_path / f"{runner}.db"
-        shutil.copy(original, copy)
-        monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
-        if runner == "threads":
-            score(Settings())
-        else:
-            env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
-            done = subprocess.run([str(Path(sys.executable).with_name("triage-ml")), "score", "--json"], capture_output=True,
-                                  env={**env, "TRIAGE_SCORE_RUNNER": runner}, text=True, timeout=300, check=False)
-            assert done.returncode == 0, done.stderr[-3000:]
-            assert json.loads(done.stdout)["partitions"] == 3
-            assert done.stderr.count("Starting temporary server") == 1, done.stderr[-3000:]
-            assert done.stderr.count("Task run 'score_partition") == 3  # the workers' runs, seen by the flow's server
-        results[runner] = stored_predictions(Settings())
-    pd.testing.assert_frame_equal(results["threads"], results["processes"])
+    threads = use_store_copy(small_partitions, tmp_path, monkeypatch, "threads")
+    score(threads)
+    processes = use_store_copy(small_partitions, tmp_path, monkeypatch, "processes")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    done = subprocess.run([str(Path(sys.executable).with_name("triage-ml")), "score", "--json"], capture_output=True,
+                          env={**env, "TRIAGE_SCORE_RUNNER": "processes"}, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["partitions"] == 3
+    assert done.stderr.count("Starting temporary server") == 1, done.stderr[-3000:]
+    assert done.stderr.count("Task run 'score_partition") == 3  # the workers' runs, seen by the flow's server
+    pd.testing.assert_frame_equal(stored_predictions(threads), stored_predictions(processes))
 
 
 def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(trained_workspace: Settings) -> None:
