@@ -77,9 +77,11 @@ def api_shared_with_workers(settings: Settings) -> Iterator[None]:
 
     Otherwise each worker process, seeing no URL, would start a temporary
     server of its own (seconds each) and record its task runs there, out of
-    the flow run's sight. Threads share this process's client already.
+    the flow run's sight. Threads share this process's client already, and
+    a remote Dask cluster could not reach a loopback server.
     """
-    if settings.score_runner == "threads" or get_current_settings().api.url:
+    local_processes = settings.score_runner == "processes" or (settings.score_runner == "dask" and not settings.dask_address)
+    if not local_processes or get_current_settings().api.url:
         yield
         return
     from prefect.server.api.server import SubprocessASGIServer

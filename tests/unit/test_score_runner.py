@@ -1,0 +1,24 @@
+"""The scoring flow's task runner and which workers get this process's temporary Prefect server."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+from flows.score import api_shared_with_workers
+from triage_ml.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("runner", "address"), [("threads", None), ("dask", "tcp://scheduler.example:8786")])
+def test_threads_and_a_remote_dask_cluster_get_no_loopback_server(runner: str, address: str | None, tmp_path) -> None:
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        with api_shared_with_workers(Settings(home=tmp_path, score_runner=runner, dask_address=address)):
+            assert get_current_settings().api.url is None
+
+
+def test_an_api_url_already_set_is_left_alone(tmp_path) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: "http://prefect.example:4200/api"}):
+        with api_shared_with_workers(Settings(home=tmp_path, score_runner="processes")):
+            assert get_current_settings().api.url == "http://prefect.example:4200/api"
