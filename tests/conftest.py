@@ -18,6 +18,14 @@ pytest_plugins = ["fixtures_prefect_server", "fixtures_postgres"]
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tickets-sample" / "tickets.csv"
 
 
+@pytest.fixture(scope="session")
+def shared_sample() -> pd.DataFrame:
+    """The realistic tickets sample beside the repository; the test is skipped where it is absent."""
+    if not SHARED_SAMPLE.exists():
+        pytest.skip(f"{SHARED_SAMPLE} is absent")
+    return pd.read_csv(SHARED_SAMPLE)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Keep Prefect, MLflow and matplotlib state inside a session temp dir."""

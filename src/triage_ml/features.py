@@ -56,9 +56,9 @@ def _strings(frame: pd.DataFrame, column: str, missing: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _analyzer():  # type: ignore[no-untyped-def]
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    from triage_ml.sentiment import Analyzer
 
-    return SentimentIntensityAnalyzer()
+    return Analyzer()
 
 
 def sentiment_scores(texts: Sequence[str], max_chars: int = 2000) -> np.ndarray:
