@@ -26,41 +26,53 @@ def stored_predictions(settings: Settings) -> pd.DataFrame:
     return frame.drop(columns=["scored_at"]).reset_index(drop=True)
 
 
-@pytest.fixture
-def small_partitions(trained_workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The trained workspace, scored in 3 partitions of chunks of 200."""
+def use_small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Score in 3 partitions of chunks of 200."""
     monkeypatch.setenv("TRIAGE_SCORE_PARTITION_ROWS", "500")
     monkeypatch.setenv("TRIAGE_SCORE_CHUNK_ROWS", "200")
-    return trained_workspace
 
 
-def use_store_copy(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Settings:
+def use_store_copy(settings: Settings, directory: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Settings:
     """Point TRIAGE_DATABASE_URL at a fresh copy of the workspace's unscored store; the settings that follow."""
-    copy = tmp_path / f"{name}.db"
+    copy = directory / f"{name}.db"
     shutil.copy(settings.store_url.removeprefix("sqlite:///"), copy)
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
     return Settings()
 
 
-def test_dask_workers_score_exactly_what_one_process_scores(small_partitions: Settings, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    results = {}
-    for runner in ("threads", "dask"):
-        monkeypatch.setenv("TRIAGE_SCORE_RUNNER", runner)
-        settings = use_store_copy(small_partitions, tmp_path, monkeypatch, runner)
+@pytest.fixture(scope="module")
+def scored_on_threads(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The predictions that threads store, in 3 partitions: what every other runner must store."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("TRIAGE_HOME", str(trained_home))
+        use_small_partitions(monkeypatch)
+        settings = use_store_copy(Settings(), tmp_path_factory.mktemp("threads"), monkeypatch, "threads")
         summary = score(settings)
         assert summary["partitions"] == 3 and summary["scored"] > 1000
         assert score(settings)["scored"] == 0  # nothing twice
-        results[runner] = stored_predictions(settings)
-    assert len(results["threads"]) == summary["scored"]
-    pd.testing.assert_frame_equal(results["threads"], results["dask"])
+        predictions = stored_predictions(settings)
+    assert len(predictions) == summary["scored"]
+    return predictions
+
+
+@pytest.fixture
+def small_partitions(trained_workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The trained workspace, scored in 3 partitions of chunks of 200."""
+    use_small_partitions(monkeypatch)
+    return trained_workspace
+
+
+def test_dask_workers_score_exactly_what_threads_score(small_partitions: Settings, scored_on_threads: pd.DataFrame,
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIAGE_SCORE_RUNNER", "dask")
+    settings = use_store_copy(small_partitions, tmp_path, monkeypatch, "dask")
+    assert score(settings)["partitions"] == 3
+    pd.testing.assert_frame_equal(stored_predictions(settings), scored_on_threads)
 
 
 def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_server(
-        small_partitions: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        small_partitions: Settings, scored_on_threads: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``triage-ml score`` without an API URL: the pool's workers report to its one temporary Prefect server."""
-    threads = use_store_copy(small_partitions, tmp_path, monkeypatch, "threads")
-    score(threads)
     processes = use_store_copy(small_partitions, tmp_path, monkeypatch, "processes")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
     done = subprocess.run([str(Path(sys.executable).with_name("triage-ml")), "score", "--json"], capture_output=True,
@@ -69,7 +81,7 @@ def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_ser
     assert json.loads(done.stdout)["partitions"] == 3
     assert done.stderr.count("Starting temporary server") == 1, done.stderr[-3000:]
     assert done.stderr.count("Task run 'score_partition") == 3  # the workers' runs, seen by the flow's server
-    pd.testing.assert_frame_equal(stored_predictions(threads), stored_predictions(processes))
+    pd.testing.assert_frame_equal(stored_predictions(processes), scored_on_threads)
 
 
 def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(trained_workspace: Settings) -> None:

@@ -181,7 +181,7 @@ def contact_history(seed: int, rows: int) -> pd.DataFrame:
 
 
 def test_scored_repeat_contacts_equal_those_counted_from_the_whole_history(engine: sa.Engine) -> None:
-    insert_tickets(engine, contact_history(seed=7, rows=300))
+    insert_tickets(engine, contact_history(seed=7, rows=80))
     with engine.connect() as conn:
         everything = store.unscored_tickets(conn, None, limit=1_000)
         unbounded = pd.Series(features.repeat_contacts(everything, store.customer_contacts(conn)),
