@@ -38,7 +38,7 @@ def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
     version = registry.alias_version(client, settings.model_name, settings.champion_alias)
     if version is None:
         raise RegistryError(f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; run `triage-ml retrain` first")
-    ranges = scoring.partitions(engine, version if rescore else None, settings.score_partition_rows)
+    ranges = scoring.partitions(engine, version if rescore else None, settings.score_partition_rows, settings.score_workers)
     futures = score_partition.map(unmapped(settings), unmapped(version), ranges, unmapped(rescore))
     summary = scoring.combine([future.result() for future in futures], version)
     create_markdown_artifact(key="scoring-summary", markdown=f"Scored **{summary.scored}** tickets with version {version} "

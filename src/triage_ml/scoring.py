@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,10 +93,19 @@ def contact_window(created_at: pd.Series, window_days: int = features.REPEAT_WIN
     return since.tz_convert(None).to_pydatetime(), known.max().tz_convert(None).to_pydatetime()
 
 
-def partitions(engine: Engine, model_version: str | None, partition_rows: int) -> list[KeyRange]:
-    """Key ranges of about ``partition_rows`` unscored tickets each, covering them all."""
+def partitions(engine: Engine, model_version: str | None, partition_rows: int, workers: int = 1) -> list[KeyRange]:
+    """Key ranges covering every unscored ticket, at most ``partition_rows`` each, their sizes within one of each other.
+
+    Their number is a multiple of ``workers``, so that every worker gets the
+    same share: 56,000 tickets in ranges of 20,000 (two workers) left one
+    worker to score the third range alone while the other sat idle.
+    """
     with engine.connect() as conn:
-        edges = store.unscored_boundaries(conn, model_version, partition_rows)
+        total = store.count_unscored(conn, model_version)
+        count = workers * max(1, math.ceil(total / (workers * partition_rows)))
+        # The last ticket of each range but the last one.
+        ends = sorted({i * total // count - 1 for i in range(1, count)} - {-1})
+        edges = store.unscored_ids_at(conn, model_version, ends)
     bounds: list[str | None] = [None, *edges, None]
     return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 

@@ -154,11 +154,11 @@ class Settings(BaseSettings):
     routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     default_route: str = "general-queue"
     review_threshold: float = 0.5
-    ingest_chunk_rows: int = 20_000
-    score_chunk_rows: int = 20_000
-    score_partition_rows: int = 20_000
+    ingest_chunk_rows: int = Field(default=20_000, ge=1)
+    score_chunk_rows: int = Field(default=20_000, ge=1)
+    score_partition_rows: int = Field(default=20_000, ge=1)
     score_runner: Literal["threads", "processes", "dask"] = "threads"
-    score_workers: int = 2
+    score_workers: int = Field(default=2, ge=1)
     dask_address: str | None = None
     train: TrainSettings = TrainSettings()
     gate: GateSettings = GateSettings()

@@ -525,13 +525,16 @@ def unscored_tickets(conn: Connection, model_version: str | None, limit: int, af
     return _frame(conn, statement, ("created_at",))
 
 
-def unscored_boundaries(conn: Connection, model_version: str | None, every: int) -> list[str]:
-    """Every ``every``-th unscored ticket id, in order: the edges of equal partitions."""
+def count_unscored(conn: Connection, model_version: str | None) -> int:
+    """How many tickets :func:`_unscored` holds."""
+    return count_rows(conn, tickets, _unscored(model_version))
+
+
+def unscored_ids_at(conn: Connection, model_version: str | None, positions: list[int]) -> list[str]:
+    """The ids at these 0-based positions of the unscored tickets in id order (positions past the end give none)."""
     base = sa.select(tickets.c.ticket_id).where(_unscored(model_version)).order_by(tickets.c.ticket_id)
-    edges: list[str] = []
-    while (edge := conn.execute(base.limit(1).offset(every * (len(edges) + 1) - 1)).scalar()) is not None:
-        edges.append(str(edge))
-    return edges
+    found = (conn.execute(base.limit(1).offset(position)).scalar() for position in positions)
+    return [str(ticket_id) for ticket_id in found if ticket_id is not None]
 
 
 def write_predictions(conn: Connection, frame: pd.DataFrame) -> int:

@@ -27,7 +27,7 @@ def stored_predictions(settings: Settings) -> pd.DataFrame:
 
 
 def use_small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Score in 3 partitions of chunks of 200."""
+    """Score in partitions of at most 500 tickets (4 for the trained workspace's, two per worker), in chunks of 200."""
     monkeypatch.setenv("TRIAGE_SCORE_PARTITION_ROWS", "500")
     monkeypatch.setenv("TRIAGE_SCORE_CHUNK_ROWS", "200")
 
@@ -42,13 +42,13 @@ def use_store_copy(settings: Settings, directory: Path, monkeypatch: pytest.Monk
 
 @pytest.fixture(scope="module")
 def scored_on_threads(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """The predictions that threads store, in 3 partitions: what every other runner must store."""
+    """The predictions that threads store, in small partitions: what every other runner must store."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TRIAGE_HOME", str(trained_home))
         use_small_partitions(monkeypatch)
         settings = use_store_copy(Settings(), tmp_path_factory.mktemp("threads"), monkeypatch, "threads")
         summary = score(settings)
-        assert summary["partitions"] == 3 and summary["scored"] > 1000
+        assert summary["partitions"] == 4 and summary["scored"] > 1000
         assert score(settings)["scored"] == 0  # nothing twice
         predictions = stored_predictions(settings)
     assert len(predictions) == summary["scored"]
@@ -57,7 +57,7 @@ def scored_on_threads(trained_home: Path, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture
 def small_partitions(trained_workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The trained workspace, scored in 3 partitions of chunks of 200."""
+    """The trained workspace, scored in small partitions (see use_small_partitions)."""
     use_small_partitions(monkeypatch)
     return trained_workspace
 
@@ -66,7 +66,7 @@ def test_dask_workers_score_exactly_what_threads_score(small_partitions: Setting
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIAGE_SCORE_RUNNER", "dask")
     settings = use_store_copy(small_partitions, tmp_path, monkeypatch, "dask")
-    assert score(settings)["partitions"] == 3
+    assert score(settings)["partitions"] == 4
     pd.testing.assert_frame_equal(stored_predictions(settings), scored_on_threads)
 
 
@@ -78,9 +78,9 @@ def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_ser
     done = subprocess.run([str(Path(sys.executable).with_name("triage-ml")), "score", "--json"], capture_output=True,
                           env={**env, "TRIAGE_SCORE_RUNNER": "processes"}, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout)["partitions"] == 3
+    assert json.loads(done.stdout)["partitions"] == 4
     assert done.stderr.count("Starting temporary server") == 1, done.stderr[-3000:]
-    assert done.stderr.count("Task run 'score_partition") == 3  # the workers' runs, seen by the flow's server
+    assert done.stderr.count("Task run 'score_partition") == 4  # the workers' runs, seen by the flow's server
     pd.testing.assert_frame_equal(stored_predictions(processes), scored_on_threads)
 
 

@@ -88,6 +88,8 @@ def test_unusable_config_file_is_one_line_error(tmp_path: Path, monkeypatch: pyt
     ('unknown_setting = 1\n', "unknown_setting: Extra inputs are not permitted"),
     ('[gate]\nmin_delta = "lots"\n', "gate.min_delta"),
     ('score_runner = "spark"\n', "score_runner"),
+    ("score_workers = 0\n", "score_workers: Input should be greater than or equal to 1"),
+    ("score_partition_rows = -5\n", "score_partition_rows"),
 ])
 def test_invalid_values_in_config_file_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
                                                            content: str, needle: str) -> None:

@@ -119,18 +119,37 @@ def test_write_predictions_is_idempotent_per_model_version(engine: sa.Engine) ->
         assert store.unscored_tickets(conn, None, limit=10)["ticket_id"].tolist() == ["T-00002"]
 
 
-def test_unscored_boundaries_cut_equal_partitions_that_cover_every_ticket(engine: sa.Engine) -> None:
+def test_partitions_cut_near_equal_key_ranges_that_cover_every_ticket(engine: sa.Engine) -> None:
     from triage_ml import scoring
 
     insert_tickets(engine, tickets(7))
     with engine.connect() as conn:
-        assert store.unscored_boundaries(conn, None, 3) == ["T-00002", "T-00005"]
-        assert store.unscored_boundaries(conn, None, 7) == ["T-00006"] and store.unscored_boundaries(conn, None, 8) == []
+        assert store.unscored_ids_at(conn, None, [2, 5]) == ["T-00002", "T-00005"]
+        assert store.unscored_ids_at(conn, None, [6, 7]) == ["T-00006"]
     ranges = scoring.partitions(engine, None, 3)
-    assert ranges == [(None, "T-00002"), ("T-00002", "T-00005"), ("T-00005", None)]
+    assert ranges == [(None, "T-00001"), ("T-00001", "T-00003"), ("T-00003", None)]
     with engine.connect() as conn:
         parts = [store.unscored_tickets(conn, None, 10, *r)["ticket_id"].tolist() for r in ranges]
-    assert parts == [["T-00000", "T-00001", "T-00002"], ["T-00003", "T-00004", "T-00005"], ["T-00006"]]
+    assert parts == [["T-00000", "T-00001"], ["T-00002", "T-00003"], ["T-00004", "T-00005", "T-00006"]]
+
+
+@pytest.mark.parametrize(("rows", "partition_rows", "workers", "sizes"), [
+    (7, 3, 2, [1, 2, 2, 2]),  # 3 ranges of at most 3 would leave one worker a second range alone
+    (7, 4, 2, [3, 4]),
+    (7, 100, 3, [2, 2, 3]),
+    (7, 1, 2, [1] * 7),
+    (0, 3, 2, [0]),
+])
+def test_partitions_share_the_tickets_equally_among_the_workers(engine: sa.Engine, rows: int, partition_rows: int,
+                                                                 workers: int, sizes: list[int]) -> None:
+    from triage_ml import scoring
+
+    insert_tickets(engine, tickets(rows))
+    ranges = scoring.partitions(engine, None, partition_rows, workers)
+    with engine.connect() as conn:
+        parts = [store.unscored_tickets(conn, None, 100, *r)["ticket_id"].tolist() for r in ranges]
+    assert [len(p) for p in parts] == sizes
+    assert sum(parts, []) == [f"T-{i:05d}" for i in range(rows)]
 
 
 def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
