@@ -9,7 +9,10 @@ deploy`` and ``triage-ml serve-flows`` cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -218,4 +221,31 @@ def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> No
 
     require_api_url("serve-flows")
     announce()
-    prefect_serve(*runner_deployments(settings, work_pool=None), print_starting_message=True)
+    with interrupt_raises_at_once():
+        prefect_serve(*runner_deployments(settings, work_pool=None), print_starting_message=True)
+
+
+@contextmanager
+def interrupt_raises_at_once() -> Iterator[None]:
+    """Make Ctrl-C raise KeyboardInterrupt where the main thread is, as Python did before 3.11.
+
+    ``asyncio.run`` (3.11+) otherwise turns a first Ctrl-C into a cancellation
+    of its main task, which Prefect's runner sometimes absorbed: in the test
+    suite ``serve-flows`` twice failed to stop within 60 s of a Ctrl-C (a
+    thread dump of the second showed its loop idle in ``select``). ``prefect.serve``
+    handles the KeyboardInterrupt itself, and ``asyncio.run`` still cancels
+    the runner's tasks on the way out, so its schedules are paused (tested).
+    asyncio leaves a handler of one's own in place.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
