@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fixtures_prefect_server import PrefectServer
-from servers import free_port
+from servers import free_port, tail
 from triage_ml import cli, synth
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
@@ -136,7 +136,7 @@ def test_serve_flows_serves_the_deployments_and_runs_one(prefect_server: Prefect
         wait_for_no_children(serving, log)
     finally:
         out = stop_serving(serving, log)
-    assert serving.returncode == 0, log.read_text()[-3000:]
+    assert serving.returncode == 0, tail(log)
     assert json.loads(out) == {"served": ["monthly-retrain/triage-ml", "scheduled-scoring/triage-ml", "ingest-inbox/triage-ml"],
                                "stopped": True}
     # Prefect pauses served schedules on shutdown, so no run piles up with nobody to execute it.
@@ -151,14 +151,14 @@ def stop_serving(serving: subprocess.Popen[str], log: Path, timeout: float = 60)
     except subprocess.TimeoutExpired:
         serving.send_signal(signal.SIGABRT)  # faulthandler dumps the threads, then the process dies
         serving.communicate(timeout=30)
-        raise AssertionError(f"serve-flows did not stop within {timeout} s of SIGINT:\n{log.read_text()[-6000:]}") from None
+        raise AssertionError(f"serve-flows did not stop within {timeout} s of SIGINT:\n{tail(log, lines=100)}") from None
 
 
 def wait_for_no_children(process: subprocess.Popen[str], log: Path, timeout: float = 60) -> None:
     """Wait until ``process`` has no child processes left."""
     deadline = time.monotonic() + timeout
     while children := child_pids(process.pid):
-        assert process.poll() is None and time.monotonic() < deadline, f"children {children} still running:\n{log.read_text()[-3000:]}"
+        assert process.poll() is None and time.monotonic() < deadline, f"children {children} still running:\n{tail(log)}"
         time.sleep(0.2)
 
 
@@ -176,7 +176,7 @@ def wait_for_served(server: PrefectServer, serving: subprocess.Popen[str], since
     """Wait until serve-flows has (re)registered its three deployments and is polling for runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert serving.poll() is None, log.read_text()[-3000:]
+        assert serving.poll() is None, tail(log)
         held = deployments_by_flow(server)
         fresh = {name: d for name, d in held.items() if datetime.fromisoformat(d["updated"]) >= since}
         if len(fresh) == 3 and all(d["status"] == "READY" for d in fresh.values()):

@@ -128,9 +128,13 @@ def test_partitions_cut_near_equal_key_ranges_that_cover_every_ticket(engine: sa
         assert store.unscored_ids_at(conn, None, [6, 7]) == ["T-00006"]
     ranges = scoring.partitions(engine, None, 3)
     assert ranges == [(None, "T-00001"), ("T-00001", "T-00003"), ("T-00003", None)]
+    assert ids_per_range(engine, ranges) == [["T-00000", "T-00001"], ["T-00002", "T-00003"], ["T-00004", "T-00005", "T-00006"]]
+
+
+def ids_per_range(engine: sa.Engine, ranges: list[tuple[str | None, str | None]]) -> list[list[str]]:
+    """The unscored ticket ids each key range holds."""
     with engine.connect() as conn:
-        parts = [store.unscored_tickets(conn, None, 10, *r)["ticket_id"].tolist() for r in ranges]
-    assert parts == [["T-00000", "T-00001"], ["T-00002", "T-00003"], ["T-00004", "T-00005", "T-00006"]]
+        return [store.unscored_tickets(conn, None, 100, *r)["ticket_id"].tolist() for r in ranges]
 
 
 @pytest.mark.parametrize(("rows", "partition_rows", "workers", "sizes"), [
@@ -145,9 +149,7 @@ def test_partitions_share_the_tickets_equally_among_the_workers(engine: sa.Engin
     from triage_ml import scoring
 
     insert_tickets(engine, tickets(rows))
-    ranges = scoring.partitions(engine, None, partition_rows, workers)
-    with engine.connect() as conn:
-        parts = [store.unscored_tickets(conn, None, 100, *r)["ticket_id"].tolist() for r in ranges]
+    parts = ids_per_range(engine, scoring.partitions(engine, None, partition_rows, workers))
     assert [len(p) for p in parts] == sizes
     assert sum(parts, []) == [f"T-{i:05d}" for i in range(rows)]
 
