@@ -38,7 +38,7 @@ tickets = sa.Table(
     sa.Column("ticket_id", sa.String(128), primary_key=True),
     sa.Column("created_at", sa.DateTime, nullable=True, index=True),
     sa.Column("channel", sa.String(64)),
-    sa.Column("customer_id", sa.String(128), index=True),
+    sa.Column("customer_id", sa.String(128)),
     sa.Column("customer_tier", sa.String(64)),
     sa.Column("customer_ltv", sa.Float),
     sa.Column("language", sa.String(16)),
@@ -50,6 +50,9 @@ tickets = sa.Table(
     sa.Column("batch_id", sa.String(64), nullable=False, index=True),
     sa.Column("ingested_at", sa.DateTime, nullable=False),
 )
+# A customer's tickets in a time window, read from the index alone (scoring's
+# repeat-contact history: see migration 0004).
+sa.Index("ix_tickets_customer_history", tickets.c.customer_id, tickets.c.created_at, tickets.c.ticket_id)
 
 feedback = sa.Table(
     "feedback", metadata,

@@ -184,6 +184,22 @@ def test_customer_contacts_in_a_window_include_both_ends_to_the_microsecond(engi
     assert of_a.set_index("ticket_id").at["T-00003", "created_at"] == until
 
 
+def test_a_chunk_s_customer_history_is_read_from_one_index_on_sqlite(tmp_path) -> None:
+    """Not a scan of the window's every ticket per IN list of customers: one range seek per customer, table untouched."""
+    engine = store.connect(f"sqlite:///{tmp_path / 'store.db'}")
+    insert_tickets(engine, tickets(50, customer_id=[f"c{i % 7}" for i in range(50)]))
+    statements: list[tuple[str, object]] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, params, *rest: statements.append((sql, params)))
+    window = (datetime(2026, 1, 1), datetime(2026, 1, 2))
+    with engine.connect() as conn:
+        found = store.customer_contacts(conn, ["c1", "c2"], window)
+        executed = list(statements)
+        plans = [conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all() for sql, params in executed]
+    engine.dispose()
+    assert len(found) == 8 and plans  # hours 0 to 24 of c1 (1, 8, 15, 22) and c2 (2, 9, 16, 23)
+    assert all(len(plan) == 1 and "USING COVERING INDEX ix_tickets_customer_history" in plan[0][-1] for plan in plans), plans
+
+
 def contact_history(seed: int, rows: int) -> pd.DataFrame:
     """Tickets of a few customers over four months, ids in no time order, with contacts on the window's edges."""
     rng = np.random.default_rng(seed)
