@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer, negated
 
 from triage_ml import features, synth
-from triage_ml.sentiment import Analyzer
+from triage_ml.sentiment import Analyzer, negates
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +21,7 @@ WORDS = [
     "very", "VERY", "extremely", "slightly", "sort", "of", "kind", "kinda", "not", "isn't", "never", "no",
     "nor", "or", "least", "at", "without", "doubt", "so", "this", "but", "BUT", "the", "shit", "bomb",
     "cut", "me", "some", "slack", "yeah", "right", "kiss", "death", "die", "for", "beating", "heart", "bus", "stop",
-    "ass", "badass",
+    "ass", "badass", "just", "enough", "don't", "aint", "NEVER", "Without",
     ":)", ":(", ":-D", "!!", "?", "??", "!!!!", "...", "😀", "😡", "👍", "ok!", "(good)", "",
 ]
 SEPARATORS = [" ", "  ", "\n", "\t", ", ", ". ", "! "]
@@ -46,6 +46,35 @@ texts = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)),
 def test_scores_equal_the_library_s_on_generated_texts(library: SentimentIntensityAnalyzer, fast: Analyzer,
                                                        text: str) -> None:
     assert fast.polarity_scores(text) == library.polarity_scores(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.sampled_from(WORDS), min_size=2, max_size=8), data=st.data())
+def test_the_negation_check_equals_the_library_s(words: list[str], data: st.DataObject) -> None:
+    # As the library calls it: word i has at least start_i + 1 words before it.
+    i = data.draw(st.integers(1, len(words) - 1))
+    start_i = data.draw(st.integers(0, min(2, i - 1)))
+    for valence in (1.9, -0.7):
+        assert (Analyzer._negation_check(valence, words, start_i, i)
+                == SentimentIntensityAnalyzer._negation_check(valence, words, start_i, i))
+
+
+@pytest.mark.parametrize("words", [
+    "without doubt good", "without any doubt good", "without doubt so good", "WITHOUT DOUBT good",
+    "never so good", "never this good", "never this x good", "never x so good", "never x this good",
+    "not x y good", "x don't y good", "isn't good",
+])
+def test_the_negation_check_equals_the_library_s_on_its_rules(words: str) -> None:
+    split = words.split()
+    i = len(split) - 1
+    for start_i in range(min(3, i)):
+        ours = Analyzer._negation_check(2.0, split, start_i, i)
+        assert ours == SentimentIntensityAnalyzer._negation_check(2.0, split, start_i, i), (words, start_i)
+
+
+@pytest.mark.parametrize("word", [*NEGATE, "wouldn't", "nt", "shan't", "not", "no", "good", "", "n't"])
+def test_one_word_negates_as_the_library_says(word: str) -> None:
+    assert negates(word) == negated([word])
 
 
 @pytest.mark.parametrize("text", [
