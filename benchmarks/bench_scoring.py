@@ -54,7 +54,7 @@ def raw_predict(settings, version: str, rows: int) -> float:  # noqa: ANN001
     """Tickets per second of the champion's predict on ``rows`` stored tickets."""
     from triage_ml import registry, scoring
 
-    model = registry.process_model(settings, version)
+    model = registry.process_model(settings, f"models:/{settings.model_name}/{version}")
     chunk = next(scoring.unscored_chunks(scoring.process_engine(settings.store_url), None, rows))
     model.predict(chunk.head(200))  # first-call overheads are not throughput
     started = time.perf_counter()

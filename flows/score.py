@@ -23,10 +23,11 @@ from triage_ml.settings import Settings
 # Retried as a whole: a partition reads and writes the store, and a retry
 # rescores only the chunks that were not written (each chunk commits alone).
 @task(retries=2, retry_delay_seconds=[5, 15], cache_policy=NO_CACHE)
-def score_partition(settings: Settings, version: str, key_range: scoring.KeyRange, rescore: bool) -> scoring.ScoreSummary:
-    """Score one key range of tickets, on whichever worker runs it."""
-    return scoring.score_partition(scoring.process_engine(settings.store_url), registry.process_model(settings, version),
-                                   version, settings.score_chunk_rows, key_range, rescore)
+def score_partition(settings: Settings, version: str, model_uri: str, key_range: scoring.KeyRange,
+                    rescore: bool) -> scoring.ScoreSummary:
+    """Score one key range of tickets with the model at ``model_uri`` (version ``version``), on whichever worker runs it."""
+    engine, model = scoring.process_engine(settings.store_url), registry.process_model(settings, model_uri)
+    return scoring.score_partition(engine, model, version, settings.score_chunk_rows, key_range, rescore)
 
 
 @flow(name="score-new-tickets")
@@ -39,7 +40,8 @@ def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
     if version is None:
         raise RegistryError(f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; run `triage-ml retrain` first")
     ranges = scoring.partitions(engine, version if rescore else None, settings.score_partition_rows, settings.score_workers)
-    futures = score_partition.map(unmapped(settings), unmapped(version), ranges, unmapped(rescore))
+    model_uri = registry.version_files(client, settings.model_name, version)
+    futures = score_partition.map(unmapped(settings), unmapped(version), unmapped(model_uri), ranges, unmapped(rescore))
     summary = scoring.combine([future.result() for future in futures], version)
     create_markdown_artifact(key="scoring-summary", markdown=f"Scored **{summary.scored}** tickets with version {version} "
                                                              f"in {len(ranges)} partitions; {summary.needs_review} need review.")

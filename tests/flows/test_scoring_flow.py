@@ -84,6 +84,29 @@ def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_ser
     pd.testing.assert_frame_equal(stored_predictions(processes), scored_on_threads)
 
 
+def test_workers_load_a_version_s_files_without_a_registry_client(trained_workspace: Settings, monkeypatch) -> None:
+    import mlflow
+    import pandas as pd
+
+    from triage_ml import registry
+
+    client = registry.client(trained_workspace)
+    version = registry.alias_version(client, trained_workspace.model_name, "champion")
+    uri = registry.version_files(client, trained_workspace.model_name, version)
+    expected = mlflow.pyfunc.load_model(f"models:/{trained_workspace.model_name}/{version}")
+    registry._cached_model.cache_clear()
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("a registry client was opened")
+
+    monkeypatch.setattr(mlflow.tracking.client.MlflowClient, "__init__", no_client)
+    model = registry.process_model(trained_workspace, uri)
+    registry._cached_model.cache_clear()
+    tickets = pd.DataFrame({"subject": ["Charged twice"], "body": ["I was charged twice for my subscription"]})
+    assert not uri.startswith("models:/") and model.metadata.model_uuid == expected.metadata.model_uuid
+    pd.testing.assert_frame_equal(pd.DataFrame(model.predict(tickets)), pd.DataFrame(expected.predict(tickets)))
+
+
 def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(trained_workspace: Settings) -> None:
     import sys
     import threading
@@ -93,7 +116,8 @@ def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(t
     registry._cached_model.cache_clear()
     version = registry.alias_version(registry.client(trained_workspace), trained_workspace.model_name, "champion")
     models: list[object] = []
-    threads = [threading.Thread(target=lambda: models.append(registry.process_model(trained_workspace, version))) for _ in range(2)]
+    uri = f"models:/{trained_workspace.model_name}/{version}"
+    threads = [threading.Thread(target=lambda: models.append(registry.process_model(trained_workspace, uri))) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
