@@ -1,4 +1,4 @@
-"""Word-by-word char n-gram TF-IDF: always what the fitted vectorizer's own transform gives."""
+"""Faster char n-gram and word n-gram TF-IDF: always what the fitted vectorizer's own transform gives."""
 
 from __future__ import annotations
 
@@ -59,14 +59,44 @@ def test_equals_the_library_transform(options: dict[str, Any]) -> None:
         assert same(ngrams.transform(vectorizer, texts), vectorizer.transform(texts))
 
 
+WORD_OPTIONS = [
+    {},
+    {"ngram_range": (1, 1)},
+    {"lowercase": False},
+    {"strip_accents": "unicode"},
+    {"norm": None},
+    {"norm": "l1", "sublinear_tf": False},
+    {"use_idf": False},
+    {"binary": True},
+    {"dtype": np.float32},
+    {"min_df": 2},
+    {"max_features": 12},
+]
+
+
+def fitted_words(**options: Any) -> TfidfVectorizer:
+    defaults: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True}
+    return TfidfVectorizer(**{**defaults, **options}).fit(CORPUS + [" ".join(CORPUS)])
+
+
+@pytest.mark.parametrize("options", WORD_OPTIONS, ids=[str(o) or "defaults" for o in WORD_OPTIONS])
+def test_word_unigrams_and_bigrams_equal_the_library_transform(options: dict[str, Any]) -> None:
+    vectorizer = fitted_words(**options)
+    assert ngrams.covers(vectorizer)
+    for texts in (CORPUS, NEW_TEXTS, CORPUS[:1], [NEW_TEXTS[-1]], [" ".join(CORPUS)]):
+        assert same(ngrams.transform(vectorizer, texts), vectorizer.transform(texts)), texts
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("abcAßÄé İ\t\n  .,!x")), max_size=40), min_size=1, max_size=6))
+@given(st.lists(st.text(alphabet=st.sampled_from(list("abcAßÄé İ\t\n  .,!x_1\u00a0\x1c\u2003")), max_size=40),
+                min_size=1, max_size=6))
 def test_equals_the_library_on_any_text(texts: list[str]) -> None:
-    vectorizer = VECTORIZER
-    assert same(ngrams.transform(vectorizer, texts), vectorizer.transform(texts))
+    for vectorizer in (VECTORIZER, WORD_VECTORIZER):
+        assert same(ngrams.transform(vectorizer, texts), vectorizer.transform(texts))
 
 
 VECTORIZER = fitted()
+WORD_VECTORIZER = TfidfVectorizer(ngram_range=(1, 2)).fit(["ab bc", "bc ab ab", "Ä ßé ab", "xx abc ab bc"])
 
 
 def test_a_full_cache_starts_again_and_stays_bounded() -> None:
@@ -82,8 +112,21 @@ def test_a_full_cache_starts_again_and_stays_bounded() -> None:
     assert set(cache.columns) == {"one", "two"}
 
 
-def test_threads_sharing_one_vectorizer_get_the_library_result() -> None:
-    vectorizer = fitted()
+def test_a_full_word_token_cache_starts_again_and_stays_bounded() -> None:
+    vectorizer = fitted_words()
+    cache = ngrams.TokenNgrams(vectorizer, max_words=5)
+    cache.transform(["one two,three", "four five"])
+    assert set(cache.words) == {"one", "two,three", "four", "five"}
+    cache.transform(["six seven"])  # 4 + 2 > 5: the cache starts again with this text's words
+    assert set(cache.words) == {"six", "seven"}
+    for texts in (CORPUS, NEW_TEXTS, CORPUS):
+        assert same(cache.transform(texts), vectorizer.transform(texts))
+        # Never more than the limit, or than one text's own words.
+        assert len(cache.words) <= max(5, *(len(set(t.lower().split())) for t in texts))
+
+
+@pytest.mark.parametrize("vectorizer", [fitted(), fitted_words()], ids=["char_wb", "word"])
+def test_threads_sharing_one_vectorizer_get_the_library_result(vectorizer: TfidfVectorizer) -> None:
     batches = [[f"{text} extra{i} word{i % 3}" for text in CORPUS] for i in range(16)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda texts: ngrams.transform(vectorizer, texts), batches))
@@ -91,15 +134,19 @@ def test_threads_sharing_one_vectorizer_get_the_library_result() -> None:
 
 
 @pytest.mark.parametrize("vectorizer", [
-    TfidfVectorizer(analyzer="word").fit(CORPUS),
+    TfidfVectorizer(analyzer="word", ngram_range=(1, 3)).fit(CORPUS),
+    TfidfVectorizer(analyzer="word", stop_words=["for", "my"]).fit(CORPUS),
+    TfidfVectorizer(analyzer="word", token_pattern=r"\S+").fit(CORPUS),
+    TfidfVectorizer(analyzer="word", tokenizer=str.split, token_pattern=None).fit(CORPUS),
     TfidfVectorizer(analyzer="char").fit(CORPUS),
     TfidfVectorizer(analyzer="char_wb", preprocessor=str.upper).fit(CORPUS),
-], ids=["word", "char", "own-preprocessor"])
+], ids=["word-trigrams", "stop-words", "own-token-pattern", "own-tokenizer", "char", "own-preprocessor"])
 def test_other_vectorizers_are_left_to_the_library(vectorizer: TfidfVectorizer) -> None:
     assert not ngrams.covers(vectorizer)
     assert same(ngrams.transform(vectorizer, NEW_TEXTS), vectorizer.transform(NEW_TEXTS))
 
 
-def test_a_missing_text_fails_as_in_the_library() -> None:
+@pytest.mark.parametrize("vectorizer", [fitted(), fitted_words()], ids=["char_wb", "word"])
+def test_a_missing_text_fails_as_in_the_library(vectorizer: TfidfVectorizer) -> None:
     with pytest.raises(ValueError, match="np.nan is an invalid document"):
-        ngrams.transform(fitted(), ["fine", np.nan])
+        ngrams.transform(vectorizer, ["fine", np.nan])
