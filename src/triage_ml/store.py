@@ -425,7 +425,10 @@ def quarantine_rows(conn: Connection, batch_id: str, kind: str, rows: Sequence[d
 
 def _frame(conn: Connection, statement: sa.Select, time_columns: Sequence[str]) -> pd.DataFrame:
     result = conn.execute(statement)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    # Plain tuples: given SQLAlchemy rows, pandas asks each for a ``dtype``
+    # attribute, which a row answers by raising and catching a KeyError: half
+    # of a scoring chunk's read time (17,667 rows: 0.23 s, 0.12 s as tuples).
+    frame = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
     for column in time_columns:
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
