@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-from flows.score import api_shared_with_workers
+from flows.score import api_shared_with_workers, task_runner
 from triage_ml.settings import Settings
+from triage_ml.workers import prepare_worker
 
 pytestmark = pytest.mark.unit
 
@@ -22,3 +23,16 @@ def test_an_api_url_already_set_is_left_alone(tmp_path) -> None:
     with temporary_settings(updates={PREFECT_API_URL: "http://prefect.example:4200/api"}):
         with api_shared_with_workers(Settings(home=tmp_path, score_runner="processes")):
             assert get_current_settings().api.url == "http://prefect.example:4200/api"
+
+
+def test_pool_workers_import_skops_first(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    runner = task_runner(Settings(home=tmp_path, score_runner="processes"))
+    assert runner._initializer is prepare_worker
+    # What a fresh worker has loaded after the initializer: skops, and neither Prefect nor MLflow yet.
+    code = ("import sys; from triage_ml.workers import prepare_worker; prepare_worker(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'skops', 'prefect', 'mlflow'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "['skops']"
