@@ -18,7 +18,7 @@ from flows._common import open_store
 from triage_ml import registry, scoring
 from triage_ml.errors import RegistryError
 from triage_ml.settings import Settings
-from triage_ml.workers import prepare_worker
+from triage_ml.startup import import_skops_first
 
 
 # Retried as a whole: a partition reads and writes the store, and a retry
@@ -64,7 +64,7 @@ def task_runner(settings: Settings) -> TaskRunner:
         return DaskTaskRunner(cluster_kwargs={"n_workers": settings.score_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
     if settings.score_runner == "processes":
-        return ProcessPoolTaskRunner(max_workers=settings.score_workers, initializer=prepare_worker)
+        return ProcessPoolTaskRunner(max_workers=settings.score_workers, initializer=import_skops_first)
     return ThreadPoolTaskRunner(max_workers=settings.score_workers)
 
 

@@ -165,6 +165,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Score unscored tickets in the store with the champion, or a file with ``--input/--output``."""
     if (args.input is None) != (args.output is None):
         raise TriageError("--input and --output go together (a CSV or Parquet file in, a .csv or .parquet file out)")
+    from triage_ml.startup import import_skops_first
+
+    import_skops_first()
     if args.input is None:
         from flows.score import score
 

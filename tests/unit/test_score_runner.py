@@ -7,7 +7,7 @@ from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_se
 
 from flows.score import api_shared_with_workers, task_runner
 from triage_ml.settings import Settings
-from triage_ml.workers import prepare_worker
+from triage_ml.startup import import_skops_first
 
 pytestmark = pytest.mark.unit
 
@@ -30,9 +30,9 @@ def test_pool_workers_import_skops_first(tmp_path) -> None:
     import sys
 
     runner = task_runner(Settings(home=tmp_path, score_runner="processes"))
-    assert runner._initializer is prepare_worker
+    assert runner._initializer is import_skops_first
     # What a fresh worker has loaded after the initializer: skops, and neither Prefect nor MLflow yet.
-    code = ("import sys; from triage_ml.workers import prepare_worker; prepare_worker(); "
+    code = ("import sys; from triage_ml.startup import import_skops_first; import_skops_first(); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'skops', 'prefect', 'mlflow'}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "['skops']"
