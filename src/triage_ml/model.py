@@ -109,12 +109,9 @@ class TriagePredictor:
     def _category_outputs(self, proba: np.ndarray) -> dict[str, Any]:
         classes = np.array(self.classes, dtype=object)
         order = np.argsort(-proba, axis=1)[:, :3]
-        top3 = [
-            json.dumps([{"category": classes[j], "proba": round(float(row[j]), 4)} for j in idx])
-            for row, idx in zip(proba, order)
-        ]
         best = order[:, 0]
-        return {"category": classes[best], "category_proba": proba[np.arange(len(proba)), best], "top3": top3}
+        return {"category": classes[best], "category_proba": proba[np.arange(len(proba)), best],
+                "top3": top_json(classes.tolist(), proba, order)}
 
     def _priority(self, inputs: Mapping[str, Any], matrix: Any) -> tuple[list[Any], np.ndarray]:
         rows = len(inputs["text"])
@@ -133,6 +130,23 @@ class TriagePredictor:
         # re-validates the matrix, and more threads only add start-up cost on
         # a few rows. For more than two classes it returns the probabilities.
         return model.booster_.predict(transform_columns(steps[0][1], columns), num_threads=1)
+
+
+def top_json(classes: list[Any], proba: np.ndarray, order: np.ndarray) -> list[str]:
+    """For each row, ``json.dumps([{"category": c, "proba": round(p, 4)}, ...])`` of the classes ``order`` picks.
+
+    Written from each class's JSON once and each probability's repr, which
+    is how ``json`` writes a float: one ``json.dumps`` per row took about
+    two thirds of the time (20,000 rows: 21 us a row, 8 us). Rows with a
+    probability that is not finite (which ``json`` spells differently) take ``json.dumps``.
+    """
+    picked = np.take_along_axis(proba, order, axis=1)
+    if not np.isfinite(picked).all():
+        return [json.dumps([{"category": classes[j], "proba": round(float(p), 4)} for p, j in zip(row, idx)])
+                for row, idx in zip(picked.tolist(), order.tolist())]
+    names = [json.dumps(c) for c in classes]
+    return ["[" + ", ".join(f'{{"category": {names[j]}, "proba": {round(p, 4)!r}}}' for p, j in zip(row, idx)) + "]"
+            for row, idx in zip(picked.tolist(), order.tolist())]
 
 
 def _is_multiclass_lightgbm(model: Any) -> bool:

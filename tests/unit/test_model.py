@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
@@ -205,3 +207,21 @@ def test_transform_columns_leaves_other_transformers_to_the_library() -> None:
 def test_one_hot_leaves_unknown_values_at_zero() -> None:
     encoder = OneHotEncoder(handle_unknown="ignore").fit(pd.DataFrame({"c": ["a", "b"], "d": ["x", "y"]}))
     np.testing.assert_array_equal(model.one_hot(encoder, [["b", "z"], ["q", "x"]]), [[0, 1, 0, 0], [0, 0, 1, 0]])
+
+
+def reference_top_json(classes: list, proba: np.ndarray, order: np.ndarray) -> list[str]:
+    return [json.dumps([{"category": classes[j], "proba": round(float(row[j]), 4)} for j in idx])
+            for row, idx in zip(proba, order)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), width=st.integers(1, 5))
+def test_top_json_is_what_json_dumps_writes(data: st.DataObject, width: int) -> None:
+    classes = data.draw(st.lists(st.one_of(st.text(max_size=8), st.integers(-5, 5)), min_size=width, max_size=width,
+                                 unique_by=str))
+    rows = data.draw(st.integers(0, 6))
+    values = st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0, 1e-05, 0.00005, 0.99995, 0.12345, float("nan")]))
+    proba = np.array(data.draw(st.lists(st.lists(values, min_size=width, max_size=width), min_size=rows, max_size=rows)),
+                     dtype=float).reshape(rows, width)
+    order = np.argsort(-proba, axis=1)[:, :3]
+    assert model.top_json(classes, proba, order) == reference_top_json(classes, proba, order)
