@@ -38,16 +38,14 @@ from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 MAX_CACHED_WORDS = 100_000
 
 
-class WordNgrams:
-    """A fitted ``char_wb`` vectorizer's columns per word, and its weighting, cached."""
+class _CachedNgrams:
+    """A fitted vectorizer's weighting, and a bounded per-word cache that subclasses fill to count a batch."""
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = MAX_CACHED_WORDS) -> None:
         self.vectorizer = vectorizer
         self.max_words = max_words
         self.preprocess = vectorizer.build_preprocessor()
-        self.analyze = vectorizer.build_analyzer()
         self.weighting = _weighting(vectorizer)
-        self.columns: dict[str, np.ndarray] = {}
         self.lock = threading.Lock()
 
     def transform(self, texts: Sequence[str]) -> Any:
@@ -56,6 +54,19 @@ class WordNgrams:
         if self.vectorizer.binary:
             counts.data.fill(1)
         return self.weighting.transform(counts, copy=False)
+
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """The count matrix of ``texts`` (texts x vocabulary), canonical (sorted, summed)."""
+        raise NotImplementedError
+
+
+class WordNgrams(_CachedNgrams):
+    """A fitted ``char_wb`` vectorizer's columns per word, and its weighting, cached."""
+
+    def __init__(self, vectorizer: TfidfVectorizer, max_words: int = MAX_CACHED_WORDS) -> None:
+        super().__init__(vectorizer, max_words)
+        self.analyze = vectorizer.build_analyzer()
+        self.columns: dict[str, np.ndarray] = {}
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The n-gram count matrix of ``texts`` (texts x vocabulary)."""
@@ -107,17 +118,13 @@ def _weighting(vectorizer: TfidfVectorizer) -> TfidfTransformer:
     return weighting
 
 
-class TokenNgrams:
+class TokenNgrams(_CachedNgrams):
     """A fitted word-unigram (and bigram) vectorizer's vocabulary as token numbers, and its weighting."""
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = MAX_CACHED_WORDS) -> None:
-        self.vectorizer = vectorizer
-        self.max_words = max_words
-        self.preprocess = vectorizer.build_preprocessor()
+        super().__init__(vectorizer, max_words)
         self.tokenize = vectorizer.build_tokenizer()
-        self.weighting = _weighting(vectorizer)
         self.words: dict[str, tuple[int, ...]] = {}
-        self.lock = threading.Lock()
         # Every token of the vocabulary's unigrams and bigrams gets a number; a
         # unigram's column is found by its number, a bigram's by its pair's key.
         self.tokens: dict[str, int] = {}
@@ -138,13 +145,6 @@ class TokenNgrams:
         order = np.argsort(np.fromiter(pairs, dtype=np.int64, count=len(pairs)))
         self.pair_keys = np.fromiter(pairs, dtype=np.int64, count=len(pairs))[order]
         self.pair_columns = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))[order]
-
-    def transform(self, texts: Sequence[str]) -> Any:
-        """``vectorizer.transform(texts)``."""
-        counts = self.counts(texts)
-        if self.vectorizer.binary:
-            counts.data.fill(1)
-        return self.weighting.transform(counts, copy=False)
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The unigram and bigram count matrix of ``texts`` (texts x vocabulary)."""
@@ -216,7 +216,7 @@ def _word_pairs(vectorizer: Any) -> bool:
             and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN)
 
 
-_CACHES: weakref.WeakKeyDictionary[Any, WordNgrams | TokenNgrams] = weakref.WeakKeyDictionary()
+_CACHES: weakref.WeakKeyDictionary[Any, _CachedNgrams] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
 
 
