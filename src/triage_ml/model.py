@@ -137,8 +137,8 @@ def top_json(classes: list[Any], proba: np.ndarray, order: np.ndarray) -> list[s
 
     Written from each class's JSON once and each probability's repr, which
     is how ``json`` writes a float: one ``json.dumps`` per row took about
-    two thirds of the time (20,000 rows: 21 us a row, 8 us). Rows with a
-    probability that is not finite (which ``json`` spells differently) take ``json.dumps``.
+    two thirds of the time (20,000 rows: 21 us a row, 8 us). When a picked
+    probability is not finite (which ``json`` spells differently), every row takes ``json.dumps``.
     """
     picked = np.take_along_axis(proba, order, axis=1)
     if not np.isfinite(picked).all():

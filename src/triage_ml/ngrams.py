@@ -134,16 +134,17 @@ class TokenNgrams(_CachedNgrams):
         for parts, _ in entries:
             for token in parts:
                 self.tokens.setdefault(token, len(self.tokens))
-        self.base = np.int64(max(len(self.tokens), 1))
+        self.base = max(len(self.tokens), 1)
         for parts, column in entries:
             if len(parts) == 1:
                 unigrams[self.tokens[parts[0]]] = column
             else:
-                pairs[self.tokens[parts[0]] * int(self.base) + self.tokens[parts[1]]] = column
+                pairs[self.tokens[parts[0]] * self.base + self.tokens[parts[1]]] = column
         self.unigram_columns = np.full(len(self.tokens) + 1, -1, dtype=np.int64)  # the last: unknown tokens
         self.unigram_columns[list(unigrams)] = list(unigrams.values())
-        order = np.argsort(np.fromiter(pairs, dtype=np.int64, count=len(pairs)))
-        self.pair_keys = np.fromiter(pairs, dtype=np.int64, count=len(pairs))[order]
+        keys = np.fromiter(pairs, dtype=np.int64, count=len(pairs))
+        order = np.argsort(keys)
+        self.pair_keys = keys[order]
         self.pair_columns = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))[order]
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
