@@ -20,6 +20,9 @@ idiom), scores words outside the lexicon 0 directly, and tests a word for
 negation with one set lookup. The negation check is the library's rules,
 restated here around that lookup: the library's reads its ``negated``
 function, which cannot be swapped for this analyzer alone.
+The model reads only the compound score: :meth:`Analyzer.compound` skips
+the three others, and splits each distinct token off its punctuation once
+(a bounded cache), as the library's ``SentiText`` does every time.
 ``tests/unit/test_sentiment.py`` checks that its scores equal the library's
 on generated and realistic texts. The library has no batch or faster mode
 to use instead.
@@ -29,11 +32,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaderSentiment.vaderSentiment import BOOSTER_DICT, N_SCALAR, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer, SentiText
+from vaderSentiment.vaderSentiment import (BOOSTER_DICT, N_SCALAR, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer, SentiText,
+                                          normalize)
 
 NEGATIONS = frozenset(NEGATE)
 # Every word of a multi-word idiom or booster: the only words the idiom check can match.
 IDIOM_WORDS = frozenset(word for key in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in key for word in key.split())
+# Distinct tokens whose punctuation-stripped form is kept; past it the cache starts again.
+MAX_CACHED_TOKENS = 100_000
 
 
 def negates(lower: str) -> bool:
@@ -48,25 +54,65 @@ class Analyzer(SentimentIntensityAnalyzer):
         super().__init__(*args, **kwargs)
         # The library replaces emojis one character at a time: only one-character keys can match.
         self._emoji_chars = frozenset(key for key in self.emojis if len(key) == 1)
+        self._stripped: dict[str, str] = {}
 
     def polarity_scores(self, text: str) -> dict[str, float]:
-        if not isinstance(text, str) or not self._emoji_chars.isdisjoint(text):
+        if not self._without_emoji(text):
             return super().polarity_scores(text)
         # The library's method from here on, for a text its emoji step leaves as it is (stripped).
         text = text.strip()
-        sentitext = SentiText(text)
+        return self.score_valence(self._valences(text), text)
+
+    def compound(self, text: str) -> float:
+        """``polarity_scores(text)["compound"]``, without computing the other three scores."""
+        if not self._without_emoji(text):
+            return super().polarity_scores(text)["compound"]
+        text = text.strip()
+        sentiments = self._valences(text)
+        if not sentiments:
+            return 0.0
+        # score_valence's compound: the sum, pushed away from 0 by the punctuation emphasis, normalized.
+        total = float(sum(sentiments))
+        if total:
+            emphasis = self._punctuation_emphasis(text)
+            total = total + emphasis if total > 0 else total - emphasis
+        return round(normalize(total), 4)
+
+    def _without_emoji(self, text: Any) -> bool:
+        return isinstance(text, str) and self._emoji_chars.isdisjoint(text)
+
+    def _valences(self, text: str) -> list[float]:
+        """The library's word valences of a stripped text without emojis, after its "but" rule."""
+        sentitext = self._sentitext(text)
         words = sentitext.words_and_emoticons
+        lowers = [word.lower() for word in words]
+        last = len(words) - 1
         sentiments: list[float] = []
-        for i, item in enumerate(words):
-            lower = item.lower()
+        for i, lower in enumerate(lowers):
             # Boosters and "kind of" score 0 there; so does a word outside the lexicon, in sentiment_valence.
-            if lower in BOOSTER_DICT or lower not in self.lexicon or (lower == "kind" and i < len(words) - 1
-                                                                      and words[i + 1].lower() == "of"):
+            if lower in BOOSTER_DICT or lower not in self.lexicon or (lower == "kind" and i < last and lowers[i + 1] == "of"):
                 sentiments.append(0)
                 continue
-            sentiments = self.sentiment_valence(0, sentitext, item, i, sentiments)
-        sentiments = self._but_check(words, sentiments)
-        return self.score_valence(sentiments, text)
+            sentiments = self.sentiment_valence(0, sentitext, words[i], i, sentiments)
+        # The library's "but" rule changes nothing unless some word is "but".
+        return self._but_check(words, sentiments) if "but" in lowers else sentiments
+
+    def _sentitext(self, text: str) -> SentiText:
+        """``SentiText(text)``, each distinct token's stripped form taken from the cache."""
+        stripped = self._stripped
+        words = []
+        for token in text.split():
+            word = stripped.get(token)
+            if word is None:
+                if len(stripped) >= MAX_CACHED_TOKENS:
+                    stripped.clear()
+                word = stripped[token] = SentiText._strip_punc_if_word(token)
+            words.append(word)
+        sentitext = SentiText.__new__(SentiText)
+        sentitext.text, sentitext.words_and_emoticons = text, words
+        # allcap_differential: some words, but not all, are in capitals.
+        sentitext.is_cap_diff = 0 < len(words) - sum(map(str.isupper, words)) < len(words)
+        return sentitext
 
     @staticmethod
     def _negation_check(valence: float, words_and_emoticons: list[str], start_i: int, i: int) -> float:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer, negated
 
-from triage_ml import features, synth
+from triage_ml import features, sentiment, synth
 from triage_ml.sentiment import Analyzer, negates
 
 pytestmark = pytest.mark.unit
@@ -45,7 +45,9 @@ texts = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)),
 @given(text=texts | st.text(max_size=60))
 def test_scores_equal_the_library_s_on_generated_texts(library: SentimentIntensityAnalyzer, fast: Analyzer,
                                                        text: str) -> None:
-    assert fast.polarity_scores(text) == library.polarity_scores(text)
+    expected = library.polarity_scores(text)
+    assert fast.polarity_scores(text) == expected
+    assert fast.compound(text) == expected["compound"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -86,18 +88,34 @@ def test_one_word_negates_as_the_library_says(word: str) -> None:
 ])
 def test_scores_equal_the_library_s_on_the_rules_edge_cases(library: SentimentIntensityAnalyzer, fast: Analyzer,
                                                             text: str) -> None:
-    assert fast.polarity_scores(text) == library.polarity_scores(text)
+    expected = library.polarity_scores(text)
+    assert fast.polarity_scores(text) == expected
+    assert fast.compound(text) == expected["compound"]
+
+
+def assert_scores_equal(library: SentimentIntensityAnalyzer, fast: Analyzer, texts: list[str]) -> None:
+    expected = [library.polarity_scores(t) for t in texts]
+    assert [fast.polarity_scores(t) for t in texts] == expected
+    assert [fast.compound(t) for t in texts] == [e["compound"] for e in expected]
 
 
 def test_scores_equal_the_library_s_on_synthetic_tickets(library: SentimentIntensityAnalyzer, fast: Analyzer) -> None:
-    texts = features.ticket_text(synth.generate_unlabeled(300, seed=3))
-    assert [fast.polarity_scores(t) for t in texts] == [library.polarity_scores(t) for t in texts]
+    assert_scores_equal(library, fast, features.ticket_text(synth.generate_unlabeled(300, seed=3)))
 
 
 def test_scores_equal_the_library_s_on_the_realistic_sample(library: SentimentIntensityAnalyzer, fast: Analyzer,
                                                             shared_sample: pd.DataFrame) -> None:
-    texts = features.ticket_text(shared_sample.head(600))
-    assert [fast.polarity_scores(t) for t in texts] == [library.polarity_scores(t) for t in texts]
+    assert_scores_equal(library, fast, features.ticket_text(shared_sample.head(600)))
+
+
+def test_the_token_cache_stays_bounded_and_the_scores_right(library: SentimentIntensityAnalyzer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sentiment, "MAX_CACHED_TOKENS", 5)
+    fast = Analyzer()
+    texts = ["Good, GREAT!", "the app is not good...", "good, but (bad)", "Good, GREAT!", ":) :( ok!!", "bad bad bad."]
+    for text in texts * 2:
+        assert fast.compound(text) == library.polarity_scores(text)["compound"]
+        assert len(fast._stripped) <= 5
 
 
 def test_the_model_s_sentiment_is_the_library_s_compound(library: SentimentIntensityAnalyzer) -> None:
