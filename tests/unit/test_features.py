@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triage_ml import features
 
@@ -56,6 +58,20 @@ def test_escalation_flags_stay_quiet_on_ordinary_text() -> None:
     flags = features.escalation_flags(["Could you send me a copy of my invoice? I want to download it from the dashboard."])
     assert list(flags.columns) == list(features.ESCALATION_COLUMNS)
     assert flags.to_numpy().sum() == 0.0
+
+
+ESCALATION_FRAGMENTS = ["my lawyer", "sued", "sue", "legal  action", "the server is down", "download", "crashing", "crashy",
+                        "we LOST OUR DATA", "lost my data", "Twitter", "review site", "reviews", "post about", "postpone",
+                        "our CEO", "vps", "VP", "board", "Vice President", "hello", "invoice", "", "\n", "!", "down-time"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.lists(st.sampled_from(ESCALATION_FRAGMENTS), max_size=6).map(" ".join), min_size=1, max_size=8))
+def test_escalation_flags_equal_each_signal_s_own_search(parts: list[str]) -> None:
+    # The one search for any signal only skips texts that no signal's own search would flag.
+    expected = {name: [1.0 if pattern.search(text.lower()) else 0.0 for text in parts]
+                for name, pattern in features._COMPILED.items()}
+    assert features._escalation_columns(parts) == expected
 
 
 def test_meta_frame_defaults_when_columns_are_absent() -> None:
