@@ -8,7 +8,8 @@ store reads, repeat-contact counts, prediction and idempotent writes
 included. Peak RSS is the largest of that process and its worker processes
 (``wait4`` reports the maximum over the process tree it waited for). Raw
 predict is the same champion's ``predict`` on 20,000 of the same stored
-tickets, in this process, one call per 20,000-row chunk like the flow's.
+tickets, in this process, one call per chunk of ``TRIAGE_SCORE_CHUNK_ROWS``
+like the flow's.
 
     python benchmarks/bench_scoring.py [--sizes 50000,200000] [--tickets 6000] [--runners threads,processes]
 """
@@ -51,15 +52,17 @@ def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
 
 
 def raw_predict(settings, version: str, rows: int) -> float:  # noqa: ANN001
-    """Tickets per second of the champion's predict on ``rows`` stored tickets."""
+    """Tickets per second of the champion's predict on ``rows`` stored tickets, in calls of the flow's chunk size."""
     from triage_ml import registry, scoring
 
     model = registry.process_model(settings, f"models:/{settings.model_name}/{version}")
-    chunk = next(scoring.unscored_chunks(scoring.process_engine(settings.store_url), None, rows))
-    model.predict(chunk.head(200))  # first-call overheads are not throughput
+    tickets = next(scoring.unscored_chunks(scoring.process_engine(settings.store_url), None, rows))
+    inputs = tickets[[c for c in scoring.INPUT_COLUMNS if c in tickets.columns]]
+    model.predict(inputs.head(200))  # first-call overheads are not throughput
     started = time.perf_counter()
-    model.predict(chunk)
-    return len(chunk) / (time.perf_counter() - started)
+    for start in range(0, len(inputs), settings.score_chunk_rows):
+        model.predict(inputs.iloc[start:start + settings.score_chunk_rows])
+    return len(inputs) / (time.perf_counter() - started)
 
 
 def main() -> None:
