@@ -12,5 +12,8 @@ def import_skops_first() -> None:
     loaded (some 3,500 modules) that took 3.2 s, against 1.4 s when skops
     comes first (measured here). Nothing in skops, Prefect or MLflow changes
     the order, so the scoring command and the process pool's initializer do.
+    In a pool worker Prefect's own initializer runs before this one and
+    imports Prefect (about 1,100 modules), so there skops comes after Prefect
+    but still before MLflow and the flow's modules.
     """
     import skops.io  # noqa: F401
