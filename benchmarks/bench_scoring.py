@@ -54,10 +54,11 @@ def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
 def raw_predict(settings, version: str, rows: int) -> float:  # noqa: ANN001
     """Tickets per second of the champion's predict on ``rows`` stored tickets, in calls of the flow's chunk size."""
     from triage_ml import registry, scoring
+    from triage_ml.model import input_frame
 
     model = registry.process_model(settings, f"models:/{settings.model_name}/{version}")
     tickets = next(scoring.unscored_chunks(scoring.process_engine(settings.store_url), None, rows))
-    inputs = tickets[[c for c in scoring.INPUT_COLUMNS if c in tickets.columns]]
+    inputs = input_frame(tickets)
     model.predict(inputs.head(200))  # first-call overheads are not throughput
     started = time.perf_counter()
     for start in range(0, len(inputs), settings.score_chunk_rows):

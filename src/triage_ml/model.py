@@ -36,6 +36,11 @@ TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "
 TRUSTED_TYPES: frozenset[str] = frozenset({"collections.OrderedDict"})
 
 
+def input_frame(tickets: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``tickets`` that the model's signature names (MLflow drops others with a warning per call)."""
+    return tickets[[c for c in INPUT_COLUMNS if c in tickets.columns]]
+
+
 def category_proba_columns(classes: list[str]) -> list[str]:
     """Column names under which category probabilities feed the priority model."""
     return [f"p_category_{i}" for i in range(len(classes))]

@@ -24,7 +24,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
 from triage_ml.errors import RegistryError
-from triage_ml.model import INPUT_COLUMNS, TriagePredictor, save_predictor
+from triage_ml.model import TriagePredictor, input_frame, save_predictor
 from triage_ml.settings import Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -84,7 +84,7 @@ def model_signature() -> ModelSignature:
 
 def input_example(frame: pd.DataFrame, rows: int = 2) -> pd.DataFrame:
     """A few raw tickets in the model's input columns."""
-    example = frame[[c for c in INPUT_COLUMNS if c in frame.columns]].head(rows).copy()
+    example = input_frame(frame).head(rows).copy()
     numeric = [c for c in ("customer_ltv", "repeat_contacts") if c in example.columns]
     example[numeric] = example[numeric].astype(float)
     return example.astype({c: object for c in example.columns if c not in numeric})

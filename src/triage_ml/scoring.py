@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import contracts, features, ingest, store
 from triage_ml.errors import InputError
-from triage_ml.model import INPUT_COLUMNS
+from triage_ml.model import input_frame
 
 
 @dataclass
@@ -35,8 +35,7 @@ class ScoreSummary:
 
 def predictions_frame(model: Any, tickets: pd.DataFrame, model_version: str) -> pd.DataFrame:
     """Predict ``tickets`` and shape the rows the predictions table stores."""
-    # Only the signature's columns: ids and timestamps would be dropped by MLflow with a warning per call.
-    inputs = tickets[[c for c in INPUT_COLUMNS if c in tickets.columns]].reset_index(drop=True)
+    inputs = input_frame(tickets).reset_index(drop=True)
     predicted = model.predict(inputs)
     out = pd.DataFrame(predicted).reset_index(drop=True)
     out.insert(0, "ticket_id", tickets["ticket_id"].to_numpy(dtype=object))

@@ -25,13 +25,14 @@ def test_an_api_url_already_set_is_left_alone(tmp_path) -> None:
             assert get_current_settings().api.url == "http://prefect.example:4200/api"
 
 
-def test_pool_workers_import_skops_first(tmp_path) -> None:
+def test_pool_workers_run_the_skops_first_initializer(tmp_path) -> None:
     import subprocess
     import sys
 
     runner = task_runner(Settings(home=tmp_path, score_runner="processes"))
     assert runner._initializer is import_skops_first
-    # What a fresh worker has loaded after the initializer: skops, and neither Prefect nor MLflow yet.
+    # What a fresh process has loaded after it: skops, and neither Prefect nor MLflow. (In a pool
+    # worker Prefect's own initializer runs first and has imported Prefect; MLflow still comes after.)
     code = ("import sys; from triage_ml.startup import import_skops_first; import_skops_first(); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'skops', 'prefect', 'mlflow'}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
