@@ -80,8 +80,7 @@ class WordNgrams(_CachedNgrams):
         per_text = sparse.csr_matrix((np.ones(len(tokens), dtype=dtype), np.asarray(tokens, dtype=np.int64), indptr),
                                      shape=(len(texts), len(words)))
         counts = (per_text @ self.word_matrix(list(words))).tocsr()
-        counts.sum_duplicates()
-        counts.sort_indices()
+        counts.sum_duplicates()  # also sorts each row's indices: canonical, as the library's
         return counts
 
     def word_matrix(self, words: list[str]) -> sparse.csr_matrix:
@@ -171,8 +170,7 @@ class TokenNgrams(_CachedNgrams):
         row_ids, col_ids = np.concatenate(rows), np.concatenate(cols)
         counts = sparse.csr_matrix((np.ones(len(row_ids), dtype=self.vectorizer.dtype), (row_ids, col_ids)),
                                    shape=(len(texts), len(self.vectorizer.vocabulary_)))
-        counts.sum_duplicates()
-        counts.sort_indices()
+        counts.sum_duplicates()  # also sorts each row's indices: canonical, as the library's
         return counts
 
     def word_numbers(self, words: list[str]) -> list[tuple[int, ...]]:
