@@ -17,8 +17,14 @@ time. Two shapes of vectorizer this package trains have a faster exact path:
   operations, without building a string per bigram.
 
 The fitted vectorizer's own TF-IDF weighting then applies. scikit-learn has
-no such path, hence this module; the result equals ``vectorizer.transform``
-(tested), and any vectorizer this does not cover goes to the library.
+no such path, hence this module; any vectorizer this does not cover goes to
+the library. The word path's result equals ``vectorizer.transform`` bit for
+bit. The char path's holds the same n-grams with the same values but for
+their last bits (tested): it leaves each row's n-grams in the order the
+product gives them, where the library sorts them, and the weighting sums a
+row's squares for its L2 norm in that order. Sorting cost a third of the
+char path's time (17 of 55 µs per ticket, measured); every model reading
+the matrix is indifferent to the order.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ class _CachedNgrams:
         return self.weighting.transform(counts, copy=False)
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The count matrix of ``texts`` (texts x vocabulary), canonical (sorted, summed)."""
+        """The count matrix of ``texts`` (texts x vocabulary), each n-gram once per row."""
         raise NotImplementedError
 
 
@@ -69,7 +75,7 @@ class WordNgrams(_CachedNgrams):
         self.columns: dict[str, np.ndarray] = {}
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The n-gram count matrix of ``texts`` (texts x vocabulary)."""
+        """The n-gram count matrix of ``texts`` (texts x vocabulary), each row's n-grams in no particular order."""
         words: dict[str, int] = {}
         tokens: list[int] = []
         indptr = [0]
@@ -79,9 +85,8 @@ class WordNgrams(_CachedNgrams):
         dtype = self.vectorizer.dtype
         per_text = sparse.csr_matrix((np.ones(len(tokens), dtype=dtype), np.asarray(tokens, dtype=np.int64), indptr),
                                      shape=(len(texts), len(words)))
-        counts = (per_text @ self.word_matrix(list(words))).tocsr()
-        counts.sum_duplicates()  # also sorts each row's indices: canonical, as the library's
-        return counts
+        # The sparse product sums each row's n-grams into one entry each, left unsorted (see the module's notes).
+        return (per_text @ self.word_matrix(list(words))).tocsr()
 
     def word_matrix(self, words: list[str]) -> sparse.csr_matrix:
         """One row per word: how often each vocabulary n-gram occurs in it."""

@@ -12,11 +12,13 @@ thresholds on individual probabilities.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from triage_ml import dataset, model, train
+from triage_ml import dataset, model, ngrams, train
 from triage_ml.features import model_inputs
 from triage_ml.model import TriagePredictor
 from triage_ml.settings import Settings
@@ -65,6 +67,23 @@ def test_the_trained_model_is_useful_on_the_test_month(trained: TriagePredictor,
     review = predicted["needs_review"].to_numpy()
     assert 0 < review.sum() < len(review)
     assert correct[~review].mean() > correct[review].mean()
+
+
+def test_the_fast_n_grams_predict_what_the_library_s_transform_does(trained: TriagePredictor, split: dataset.Split,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The char path's features differ from the library's in their last bits only (tests/unit/test_ngrams.py).
+    fast = trained.predict(split.test)
+    monkeypatch.setattr(ngrams, "covers", lambda vectorizer: False)
+    library = trained.predict(split.test)
+    for column in ("category", "priority", "route", "needs_review", "sentiment"):
+        assert fast[column].tolist() == library[column].tolist(), column
+    for column in ("category_proba", "priority_proba"):
+        np.testing.assert_allclose(fast[column], library[column], rtol=1e-9)
+    top_fast, top_library = ([json.loads(t) for t in frame["top3"]] for frame in (fast, library))
+    assert [[e["category"] for e in t] for t in top_fast] == [[e["category"] for e in t] for t in top_library]
+    # Rounded to 4 places: a last-bit difference can at most move one rounding by 0.0001.
+    np.testing.assert_allclose([[e["proba"] for e in t] for t in top_fast],
+                               [[e["proba"] for e in t] for t in top_library], rtol=0, atol=1.0001e-4)
 
 
 # --------------------------------------------------------------------------

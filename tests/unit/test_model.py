@@ -188,7 +188,9 @@ def test_transform_columns_equals_the_library_on_a_frame(predictor: model.Triage
     inputs = features.input_columns(odd)
     matrix = model.transform_columns(predictor.features, inputs)
     expected = predictor.features.transform(pd.DataFrame(inputs))
-    assert (matrix != expected).nnz == 0 and matrix.shape == expected.shape
+    # The char n-gram block equals the library's but for its values' last bits (tests/unit/test_ngrams.py).
+    assert matrix.shape == expected.shape and ((matrix != 0) != (expected != 0)).nnz == 0
+    assert abs(matrix - expected).max() <= 1e-12 * abs(expected).max()
     stacked = predictor.priority_inputs(inputs, matrix)
     step = predictor.priority.named_steps["features"]
     np.testing.assert_array_equal(model.transform_columns(step, stacked), step.transform(pd.DataFrame(stacked)))
