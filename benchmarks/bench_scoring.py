@@ -11,7 +11,15 @@ predict is the same champion's ``predict`` on 20,000 of the same stored
 tickets, in this process, one call per chunk of ``TRIAGE_SCORE_CHUNK_ROWS``
 like the flow's.
 
-    python benchmarks/bench_scoring.py [--sizes 50000,200000] [--tickets 6000] [--runners threads,processes]
+The ``standing-dask`` runner is the flow on a Dask cluster that outlives a
+scoring run, as a production cluster does: one local cluster of
+``TRIAGE_SCORE_WORKERS`` single-threaded worker processes and one real
+Prefect server, both started before the first size and kept for the next.
+Its first run pays the workers' imports and model load; later runs find
+them done, which is what a standing cluster saves. Its peak RSS is the
+largest of the CLI process and the workers' own peaks (``VmHWM``).
+
+    python benchmarks/bench_scoring.py [--sizes 50000,200000] [--tickets 6000] [--runners threads,processes,standing-dask]
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -66,20 +76,84 @@ def raw_predict(settings, version: str, rows: int) -> float:  # noqa: ANN001
     return len(inputs) / (time.perf_counter() - started)
 
 
+@contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """A real ``prefect server start`` on loopback with its own PREFECT_HOME; yields its API URL."""
+    import socket
+
+    from triage_ml.serving import wait_until_ready
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"})
+    home.mkdir(parents=True)
+    with (home / "server.log").open("wb") as log:
+        server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/api/health", server)
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+class StandingDask:
+    """A real Prefect server and a local Dask cluster of single-threaded worker processes, started on first use.
+
+    They stay up for every later run, as a production cluster outlives a scoring run.
+    """
+
+    def __init__(self, stack: ExitStack, root: Path) -> None:
+        self.stack, self.root = stack, root
+        self.address: str | None = None
+        self.api_url = ""
+        self.client = None
+        self.runs = 0
+
+    def env(self, workers: int) -> dict[str, str]:
+        """The CLI settings for a run on this cluster, starting it (and the server) the first time."""
+        if self.address is None:
+            from distributed import Client, LocalCluster
+
+            self.api_url = self.stack.enter_context(prefect_server(self.root / "prefect"))
+            # The workers' task runs report to the same server as the flow run.
+            cluster = self.stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                            dashboard_address=None, env={"PREFECT_API_URL": self.api_url}))
+            self.client = self.stack.enter_context(Client(cluster))
+            self.address = cluster.scheduler_address
+        return {"TRIAGE_SCORE_RUNNER": "dask", "TRIAGE_DASK_ADDRESS": self.address, "TRIAGE_PREFECT_API_URL": self.api_url}
+
+    def after_run(self) -> tuple[str, float]:
+        """What the run just finished found (workers that scored before, or not), and the workers' peak RSS in MB."""
+        self.runs += 1
+        found = "warm workers (they scored before)" if self.runs > 1 else "first run: its workers import and load the model"
+        return found, max(self.client.run(worker_peak_mb).values())
+
+
+def worker_peak_mb() -> float:
+    """This process's peak RSS in MB (Linux's VmHWM), run on each Dask worker."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="50000,200000")
     parser.add_argument("--tickets", type=int, default=6000)
-    parser.add_argument("--runners", default="threads,processes")
+    parser.add_argument("--runners", default="threads,processes,standing-dask")
     args = parser.parse_args()
     from triage_ml import synth
     from triage_ml.settings import Settings
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as standing:
         home = Path(tmp) / "home"
         base = {**os.environ, "TRIAGE_HOME": str(home)}
         files = cli(base, "generate", "--tickets", str(args.tickets), "--new-tickets", "0", "--out", str(Path(tmp) / "data"))[0]["files"]
         cli(base, "ingest", "tickets", files["tickets"])
+        dask = StandingDask(standing, Path(tmp))
         trained = cli(base, "retrain")[0]
         version = trained["champion_version"]
         print(f"champion: version {version} ({trained['candidate']}), {trained['challenger_metrics']['predict_tickets_per_second']:.0f} "
@@ -99,7 +173,13 @@ def main() -> None:
                 run_path = store_path.with_name(f"store-{size}-{runner}.db")
                 shutil.copy(store_path, run_path)
                 run_env = {**env, "TRIAGE_DATABASE_URL": f"sqlite:///{run_path}", "TRIAGE_SCORE_RUNNER": runner}
+                if runner == "standing-dask":
+                    run_env.update(dask.env(settings.score_workers))
                 scored, seconds, peak = cli_measured(run_env, "score")
+                if runner == "standing-dask":
+                    found, workers_peak = dask.after_run()
+                    peak = max(peak, workers_peak)
+                    print(f"  standing Dask cluster, {found}:")
                 run_path.unlink()
                 flow = scored["scored"] / scored["seconds"]
                 print(f"  {runner:>9}: {scored['scored']:>7} tickets, flow {scored['seconds']:.1f} s = {flow:,.0f} tickets/s end to end "
