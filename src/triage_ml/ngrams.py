@@ -2,7 +2,7 @@
 
 scikit-learn's analyzers build every n-gram of every text as a Python
 string and count them one at a time, which was most of batch prediction
-time. Two shapes of vectorizer this package trains have a faster exact path:
+time. Two shapes of vectorizer this package trains have a faster path:
 
 - ``char_wb`` n-grams never cross a word boundary (each word is padded with
   spaces and cut on its own), so a text's n-gram counts are the sum of its
@@ -23,8 +23,9 @@ bit. The char path's holds the same n-grams with the same values but for
 their last bits (tested): it leaves each row's n-grams in the order the
 product gives them, where the library sorts them, and the weighting sums a
 row's squares for its L2 norm in that order. Sorting cost a third of the
-char path's time (17 of 55 µs per ticket, measured); every model reading
-the matrix is indifferent to the order.
+char path's time (17 of 55 µs per ticket, measured). The models read a
+matrix in any order; a trained model's predictions equal those it makes
+on the library's matrix (tests/model/test_behaviour.py).
 """
 
 from __future__ import annotations
