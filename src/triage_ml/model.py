@@ -164,7 +164,8 @@ def transform_columns(transformer: Any, columns: Mapping[str, Any]) -> Any:
     For the fitted ``ColumnTransformer`` shapes this package builds: parts
     that read one text column (the vectorisers), one-hot encoders that ignore
     unknown values, and passed-through numbers, stacked as the library stacks
-    them. Anything else is handed to the library with the frame built.
+    them (char n-gram values to their last bits: see :mod:`triage_ml.ngrams`).
+    Anything else is handed to the library with the frame built.
     """
     fitted = getattr(transformer, "transformers_", None)
     parts = [(part, used) for _, part, used in fitted or [] if not _is_dropped(part, used)]
