@@ -19,7 +19,12 @@ words it reads (and skips it when fewer than two of them belong to an
 idiom), scores words outside the lexicon 0 directly, and tests a word for
 negation with one set lookup. The negation check is the library's rules,
 restated here around that lookup: the library's reads its ``negated``
-function, which cannot be swapped for this analyzer alone.
+function, which cannot be swapped for this analyzer alone. The rules of a
+sentiment word's valence (``sentiment_valence``: "no", capitals, boosters,
+negation, "least") are restated too, reading each neighbouring word's
+lowercase form once instead of about ten times through a call per rule:
+61.9 → 54.3 µs per synthetic ticket, 177 → 136 µs per realistic one
+(medians of seven alternating rounds, 2026-11-23).
 The model reads only the compound score: :meth:`Analyzer.compound` skips
 the three others, and splits each distinct token off its punctuation once
 (a bounded cache), as the library's ``SentiText`` does every time.
@@ -32,8 +37,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaderSentiment.vaderSentiment import (BOOSTER_DICT, N_SCALAR, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer, SentiText,
-                                          normalize)
+from vaderSentiment.vaderSentiment import (BOOSTER_DICT, C_INCR, N_SCALAR, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer,
+                                          SentiText, normalize)
 
 NEGATIONS = frozenset(NEGATE)
 # Every word of a multi-word idiom or booster: the only words the idiom check can match.
@@ -93,9 +98,38 @@ class Analyzer(SentimentIntensityAnalyzer):
             if lower in BOOSTER_DICT or lower not in self.lexicon or (lower == "kind" and i < last and lowers[i + 1] == "of"):
                 sentiments.append(0)
                 continue
-            sentiments = self.sentiment_valence(0, sentitext, words[i], i, sentiments)
+            sentiments.append(self._valence(words, lowers, i, sentitext.is_cap_diff))
         # The library's "but" rule changes nothing unless some word is "but".
         return self._but_check(words, sentiments) if "but" in lowers else sentiments
+
+    def _valence(self, words: list[str], lowers: list[str], i: int, is_cap_diff: bool) -> float:
+        """The library's ``sentiment_valence`` of lexicon word ``i``, its rules restated on the lowercased words.
+
+        The library lowercases a neighbouring word again each time a rule
+        reads it (about ten times per sentiment word, with a call per rule);
+        here every rule reads ``lowers``, in the library's order.
+        """
+        lexicon, item, lower = self.lexicon, words[i], lowers[i]
+        valence = lexicon[lower]
+        if lower == "no" and i != len(words) - 1 and lowers[i + 1] in lexicon:
+            valence = 0.0
+        if ((i > 0 and lowers[i - 1] == "no") or (i > 1 and lowers[i - 2] == "no")
+                or (i > 2 and lowers[i - 3] == "no" and lowers[i - 1] in ("or", "nor"))):
+            valence = lexicon[lower] * N_SCALAR
+        if item.isupper() and is_cap_diff:
+            valence = valence + C_INCR if valence > 0 else valence - C_INCR
+        for start_i in range(min(i, 3)):
+            before = lowers[i - (start_i + 1)]
+            if before in lexicon:
+                continue
+            valence += _booster(words[i - (start_i + 1)], before, valence, is_cap_diff) * (1.0, 0.95, 0.9)[start_i]
+            valence = _negated(valence, lowers[max(i - 3, 0):i], start_i)
+            if start_i == 2:
+                valence = self._special_idioms_check(valence, words, i)
+        if i > 0 and lowers[i - 1] == "least" and "least" not in lexicon:
+            if i == 1 or lowers[i - 2] not in ("at", "very"):
+                valence = valence * N_SCALAR
+        return valence
 
     def _sentitext(self, text: str) -> SentiText:
         """``SentiText(text)``, each distinct token's stripped form taken from the cache."""
@@ -116,25 +150,8 @@ class Analyzer(SentimentIntensityAnalyzer):
 
     @staticmethod
     def _negation_check(valence: float, words_and_emoticons: list[str], start_i: int, i: int) -> float:
-        # The library's rules word for word; it is only called with i > start_i, so no index wraps.
-        def before(k: int) -> str:
-            return words_and_emoticons[i - k].lower()
-
-        if start_i == 0:
-            return valence * N_SCALAR if negates(before(1)) else valence
-        if start_i == 1:
-            if before(2) == "never" and before(1) in ("so", "this"):
-                return valence * 1.25
-            if before(2) == "without" and before(1) == "doubt":
-                return valence
-            return valence * N_SCALAR if negates(before(2)) else valence
-        if start_i == 2:
-            if before(3) == "never" and before(2) in ("so", "this") or before(1) in ("so", "this"):
-                return valence * 1.25
-            if before(3) == "without" and "doubt" in (before(2), before(1)):
-                return valence
-            return valence * N_SCALAR if negates(before(3)) else valence
-        return valence
+        # The library's rules; it is only called with i > start_i, so no index wraps.
+        return _negated(valence, [word.lower() for word in words_and_emoticons[max(i - 3, 0):i]], start_i)
 
     @staticmethod
     def _special_idioms_check(valence: float, words_and_emoticons: list[str], i: int) -> float:
@@ -144,6 +161,41 @@ class Analyzer(SentimentIntensityAnalyzer):
         if window is not words_and_emoticons and sum(word.lower() in IDIOM_WORDS for word in window) < 2:
             return valence
         return SentimentIntensityAnalyzer._special_idioms_check(valence, window, j)
+
+
+def _booster(word: str, lower: str, valence: float, is_cap_diff: bool) -> float:
+    """``vaderSentiment.scalar_inc_dec(word, valence, is_cap_diff)``, given ``word.lower()``."""
+    scalar = BOOSTER_DICT.get(lower)
+    if scalar is None:
+        return 0.0
+    if valence < 0:
+        scalar *= -1
+    if word.isupper() and is_cap_diff:
+        scalar = scalar + C_INCR if valence > 0 else scalar - C_INCR
+    return scalar
+
+
+def _negated(valence: float, before: list[str], start_i: int) -> float:
+    """The library's ``_negation_check`` rules, reading the (up to three) lowercased words before the word.
+
+    ``before[-k]`` is the word ``k`` places before it; the library reads
+    ``start_i + 1`` of them.
+    """
+    if start_i == 0:
+        return valence * N_SCALAR if negates(before[-1]) else valence
+    if start_i == 1:
+        if before[-2] == "never" and before[-1] in ("so", "this"):
+            return valence * 1.25
+        if before[-2] == "without" and before[-1] == "doubt":
+            return valence
+        return valence * N_SCALAR if negates(before[-2]) else valence
+    if start_i == 2:
+        if before[-3] == "never" and before[-2] in ("so", "this") or before[-1] in ("so", "this"):
+            return valence * 1.25
+        if before[-3] == "without" and "doubt" in (before[-2], before[-1]):
+            return valence
+        return valence * N_SCALAR if negates(before[-3]) else valence
+    return valence
 
 
 def _around(words: list[str], i: int, before: int, after: int) -> tuple[list[str], int]:

@@ -81,7 +81,8 @@ def test_one_word_negates_as_the_library_says(word: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "", "   ", "good", "not good", "no good", "not very good at all", "the food is kind of good",
-    "at least it works", "least good", "It was good but the refund was TERRIBLE!!!",
+    "at least it works", "least good", "least good at", "the very least good", "VERY good, ok", "never so very good",
+    "It was good but the refund was TERRIBLE!!!",
     "never so good", "without doubt great", "cut me some slack", "yeah right", "I love it 😀 but 😡",
     "GREAT service, bad app :(", "no problem", "no, nor bad or good",
     "and then it was a kiss of death", "and the pizza is to die for", "it was the bomb", "a real bad ass",
