@@ -113,7 +113,8 @@ def repeat_contacts(tickets: pd.DataFrame, contacts: pd.DataFrame, window_days: 
     ``contacts`` holds ``ticket_id``, ``customer_id`` and ``created_at`` of the
     customer history (the ticket itself may be among them; it is not counted).
     NaN where the ticket has no customer or no time, so a model treats it as
-    unknown rather than as a first contact.
+    unknown rather than as a first contact. Scoring has the store count the
+    same (:func:`triage_ml.store.repeat_contacts_column`); a test holds the two equal.
     """
     events = pd.concat([contacts[["ticket_id", "customer_id", "created_at"]],
                         tickets[["ticket_id", "customer_id", "created_at"]]]).drop_duplicates("ticket_id")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from triage_ml import contracts, features, ingest, store
 from triage_ml.errors import InputError
@@ -54,42 +54,12 @@ def unscored_chunks(engine: Engine, model_version: str | None, chunk_rows: int,
     after, upto = key_range
     while True:
         with engine.connect() as conn:
-            chunk = store.unscored_tickets(conn, model_version, chunk_rows, after, upto)
-            if chunk.empty:
-                return
-            # The history is read and dropped inside with_repeat_contacts: held in
-            # this generator's frame it stayed alive while the caller predicted.
-            chunk = with_repeat_contacts(conn, chunk)
+            chunk = store.unscored_tickets(conn, model_version, chunk_rows, after, upto,
+                                           repeat_window_days=features.REPEAT_WINDOW_DAYS)
+        if chunk.empty:
+            return
         after = str(chunk["ticket_id"].iloc[-1])
         yield chunk
-
-
-def with_repeat_contacts(conn: Connection, chunk: pd.DataFrame) -> pd.DataFrame:
-    """``chunk`` with its ``repeat_contacts``, counted from only the stored tickets that can count.
-
-    Those are the tickets of the chunk's customers created in :func:`contact_window`,
-    so what is read depends on the chunk, not on how many tickets the store holds.
-    """
-    window = contact_window(chunk["created_at"])
-    customers = [] if window is None else chunk["customer_id"].dropna().astype(str).unique().tolist()
-    history = store.customer_contacts(conn, customers, window)
-    return chunk.assign(repeat_contacts=features.repeat_contacts(chunk, history))
-
-
-def contact_window(created_at: pd.Series, window_days: int = features.REPEAT_WINDOW_DAYS) -> store.TimeWindow | None:
-    """Naive UTC ``(since, until)`` holding every contact that tickets created at ``created_at`` count.
-
-    :func:`features.repeat_contacts` compares whole seconds: a contact counts
-    when created at or after its ticket's second (floored) minus the window,
-    and before that second. So the window starts ``window_days`` before the
-    earliest ticket's second and ends at the latest ticket. None when no
-    time is known: no ticket then counts anything.
-    """
-    known = pd.to_datetime(created_at, utc=True).dropna()
-    if known.empty:
-        return None
-    since = known.min().floor("s") - pd.Timedelta(days=window_days)
-    return since.tz_convert(None).to_pydatetime(), known.max().tz_convert(None).to_pydatetime()
 
 
 def partitions(engine: Engine, model_version: str | None, partition_rows: int, workers: int = 1) -> list[KeyRange]:

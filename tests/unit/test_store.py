@@ -168,36 +168,30 @@ def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
     assert promoted == 1
 
 
-def test_customer_contacts_in_a_window_include_both_ends_to_the_microsecond(engine: sa.Engine) -> None:
-    since, until = pd.Timestamp("2026-02-01T00:00:00.000001Z"), pd.Timestamp("2026-03-01T12:30:00.5Z")
-    tick = pd.Timedelta(microseconds=1)
-    times = [since - tick, since, since + pd.Timedelta(days=3), until, until + tick, since + pd.Timedelta(days=1)]
-    insert_tickets(engine, tickets(6, created_at=times, customer_id=["a", "a", "a", "a", "a", "b"]))
-    window = (since.tz_convert(None).to_pydatetime(), until.tz_convert(None).to_pydatetime())
+def test_customer_contacts_are_the_tickets_with_a_customer_to_the_microsecond(engine: sa.Engine) -> None:
+    at = pd.Timestamp("2026-02-01T00:00:00.000001Z")
+    insert_tickets(engine, tickets(3, created_at=[at, at, None], customer_id=["a", None, "b"]))
     with engine.connect() as conn:
-        of_a = store.customer_contacts(conn, ["a"], window)
-        of_everyone = store.customer_contacts(conn, None, window)
-        of_a_ever = store.customer_contacts(conn, ["a"])
-    assert sorted(of_a["ticket_id"]) == ["T-00001", "T-00002", "T-00003"]
-    assert sorted(of_everyone["ticket_id"]) == ["T-00001", "T-00002", "T-00003", "T-00005"]
-    assert len(of_a_ever) == 5
-    assert of_a.set_index("ticket_id").at["T-00003", "created_at"] == until
+        found = store.customer_contacts(conn).set_index("ticket_id")
+    assert sorted(found.index) == ["T-00000", "T-00002"]
+    assert found.at["T-00000", "created_at"] == at and pd.isna(found.at["T-00002", "created_at"])
 
 
-def test_a_chunk_s_customer_history_is_read_from_one_index_on_sqlite(tmp_path) -> None:
-    """Not a scan of the window's every ticket per IN list of customers: one range seek per customer, table untouched."""
+def test_a_chunk_s_repeat_contacts_are_counted_from_one_index_on_sqlite(tmp_path) -> None:
+    """One covering-index range per ticket: the count never reads the table or scans other customers."""
     engine = store.connect(f"sqlite:///{tmp_path / 'store.db'}")
     insert_tickets(engine, tickets(50, customer_id=[f"c{i % 7}" for i in range(50)]))
     statements: list[tuple[str, object]] = []
     sa.event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, params, *rest: statements.append((sql, params)))
-    window = (datetime(2026, 1, 1), datetime(2026, 1, 2))
     with engine.connect() as conn:
-        found = store.customer_contacts(conn, ["c1", "c2"], window)
-        executed = list(statements)
-        plans = [conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all() for sql, params in executed]
+        found = store.unscored_tickets(conn, None, 100, repeat_window_days=1)
+        [(sql, params)] = statements
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()]
     engine.dispose()
-    assert len(found) == 8 and plans  # hours 0 to 24 of c1 (1, 8, 15, 22) and c2 (2, 9, 16, 23)
-    assert all(len(plan) == 1 and "USING COVERING INDEX ix_tickets_customer_history" in plan[0][-1] for plan in plans), plans
+    # Hourly tickets, each customer every 7 hours: 3 earlier contacts in a day.
+    assert found["repeat_contacts"].tolist()[21:24] == [3.0, 3.0, 3.0], found["repeat_contacts"].tolist()
+    counted = [step for step in plan if "AS contact" in step or "contact USING" in step]
+    assert counted and all("USING COVERING INDEX ix_tickets_customer_history" in step for step in counted), plan
 
 
 def contact_history(seed: int, rows: int) -> pd.DataFrame:
@@ -208,12 +202,16 @@ def contact_history(seed: int, rows: int) -> pd.DataFrame:
     customers = rng.choice(np.array(["c1", "c2", "c3", "c4", None], dtype=object), rows)
     frame = tickets(rows, created_at=times, customer_id=customers).sample(frac=1, random_state=seed)
     frame["ticket_id"] = [f"T-{i:05d}" for i in range(rows)]
-    # A ticket at .75 s and contacts right on and just before the start of its window.
+    # A ticket at .75 s; contacts right on and just before the start of its
+    # window, and at the end: earlier in its own second (not counted) and
+    # the microsecond before that second (counted).
     edge = frame["created_at"].iloc[0].floor("s") + pd.Timedelta(milliseconds=750)
-    window = pd.Timedelta(days=features.REPEAT_WINDOW_DAYS)
-    frame.loc[frame.index[:3], ["created_at", "customer_id"]] = [
-        (edge, "c9"), (edge.floor("s") - window, "c9"), (edge.floor("s") - window - pd.Timedelta(microseconds=1), "c9")]
-    frame.loc[frame.index[3], "created_at"] = pd.NaT
+    window, tick = pd.Timedelta(days=features.REPEAT_WINDOW_DAYS), pd.Timedelta(microseconds=1)
+    second = edge.floor("s")
+    frame.loc[frame.index[:5], ["created_at", "customer_id"]] = [
+        (edge, "c9"), (second - window, "c9"), (second - window - tick, "c9"), (second + pd.Timedelta(milliseconds=100), "c9"),
+        (second - tick, "c9")]
+    frame.loc[frame.index[5], "created_at"] = pd.NaT
     return frame
 
 
@@ -223,16 +221,10 @@ def test_scored_repeat_contacts_equal_those_counted_from_the_whole_history(engin
         everything = store.unscored_tickets(conn, None, limit=1_000)
         unbounded = pd.Series(features.repeat_contacts(everything, store.customer_contacts(conn)),
                               index=everything["ticket_id"])
-    assert unbounded.isna().any() and (unbounded > 1).any() and unbounded["T-00000"] == 1
+    assert unbounded.isna().any() and (unbounded > 2).any() and unbounded["T-00000"] == 2
     for chunk_rows in (1, 7, 1_000):
         chunks = pd.concat(scoring.unscored_chunks(engine, None, chunk_rows))
         scored = chunks.set_index("ticket_id")["repeat_contacts"]
         pd.testing.assert_series_equal(scored, unbounded, check_names=False)
 
 
-def test_contact_window_starts_the_repeat_window_before_the_earliest_ticket_second() -> None:
-    created = pd.Series(pd.to_datetime(["2026-03-10T08:00:00.9Z", None, "2026-03-02T10:15:30.25Z"], utc=True))
-    since, until = scoring.contact_window(created)
-    assert since == datetime(2026, 3, 2, 10, 15, 30) - pd.Timedelta(days=features.REPEAT_WINDOW_DAYS)
-    assert until == datetime(2026, 3, 10, 8, 0, 0, 900_000)
-    assert scoring.contact_window(pd.Series([pd.NaT], dtype="datetime64[ns, UTC]")) is None
