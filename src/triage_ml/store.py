@@ -508,9 +508,11 @@ def repeat_contacts_column(dialect: str, window_days: int) -> sa.ColumnElement[A
     counts in memory, by the same rule: whole seconds, a contact counts when
     created at or after the ticket's second minus the window and before that
     second; NULL when the ticket has no customer or no time. Counted here,
-    each ticket is one range of ``ix_tickets_customer_history``; counted in
+    each ticket is one range of ``ix_tickets_customer_history``. Counted in
     memory, a scoring chunk first fetched its customers' whole window of
-    history as rows (27 of 44 us per scored ticket on 212,000 tickets, 13 here).
+    history as rows: reading a chunk with its counts took 27.5-30.3 us per
+    ticket that way, 12.9-16.4 us this way (8 chunks of 5,000 of 212,000
+    stored tickets, two rounds).
     """
     contact = tickets.alias("contact")
     ticket_time = tickets.c.created_at
