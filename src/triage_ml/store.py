@@ -517,7 +517,7 @@ def repeat_contacts_column(dialect: str, window_days: int) -> sa.ColumnElement[A
     contact = tickets.alias("contact")
     ticket_time = tickets.c.created_at
     if dialect == "sqlite":
-        # Stored as text, '%Y-%m-%d %H:%M:%S.%f': its first 19 characters are the
+        # Stored as text in _SQLITE_TIME_FORMAT: its first 19 characters are the
         # second, and text order is time order ('S' sorts before 'S.ffffff').
         second: Any = sa.func.substr(ticket_time, 1, 19)
         since: Any = sa.func.datetime(second, f"-{int(window_days)} days")
