@@ -123,6 +123,7 @@ def shared_target(data: pd.DataFrame, target: str, tmp: Path) -> dict[str, Any]:
         "same_test_rows": platform_test_ids(home) == set(test["ticket_id"]), "candidate": retrained["candidate"],
         "retrain_seconds": retrain_seconds, "test_rows": evaluated["n"],
         "ours": evaluated["category"]["macro_f1"], "priority_ours": evaluated.get("priority", {}).get("macro_f1"),
+        "urgent_recall": evaluated.get("priority", {}).get("urgent_recall"),
         "baseline": baseline_f1(texts(train), train[target].to_numpy(dtype=object), texts(test), test[target].to_numpy(dtype=object)),
         "priority_baseline": baseline_f1(texts(train), train["priority"].to_numpy(dtype=object), texts(test),
                                          test["priority"].to_numpy(dtype=object)),
@@ -137,6 +138,8 @@ def print_shared(results: list[dict[str, Any]]) -> None:
     for name, base, ours in rows:
         print(f"{name:<10} {base:>9.4f} {ours:>7.4f} {TARGETS[name]:>7.2f}  {'yes' if ours >= TARGETS[name] else 'NO'}")
     for r in results:
+        if r["target"] == "queue" and r["urgent_recall"] is not None:
+            print(f"  priority: recall of the most urgent level (high) {r['urgent_recall']:.4f}")
         same = "the same as the baseline's" if r["same_test_rows"] else "NOT the baseline's"
         print(f"  {r['target']}: {r['stored']} stored, {r['quarantined']} quarantined, {r['test_rows']} test rows ({same}), "
               f"champion candidate {r['candidate']}, retrain {r['retrain_seconds']:.0f} s (CLI wall)")
@@ -160,6 +163,7 @@ def synthetic(tickets: int, tmp: Path) -> None:
         base = baseline_f1(texts(fit_part), fit_part[column].to_numpy(dtype=object), texts(split.test),
                            split.test[column].to_numpy(dtype=object))
         print(f"  {name:<9} baseline {base:.4f}  ours {ours[f'{name}_macro_f1']:.4f}")
+    print(f"  priority: recall of the most urgent level {ours['priority_urgent_recall']:.4f}")
     flow, fitting, predicting = logged["flow_seconds"], logged["fit_seconds_total"], logged["predict_seconds"]
     preparing = logged["prepare_seconds"]
     other = flow - fitting - predicting - preparing

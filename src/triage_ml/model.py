@@ -18,6 +18,7 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from scipy.special import expit, softmax
 from scipy import sparse
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
@@ -51,6 +52,26 @@ def priority_text_columns(levels: list[str]) -> list[str]:
     return [f"p_priority_text_{i}" for i in range(len(levels))]
 
 
+# Config key: set, the priority booster's raw scores are added to the text
+# model's log-probabilities (it was fitted with them as init_score). Models
+# logged before it predict with the booster alone.
+PRIORITY_STARTS_FROM_TEXT = "priority_starts_from_text"
+
+
+def text_margin(proba: np.ndarray) -> np.ndarray:
+    """The priority booster's starting scores: the text model's log-probabilities (for two levels, its log-odds)."""
+    logs = np.log(np.clip(proba, 1e-12, 1.0))
+    return logs[:, 1] - logs[:, 0] if proba.shape[1] == 2 else logs
+
+
+def margin_proba(raw: np.ndarray) -> np.ndarray:
+    """Level probabilities from raw scores (the booster's plus the margin): LightGBM's own sigmoid or softmax."""
+    if raw.ndim == 1:
+        positive = expit(raw)
+        return np.column_stack([1.0 - positive, positive])
+    return softmax(raw, axis=1)
+
+
 PARTS: tuple[str, ...] = ("features", "category", "priority_text", "priority_category", "priority")
 
 
@@ -64,7 +85,9 @@ class TriagePredictor:
     linear text model of priority (``priority_text``, on the matrix's word
     block) and of a naive-Bayes category model of its own
     (``priority_category``, on the whole matrix), plus sentiment, escalation
-    signals and customer metadata.
+    signals and customer metadata. With ``PRIORITY_STARTS_FROM_TEXT`` in
+    the config its boosting starts from the text model's log-probabilities:
+    the booster's rounds are corrections to the text model.
     """
 
     features: Any
@@ -127,14 +150,20 @@ class TriagePredictor:
         return [str(c) for c in self.priority.classes_[best]], proba[np.arange(len(proba)), best]
 
     def _priority_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """``self.priority.predict_proba`` of a frame of ``columns``, without building the frame."""
+        """The priority levels' probabilities for ``columns`` (:meth:`priority_inputs`), without building a frame."""
         *steps, (_, model) = self.priority.steps
-        if len(steps) != 1 or not _is_multiclass_lightgbm(model):
-            return self.priority.predict_proba(pd.DataFrame(columns))
-        # The booster itself, on one thread: LightGBM's scikit-learn wrapper
-        # re-validates the matrix, and more threads only add start-up cost on
-        # a few rows. For more than two classes it returns the probabilities.
-        return model.booster_.predict(transform_columns(steps[0][1], columns), num_threads=1)
+        direct = len(steps) == 1 and type(model).__name__ == "LGBMClassifier"
+        if not self.config.get(PRIORITY_STARTS_FROM_TEXT):
+            if not direct or model.n_classes_ <= 2:
+                return self.priority.predict_proba(pd.DataFrame(columns))
+            # The booster itself, on one thread: LightGBM's scikit-learn wrapper
+            # re-validates the matrix, and more threads only add start-up cost on
+            # a few rows. For more than two classes it returns the probabilities.
+            return model.booster_.predict(transform_columns(steps[0][1], columns), num_threads=1)
+        raw = (model.booster_.predict(transform_columns(steps[0][1], columns), raw_score=True, num_threads=1) if direct
+               else self.priority.predict(pd.DataFrame(columns), raw_score=True))
+        text = np.column_stack([columns[c] for c in priority_text_columns(list(self.priority_text.classes_))])
+        return margin_proba(raw + text_margin(text))
 
 
 def top_json(classes: list[Any], proba: np.ndarray, order: np.ndarray) -> list[str]:
@@ -152,10 +181,6 @@ def top_json(classes: list[Any], proba: np.ndarray, order: np.ndarray) -> list[s
     names = [json.dumps(c) for c in classes]
     return ["[" + ", ".join(f'{{"category": {names[j]}, "proba": {round(p, 4)!r}}}' for p, j in zip(row, idx)) + "]"
             for row, idx in zip(picked.tolist(), order.tolist())]
-
-
-def _is_multiclass_lightgbm(model: Any) -> bool:
-    return type(model).__name__ == "LGBMClassifier" and getattr(model, "n_classes_", 0) > 2
 
 
 def transform_columns(transformer: Any, columns: Mapping[str, Any]) -> Any:

@@ -12,16 +12,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import lightgbm
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import f1_score
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.utils.class_weight import compute_sample_weight
 
 from triage_ml import candidates, metrics
 from triage_ml.errors import TrainingDataError
 from triage_ml.features import model_inputs
-from triage_ml.model import TriagePredictor, category_proba_columns, priority_frame, priority_text_columns
+from triage_ml.model import (PRIORITY_STARTS_FROM_TEXT, TriagePredictor, category_proba_columns, priority_frame,
+                             priority_text_columns, text_margin)
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,13 @@ def fit_priority(matrix: Any, rows: pd.DataFrame, seed: int, word_count: int,
     """Fit the stacked priority model, or None without two priority levels.
 
     ``matrix`` holds the shared features of ``rows`` (model inputs with
-    labels), its first ``word_count`` columns the word n-grams. LightGBM learns from out-of-fold probabilities of the text and
-    category models, so it never sees probabilities of rows they were fit on.
+    labels), its first ``word_count`` columns the word n-grams. LightGBM
+    learns from out-of-fold probabilities of the text and category models,
+    so it never sees probabilities of rows they were fit on. Its boosting
+    starts from the text model's out-of-fold log-probabilities
+    (``init_score``): with no rounds it decides as the text model does, and
+    each round corrects that with sentiment, escalation signals, metadata
+    and the stacked probabilities. ``lightgbm.cv`` picks the rounds.
     """
     params = params or {}
     labeled = rows["priority"].notna().to_numpy()
@@ -195,7 +203,31 @@ def fit_priority(matrix: Any, rows: pd.DataFrame, seed: int, word_count: int,
     category.fit(x, y_category)
     frame = priority_frame(part, category_proba, list(category.classes_), text_proba, list(text.classes_))
     stacked = category_proba_columns(list(category.classes_)) + priority_text_columns(list(text.classes_))
-    return PriorityModel(text, category, candidates.build_priority(stacked, seed, params).fit(frame, y))
+    priority = candidates.build_priority(stacked, seed, params)
+    inputs, booster = priority.named_steps["features"].fit_transform(frame, y), priority.named_steps["model"]
+    margin = text_margin(text_proba)
+    rounds = boosting_rounds(inputs, y, margin, candidates.priority_booster_settings(seed, params), booster.n_estimators, seed)
+    booster.set_params(n_estimators=rounds).fit(inputs, y, init_score=margin)
+    return PriorityModel(text, category, priority)
+
+
+def boosting_rounds(inputs: Any, y: np.ndarray, margin: np.ndarray, settings: Mapping[str, Any], most: int, seed: int,
+                    folds: int = 3, patience: int = 30) -> int:
+    """Rounds after which the booster's cross-validated log-loss, starting from ``margin``, stopped improving.
+
+    ``lightgbm.cv`` with early stopping, over ``folds`` stratified folds of
+    the rows, weighted to balance the levels as the booster's own fit is;
+    ``settings`` are the booster's, ``most`` the cap.
+    """
+    levels = np.unique(y)
+    objective = {"objective": "binary"} if len(levels) == 2 else {"objective": "multiclass", "num_class": len(levels)}
+    smallest = int(pd.Series(y).value_counts().min())
+    # The weights LGBMClassifier's class_weight="balanced" gives the final fit.
+    data = lightgbm.Dataset(inputs, label=np.searchsorted(levels, y), init_score=margin,
+                            weight=compute_sample_weight("balanced", y))
+    history = lightgbm.cv({**settings, **objective}, data, num_boost_round=most, nfold=max(2, min(folds, smallest)),
+                          stratified=True, seed=seed, callbacks=[lightgbm.early_stopping(patience, verbose=False)])
+    return len(next(iter(history.values())))
 
 
 def assemble_predictor(features: Any, category: Any, priority: PriorityModel | None,
@@ -203,7 +235,8 @@ def assemble_predictor(features: Any, category: Any, priority: PriorityModel | N
     """The predictor made of the shared features, a category model and (when fitted) the priority stack."""
     if priority is None:
         return TriagePredictor(features, category, config=config)
-    return TriagePredictor(features, category, priority.model, priority.text, priority.category, config)
+    return TriagePredictor(features, category, priority.model, priority.text, priority.category,
+                           {**config, PRIORITY_STARTS_FROM_TEXT: True})
 
 
 def fit_predictor(train: pd.DataFrame, valid: pd.DataFrame, spec: candidates.CandidateSpec, config: dict[str, Any],

@@ -156,6 +156,32 @@ def test_fit_priority_copes_with_a_category_without_priority_labels(inputs: pd.D
     assert out.loc[0, "priority"] in set(synth.PRIORITIES)
 
 
+def test_priority_booster_corrects_the_text_model_with_what_the_text_lacks(
+        small_data: synth.SyntheticData, inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+    # Priority set by the customer's tier alone: the text model cannot see it,
+    # so only the booster's rounds, which start from that model, can learn it.
+    def by_tier(rows: pd.DataFrame) -> np.ndarray:
+        return np.where(rows["customer_tier"].isin(["premium", "enterprise"]), "high", "low").astype(object)
+
+    rows, words = inputs.iloc[:450], train.word_columns(matrices.features)
+    priority = train.fit_priority(matrices.train, rows.assign(priority=by_tier(rows)), 0, words)
+    assert priority is not None
+    assert priority.model.named_steps["model"].n_estimators > 1
+    category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
+    predictor = train.assemble_predictor(matrices.features, category, priority, {})
+    truth = by_tier(inputs.iloc[450:])
+    assert np.mean(predictor.predict(small_data.tickets.iloc[450:])["priority"].to_numpy() == truth) > 0.95
+    assert np.mean(priority.text.predict(matrices.valid[:, :words]) == truth) < 0.8
+
+
+def test_priority_booster_stops_early_on_labels_nothing_predicts(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+    rows = inputs.iloc[:450]
+    noise = np.random.default_rng(0).choice(np.array(["high", "low", "normal"], dtype=object), len(rows))
+    priority = train.fit_priority(matrices.train, rows.assign(priority=noise), 0, train.word_columns(matrices.features))
+    # Stopped by lightgbm.cv well before the cap (the rounds it keeps undo the text model's noise).
+    assert priority is not None and priority.model.named_steps["model"].n_estimators < 200
+
+
 def test_review_thresholds_reach_the_target_precision() -> None:
     # 30 Billing predictions: the 20 most confident are right, the next 10 alternate.
     confidence = np.linspace(0.99, 0.40, 30)

@@ -194,7 +194,28 @@ def test_transform_columns_equals_the_library_on_a_frame(predictor: model.Triage
     stacked = predictor.priority_inputs(inputs, matrix)
     step = predictor.priority.named_steps["features"]
     np.testing.assert_array_equal(model.transform_columns(step, stacked), step.transform(pd.DataFrame(stacked)))
-    np.testing.assert_array_equal(predictor._priority_proba(stacked), predictor.priority.predict_proba(pd.DataFrame(stacked)))
+    text = np.column_stack([stacked[c] for c in model.priority_text_columns(list(predictor.priority_text.classes_))])
+    library = model.margin_proba(predictor.priority.predict(pd.DataFrame(stacked), raw_score=True) + model.text_margin(text))
+    np.testing.assert_allclose(predictor._priority_proba(stacked), library, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+def test_with_no_boosting_the_priority_is_the_text_models(levels: int) -> None:
+    text = np.random.default_rng(levels).dirichlet(np.ones(levels), size=50)
+    np.testing.assert_allclose(model.margin_proba(np.zeros(50 if levels == 2 else (50, levels)) + model.text_margin(text)),
+                               text, rtol=1e-9)
+
+
+def test_models_logged_before_the_text_margin_predict_with_the_booster_alone(
+        predictor: model.TriagePredictor, tickets: pd.DataFrame) -> None:
+    older = model.TriagePredictor(predictor.features, predictor.category, predictor.priority, predictor.priority_text,
+                                  predictor.priority_category,
+                                  {k: v for k, v in predictor.config.items() if k != model.PRIORITY_STARTS_FROM_TEXT})
+    inputs = features.input_columns(tickets.head(20))
+    stacked = predictor.priority_inputs(inputs, model.transform_columns(predictor.features, inputs))
+    np.testing.assert_allclose(older._priority_proba(stacked), predictor.priority.predict_proba(pd.DataFrame(stacked)),
+                               rtol=1e-12)
+    assert predictor.config[model.PRIORITY_STARTS_FROM_TEXT]
 
 
 def test_transform_columns_leaves_other_transformers_to_the_library() -> None:
