@@ -18,8 +18,8 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from scipy.special import expit, softmax
 from scipy import sparse
+from scipy.special import expit, softmax
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from triage_ml import ngrams

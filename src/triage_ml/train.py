@@ -206,27 +206,27 @@ def fit_priority(matrix: Any, rows: pd.DataFrame, seed: int, word_count: int,
     priority = candidates.build_priority(stacked, seed, params)
     inputs, booster = priority.named_steps["features"].fit_transform(frame, y), priority.named_steps["model"]
     margin = text_margin(text_proba)
-    rounds = boosting_rounds(inputs, y, margin, candidates.priority_booster_settings(seed, params), booster.n_estimators, seed)
+    rounds = boosting_rounds(booster, inputs, y, margin, candidates.priority_booster_settings(seed, params), seed)
     booster.set_params(n_estimators=rounds).fit(inputs, y, init_score=margin)
     return PriorityModel(text, category, priority)
 
 
-def boosting_rounds(inputs: Any, y: np.ndarray, margin: np.ndarray, settings: Mapping[str, Any], most: int, seed: int,
+def boosting_rounds(booster: Any, inputs: Any, y: np.ndarray, margin: np.ndarray, settings: Mapping[str, Any], seed: int,
                     folds: int = 3, patience: int = 30) -> int:
-    """Rounds after which the booster's cross-validated log-loss, starting from ``margin``, stopped improving.
+    """Rounds after which ``booster``'s cross-validated log-loss, starting from ``margin``, stopped improving.
 
     ``lightgbm.cv`` with early stopping, over ``folds`` stratified folds of
-    the rows, weighted to balance the levels as the booster's own fit is;
-    ``settings`` are the booster's, ``most`` the cap.
+    the rows, weighted as the booster's ``class_weight`` weights its own fit;
+    ``settings`` are the booster's, its ``n_estimators`` the cap.
     """
     levels = np.unique(y)
     objective = {"objective": "binary"} if len(levels) == 2 else {"objective": "multiclass", "num_class": len(levels)}
     smallest = int(pd.Series(y).value_counts().min())
-    # The weights LGBMClassifier's class_weight="balanced" gives the final fit.
     data = lightgbm.Dataset(inputs, label=np.searchsorted(levels, y), init_score=margin,
-                            weight=compute_sample_weight("balanced", y))
-    history = lightgbm.cv({**settings, **objective}, data, num_boost_round=most, nfold=max(2, min(folds, smallest)),
-                          stratified=True, seed=seed, callbacks=[lightgbm.early_stopping(patience, verbose=False)])
+                            weight=compute_sample_weight(booster.class_weight, y))
+    history = lightgbm.cv({**settings, **objective}, data, num_boost_round=booster.n_estimators,
+                          nfold=max(2, min(folds, smallest)), stratified=True, seed=seed,
+                          callbacks=[lightgbm.early_stopping(patience, verbose=False)])
     return len(next(iter(history.values())))
 
 

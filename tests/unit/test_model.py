@@ -208,9 +208,8 @@ def test_with_no_boosting_the_priority_is_the_text_models(levels: int) -> None:
 
 def test_models_logged_before_the_text_margin_predict_with_the_booster_alone(
         predictor: model.TriagePredictor, tickets: pd.DataFrame) -> None:
-    older = model.TriagePredictor(predictor.features, predictor.category, predictor.priority, predictor.priority_text,
-                                  predictor.priority_category,
-                                  {k: v for k, v in predictor.config.items() if k != model.PRIORITY_STARTS_FROM_TEXT})
+    older = dataclasses.replace(predictor, config={k: v for k, v in predictor.config.items()
+                                                   if k != model.PRIORITY_STARTS_FROM_TEXT})
     inputs = features.input_columns(tickets.head(20))
     stacked = predictor.priority_inputs(inputs, model.transform_columns(predictor.features, inputs))
     np.testing.assert_allclose(older._priority_proba(stacked), predictor.priority.predict_proba(pd.DataFrame(stacked)),
