@@ -11,6 +11,9 @@ predict is the same champion's ``predict`` on 20,000 of the same stored
 tickets, in this process, one call per chunk of ``TRIAGE_SCORE_CHUNK_ROWS``
 like the flow's, measured before the first runner and after each: a flow's
 flow/raw is against the mean of the measurements just before and after it.
+Beside it, on the same rows and chunks, the issue's point of comparison: a
+plain word n-gram TF-IDF + logistic-regression category model, fitted on
+the workspace's training tickets.
 
 The ``standing-dask`` runner is the flow on a Dask cluster that outlives a
 scoring run, as a production cluster does: one local cluster of
@@ -73,6 +76,30 @@ def raw_inputs(settings, version: str, rows: int) -> tuple[Any, Any]:  # noqa: A
     inputs = input_frame(tickets)
     model.predict(inputs.head(200))  # first-call overheads are not throughput
     return model, inputs
+
+
+def plain_baseline(tickets_csv: str):  # noqa: ANN201
+    """The issue's point of comparison: word n-gram TF-IDF + a linear model, fitted on the training tickets' categories."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from triage_ml.features import ticket_text
+
+    history = pd.read_csv(tickets_csv)
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                         LogisticRegression(max_iter=1000)).fit(ticket_text(history), history["category"])
+
+
+def baseline_predict(baseline, inputs, chunk_rows: int) -> float:  # noqa: ANN001
+    """Tickets per second of the plain baseline's ``predict`` on the same rows and chunks as :func:`raw_predict`."""
+    from triage_ml.features import ticket_text
+
+    started = time.perf_counter()
+    for start in range(0, len(inputs), chunk_rows):
+        baseline.predict(ticket_text(inputs.iloc[start:start + chunk_rows]))
+    return len(inputs) / (time.perf_counter() - started)
 
 
 def raw_predict(model, inputs, chunk_rows: int) -> float:  # noqa: ANN001
@@ -160,6 +187,7 @@ def main() -> None:
         base = {**os.environ, "TRIAGE_HOME": str(home)}
         files = cli(base, "generate", "--tickets", str(args.tickets), "--new-tickets", "0", "--out", str(Path(tmp) / "data"))[0]["files"]
         cli(base, "ingest", "tickets", files["tickets"])
+        baseline = plain_baseline(files["tickets"])
         dask = StandingDask(standing, Path(tmp))
         trained = cli(base, "retrain")[0]
         version = trained["champion_version"]
@@ -179,7 +207,8 @@ def main() -> None:
             # each flow is compared with raw predict measured just before and
             # just after it (one measurement serves as the next flow's "before").
             raw_after = raw_predict(model, inputs, settings.score_chunk_rows)
-            print(f"{size:>7} new tickets: raw predict {raw_after:,.0f} tickets/s (one process, {len(inputs):,} stored tickets)")
+            print(f"{size:>7} new tickets: raw predict {raw_after:,.0f} tickets/s (one process, {len(inputs):,} stored tickets); "
+                  f"plain word TF-IDF + logistic regression on the same rows {baseline_predict(baseline, inputs, settings.score_chunk_rows):,.0f}/s")
             for runner in args.runners.split(","):
                 raw_before = raw_after
                 run_path = store_path.with_name(f"store-{size}-{runner}.db")
