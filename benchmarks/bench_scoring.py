@@ -6,7 +6,8 @@ synthetic unlabeled tickets and ``triage-ml score`` runs in a fresh process,
 once per task runner (``--runners``, each on its own copy of the store):
 store reads, repeat-contact counts, prediction and idempotent writes
 included. Peak RSS is the largest of that process and its worker processes
-(``wait4`` reports the maximum over the process tree it waited for). Raw
+(``wait4`` reports the maximum over the process tree it waited for), taken by
+a small launcher process, not by this one (see :data:`LAUNCHER`). Raw
 predict is the same champion's ``predict`` on 20,000 of the same stored
 tickets, in this process, one call per chunk of ``TRIAGE_SCORE_CHUNK_ROWS``
 like the flow's, measured before the first runner and after each: a flow's
@@ -52,18 +53,33 @@ def cli(env: dict[str, str], *args: str) -> tuple[dict, float]:
     return json.loads(proc.stdout), time.perf_counter() - started
 
 
+# Linux starts a process's ru_maxrss from its parent's peak when the parent
+# spawns it (the kernel keeps the old memory's high-water mark across exec),
+# and this process holds the champion and 20,000 tickets: a /bin/true spawned
+# beside 800 MB "peaked" at 789 MB. Measured from here, the CLI's peak was at
+# least this process's own. So a launcher of about 10 MB starts the CLI and
+# reports the wait4 figures of the CLI's process tree alone, and its wall time.
+LAUNCHER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(f"{os.waitstatus_to_exitcode(status)} {time.perf_counter() - started} {usage.ru_maxrss}")
+"""
+
+
 def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
-    """Like :func:`cli`, plus the process's own peak RSS in MB (``wait4`` reports one child's usage)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "triage-ml"), *args, "--json"], env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Like :func:`cli`, plus the peak RSS in MB of the CLI's process tree (the CLI and the workers it waited for)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as report:
+        subprocess.run([sys.executable, "-c", LAUNCHER, report.name, str(BIN / "triage-ml"), *args, "--json"],
+                       env=env, stdout=out, stderr=err, check=True)
+        code, seconds, maxrss_kb = report.read().split()
         out.seek(0), err.seek(0)
-        if proc.returncode != 0:
+        if int(code) != 0:
             sys.exit(f"triage-ml {' '.join(args)} failed:\n{err.read()[-3000:]}")
-        return json.loads(out.read()), seconds, usage.ru_maxrss / 1024
+        return json.loads(out.read()), float(seconds), int(maxrss_kb) / 1024
 
 
 def raw_inputs(settings, version: str, rows: int) -> tuple[Any, Any]:  # noqa: ANN001
