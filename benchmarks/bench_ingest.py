@@ -19,16 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux's VmHWM).
-
-    Not ``getrusage``'s ru_maxrss: Linux starts it from the parent's peak when
-    the parent spawns this process (the high-water mark survives exec), and
-    the parent here holds the generated tickets.
-    """
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+# Not getrusage's ru_maxrss: Linux starts it from the parent's peak when the
+# parent spawns this process, and the parent here holds the generated tickets.
+from bench_scoring import peak_rss_mb
 
 
 def ingest_once(path: Path, chunk_rows: int) -> dict[str, float]:

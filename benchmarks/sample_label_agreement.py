@@ -4,8 +4,8 @@ Not a model of the platform: an analysis of ``../shared/data/tickets-sample``
 that puts issue 4's quality targets in context (skipped when the file is
 absent). It prints, for each target (queue, type, priority):
 
-- how often two tickets of the sample carry the same label, by the cosine
-  similarity of their word TF-IDF vectors (one band per line), against the
+- on one line, how often two tickets of the sample carry the same label, band
+  by band of the cosine similarity of their word TF-IDF vectors, against the
   agreement of two random tickets;
 - on the issue's split (stratified 80/20 of the rows in file order, seed 0),
   the issue's baseline (word 1-2 + char_wb 2-5 TF-IDF, LogisticRegression(C=10,
@@ -31,9 +31,14 @@ BANDS = ((0.5, 1.01), (0.4, 0.5), (0.3, 0.4), (0.2, 0.3), (0.1, 0.2))
 THRESHOLDS = (0.5, 0.4, 0.3, 0.25)
 
 
+def word_vectors() -> TfidfVectorizer:
+    """The word 1-2 gram TF-IDF whose cosine similarity says how alike two tickets are."""
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+
+
 def similarities(text: list[str]) -> np.ndarray:
-    """Cosine similarity of every pair of texts (word 1-2 gram TF-IDF), the diagonal zeroed."""
-    vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(text)
+    """Cosine similarity of every pair of texts (:func:`word_vectors`), the diagonal zeroed."""
+    vectors = word_vectors().fit_transform(text)
     sims = (vectors @ vectors.T).toarray()
     np.fill_diagonal(sims, 0.0)
     return sims
@@ -55,7 +60,7 @@ def near_duplicate_lookup(text: np.ndarray, labels: np.ndarray) -> list[str]:
     """The baseline on the issue's split, and with nearest-training-neighbour labels above each threshold."""
     train, test = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels)
     predicted = baseline_model().fit(list(text[train]), labels[train]).predict(list(text[test]))
-    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(list(text[train]))
+    words = word_vectors().fit(list(text[train]))
     sims = (words.transform(list(text[test])) @ words.transform(list(text[train])).T).toarray()
     nearest, best = sims.argmax(axis=1), sims.max(axis=1)
     lines = [f"baseline macro-F1 {f1_score(labels[test], predicted, average='macro'):.4f}"]
