@@ -29,7 +29,8 @@ def ingest_once(path: Path, chunk_rows: int) -> dict[str, float]:
     started = time.perf_counter()
     import great_expectations  # noqa: F401  (one-off import, reported apart)
 
-    from triage_ml import contracts, ingest, sources, store
+    from triage_ml import ingest, store
+    from triage_ml.ingest import contracts, sources
     from triage_ml.settings import Settings
 
     head = next(sources.read_source(path, 50))
@@ -40,13 +41,26 @@ def ingest_once(path: Path, chunk_rows: int) -> dict[str, float]:
         engine = store.connect(f"sqlite:///{Path(tmp) / 'bench.db'}")
         before = peak_rss_mb()
         started = time.perf_counter()
-        summary = ingest.ingest_tickets(engine, path, ingest.ColumnMapping(), Settings().priority_levels, chunk_rows,
-                                        gx_root=Path(tmp) / "gx")
+        summary = ingest.ingest_tickets(
+            engine,
+            path,
+            ingest.ColumnMapping(),
+            Settings().priority_levels,
+            chunk_rows,
+            gx_root=Path(tmp) / "gx",
+        )
         elapsed = time.perf_counter() - started
         engine.dispose()
-    return {"rows": summary.read, "stored": summary.stored, "status": summary.status, "seconds": round(elapsed, 2),
-            "rows_per_second": round(summary.read / elapsed), "import_seconds": round(imports, 1),
-            "rss_before_mb": round(before), "peak_rss_mb": round(peak_rss_mb())}
+    return {
+        "rows": summary.read,
+        "stored": summary.stored,
+        "status": summary.status,
+        "seconds": round(elapsed, 2),
+        "rows_per_second": round(summary.read / elapsed),
+        "import_seconds": round(imports, 1),
+        "rss_before_mb": round(before),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
 
 
 def main() -> None:
@@ -60,16 +74,33 @@ def main() -> None:
         return
     from triage_ml import synth
 
-    print(f"{'rows':>8} {'seconds':>8} {'rows/s':>8} {'RSS before MB':>14} {'peak RSS MB':>12} {'warm-up s':>10}"
-          f"  (chunk {args.chunk_rows} rows, SQLite, pandera + GX)")
+    print(
+        f"{'rows':>8} {'seconds':>8} {'rows/s':>8} {'RSS before MB':>14} {'peak RSS MB':>12} {'warm-up s':>10}"
+        f"  (chunk {args.chunk_rows} rows, SQLite, pandera + GX)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for rows in args.rows:
-            path = synth.write(synth.generate(rows, months=6, seed=5), Path(tmp) / str(rows))["tickets"]
-            out = subprocess.run([sys.executable, __file__, "--ingest", str(path), "--chunk-rows", str(args.chunk_rows)],
-                                 capture_output=True, text=True, check=True)
+            path = synth.write(synth.generate(rows, months=6, seed=5), Path(tmp) / str(rows))[
+                "tickets"
+            ]
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--ingest",
+                    str(path),
+                    "--chunk-rows",
+                    str(args.chunk_rows),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{r['rows']:>8} {r['seconds']:>8} {r['rows_per_second']:>8} {r['rss_before_mb']:>14} "
-                  f"{r['peak_rss_mb']:>12} {r['import_seconds']:>10}")
+            print(
+                f"{r['rows']:>8} {r['seconds']:>8} {r['rows_per_second']:>8} {r['rss_before_mb']:>14} "
+                f"{r['peak_rss_mb']:>12} {r['import_seconds']:>10}"
+            )
 
 
 if __name__ == "__main__":

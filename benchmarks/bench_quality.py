@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tickets-sample" / "tickets.csv"
+SHARED = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "tickets-sample"
+    / "tickets.csv"
+)
 # Figures from the issue: the better of TF-IDF+LR and fine-tuned MiniLM, plus 0.04.
 TARGETS = {"queue": 0.42, "priority": 0.47, "type": 0.82}
 
@@ -43,8 +49,12 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict
     """Run one ``triage-ml`` command in workspace ``home``; returns its JSON and wall seconds."""
     command = [str(Path(sys.executable).with_name("triage-ml")), *args, "--json"]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True,
-                          env={**os.environ, "TRIAGE_HOME": str(home), **(env or {})})
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRIAGE_HOME": str(home), **(env or {})},
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"`{' '.join(args)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -57,12 +67,16 @@ def baseline_model() -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
 
-    features = make_union(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-                          TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
+    )
     return make_pipeline(features, LogisticRegression(C=10, class_weight="balanced", max_iter=3000))
 
 
-def baseline_f1(train_text: list[str], train_y: np.ndarray, test_text: list[str], test_y: np.ndarray) -> float:
+def baseline_f1(
+    train_text: list[str], train_y: np.ndarray, test_text: list[str], test_y: np.ndarray
+) -> float:
     """Macro-F1 of :func:`baseline_model` trained and tested on the given rows."""
     from sklearn.metrics import f1_score
     from threadpoolctl import threadpool_limits
@@ -85,13 +99,16 @@ def run_metrics(home: Path, run_id: str) -> dict[str, float]:
     from triage_ml.settings import Settings
 
     settings = Settings(home=home)
-    return dict(MlflowClient(settings.tracking_uri, settings.registry_uri).get_run(run_id).data.metrics)
+    return dict(
+        MlflowClient(settings.tracking_uri, settings.registry_uri).get_run(run_id).data.metrics
+    )
 
 
 def platform_split(home: Path) -> Any:
     """The split a retraining of workspace ``home`` uses, by the platform's own code."""
-    from triage_ml import dataset, store
+    from triage_ml import store
     from triage_ml.settings import Settings
+    from triage_ml.training import dataset
 
     settings = Settings(home=home)
     engine = store.connect(settings.store_url)
@@ -100,7 +117,9 @@ def platform_split(home: Path) -> Any:
     finally:
         engine.dispose()
     cfg = settings.train
-    return dataset.split_snapshot(frame, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed)
+    return dataset.split_snapshot(
+        frame, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed
+    )
 
 
 def platform_test_ids(home: Path) -> set[str]:
@@ -115,46 +134,96 @@ def shared_target(data: pd.DataFrame, target: str, tmp: Path) -> dict[str, Any]:
     home = tmp / f"home-{target}"
     frame = data.copy()
     frame.insert(0, "ticket_id", [f"r{i:05d}" for i in range(len(frame))])
-    train_rows, test_rows = train_test_split(np.arange(len(frame)), test_size=0.2, random_state=0,
-                                             stratify=frame[target].to_numpy(dtype=object))
+    train_rows, test_rows = train_test_split(
+        np.arange(len(frame)),
+        test_size=0.2,
+        random_state=0,
+        stratify=frame[target].to_numpy(dtype=object),
+    )
     frame.to_csv(tmp / f"{target}-all.csv", index=False)
     frame.iloc[test_rows].to_csv(tmp / f"{target}-test.csv", index=False)
-    mapping = ["--category-column", target, "--priority-column", "priority", "--id-column", "ticket_id"]
+    mapping = [
+        "--category-column",
+        target,
+        "--priority-column",
+        "priority",
+        "--id-column",
+        "ticket_id",
+    ]
     ingested, _ = cli(home, "ingest", "tickets", str(tmp / f"{target}-all.csv"), *mapping)
-    retrained, retrain_seconds = cli(home, "retrain", env={"TRIAGE_TRAIN__TEST_FRACTION": "0.2", "TRIAGE_TRAIN__SEED": "0"})
+    retrained, retrain_seconds = cli(
+        home, "retrain", env={"TRIAGE_TRAIN__TEST_FRACTION": "0.2", "TRIAGE_TRAIN__SEED": "0"}
+    )
     evaluated, _ = cli(home, "evaluate", str(tmp / f"{target}-test.csv"), *mapping)
     train, test = frame.iloc[train_rows], frame.iloc[test_rows]
     return {
-        "target": target, "stored": ingested["stored"], "quarantined": ingested["quarantined"],
-        "same_test_rows": platform_test_ids(home) == set(test["ticket_id"]), "candidate": retrained["candidate"],
-        "retrain_seconds": retrain_seconds, "test_rows": evaluated["n"],
-        "ours": evaluated["category"]["macro_f1"], "priority_ours": evaluated.get("priority", {}).get("macro_f1"),
+        "target": target,
+        "stored": ingested["stored"],
+        "quarantined": ingested["quarantined"],
+        "same_test_rows": platform_test_ids(home) == set(test["ticket_id"]),
+        "candidate": retrained["candidate"],
+        "retrain_seconds": retrain_seconds,
+        "test_rows": evaluated["n"],
+        "ours": evaluated["category"]["macro_f1"],
+        "priority_ours": evaluated.get("priority", {}).get("macro_f1"),
         "urgent_recall": evaluated.get("priority", {}).get("urgent_recall"),
-        "baseline": baseline_f1(texts(train), train[target].to_numpy(dtype=object), texts(test), test[target].to_numpy(dtype=object)),
-        "priority_baseline": baseline_f1(texts(train), train["priority"].to_numpy(dtype=object), texts(test),
-                                         test["priority"].to_numpy(dtype=object)),
+        "baseline": baseline_f1(
+            texts(train),
+            train[target].to_numpy(dtype=object),
+            texts(test),
+            test[target].to_numpy(dtype=object),
+        ),
+        "priority_baseline": baseline_f1(
+            texts(train),
+            train["priority"].to_numpy(dtype=object),
+            texts(test),
+            test["priority"].to_numpy(dtype=object),
+        ),
     }
 
 
 def print_shared(results: list[dict[str, Any]]) -> None:
     """One line per target: baseline, ours, the issue's target."""
-    print(f"\n{'target':<10} {'baseline':>9} {'ours':>7} {'target':>7}  met  (tickets sample, stratified 80/20, seed 0)")
+    print(
+        f"\n{'target':<10} {'baseline':>9} {'ours':>7} {'target':>7}  met  (tickets sample, stratified 80/20, seed 0)"
+    )
     rows = [(r["target"], r["baseline"], r["ours"]) for r in results]
-    rows += [("priority", r["priority_baseline"], r["priority_ours"]) for r in results if r["target"] == "queue"]
+    rows += [
+        ("priority", r["priority_baseline"], r["priority_ours"])
+        for r in results
+        if r["target"] == "queue"
+    ]
     for name, base, ours in rows:
-        print(f"{name:<10} {base:>9.4f} {ours:>7.4f} {TARGETS[name]:>7.2f}  {'yes' if ours >= TARGETS[name] else 'NO'}")
+        print(
+            f"{name:<10} {base:>9.4f} {ours:>7.4f} {TARGETS[name]:>7.2f}  {'yes' if ours >= TARGETS[name] else 'NO'}"
+        )
     for r in results:
         if r["target"] == "queue" and r["urgent_recall"] is not None:
             print(f"  priority: recall of the most urgent level (high) {r['urgent_recall']:.4f}")
         same = "the same as the baseline's" if r["same_test_rows"] else "NOT the baseline's"
-        print(f"  {r['target']}: {r['stored']} stored, {r['quarantined']} quarantined, {r['test_rows']} test rows ({same}), "
-              f"champion candidate {r['candidate']}, retrain {r['retrain_seconds']:.0f} s (CLI wall)")
+        print(
+            f"  {r['target']}: {r['stored']} stored, {r['quarantined']} quarantined, {r['test_rows']} test rows ({same}), "
+            f"champion candidate {r['candidate']}, retrain {r['retrain_seconds']:.0f} s (CLI wall)"
+        )
 
 
 def synthetic(tickets: int, tmp: Path) -> None:
     """Generate, ingest, retrain (timed) and report quality against the baseline on the same split."""
     home, out = tmp / "home-synthetic", tmp / "synthetic"
-    cli(home, "generate", "--tickets", str(tickets), "--months", "6", "--new-tickets", "0", "--seed", "11", "--out", str(out))
+    cli(
+        home,
+        "generate",
+        "--tickets",
+        str(tickets),
+        "--months",
+        "6",
+        "--new-tickets",
+        "0",
+        "--seed",
+        "11",
+        "--out",
+        str(out),
+    )
     cli(home, "ingest", "tickets", str(out / "tickets.csv"))
     cli(home, "ingest", "feedback", str(out / "feedback.csv"))
     retrained, wall = cli(home, "retrain")
@@ -163,19 +232,31 @@ def synthetic(tickets: int, tmp: Path) -> None:
     fit_part = pd.concat([split.train, split.valid])
     ours = retrained["challenger_metrics"]
     labeled = len(split.train) + len(split.valid) + len(split.test)
-    print(f"\nsynthetic: {labeled} labeled tickets, {split.strategy} split, {len(split.test)} test rows, "
-          f"champion candidate {retrained['candidate']}")
+    print(
+        f"\nsynthetic: {labeled} labeled tickets, {split.strategy} split, {len(split.test)} test rows, "
+        f"champion candidate {retrained['candidate']}"
+    )
     for name, column in (("category", "category"), ("priority", "priority")):
-        base = baseline_f1(texts(fit_part), fit_part[column].to_numpy(dtype=object), texts(split.test),
-                           split.test[column].to_numpy(dtype=object))
+        base = baseline_f1(
+            texts(fit_part),
+            fit_part[column].to_numpy(dtype=object),
+            texts(split.test),
+            split.test[column].to_numpy(dtype=object),
+        )
         print(f"  {name:<9} baseline {base:.4f}  ours {ours[f'{name}_macro_f1']:.4f}")
     print(f"  priority: recall of the most urgent level {ours['priority_urgent_recall']:.4f}")
-    flow, fitting, predicting = logged["flow_seconds"], logged["fit_seconds_total"], logged["predict_seconds"]
+    flow, fitting, predicting = (
+        logged["flow_seconds"],
+        logged["fit_seconds_total"],
+        logged["predict_seconds"],
+    )
     preparing = logged["prepare_seconds"]
     other = flow - fitting - predicting - preparing
-    print(f"  retrain: {wall:.1f} s CLI wall = process start and imports {wall - flow:.1f} s + flow {flow:.1f} s; "
-          f"in the flow: model inputs (sentiment, escalation flags) {preparing:.1f} s, model fitting {fitting:.1f} s, "
-          f"test predictions {predicting:.1f} s, orchestration and logging {other:.1f} s = {other / flow:.1%} of the flow")
+    print(
+        f"  retrain: {wall:.1f} s CLI wall = process start and imports {wall - flow:.1f} s + flow {flow:.1f} s; "
+        f"in the flow: model inputs (sentiment, escalation flags) {preparing:.1f} s, model fitting {fitting:.1f} s, "
+        f"test predictions {predicting:.1f} s, orchestration and logging {other:.1f} s = {other / flow:.1%} of the flow"
+    )
 
 
 def main() -> None:

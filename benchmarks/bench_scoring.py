@@ -47,7 +47,13 @@ BIN = Path(sys.executable).parent
 
 def cli(env: dict[str, str], *args: str) -> tuple[dict, float]:
     started = time.perf_counter()
-    proc = subprocess.run([str(BIN / "triage-ml"), *args, "--json"], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(BIN / "triage-ml"), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         sys.exit(f"triage-ml {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout), time.perf_counter() - started
@@ -71,10 +77,18 @@ with open(sys.argv[1], "w") as report:
 
 def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
     """Like :func:`cli`, plus the peak RSS in MB of the CLI's process tree (the CLI and the workers it waited for)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
-            tempfile.NamedTemporaryFile("r") as report:
-        subprocess.run([sys.executable, "-c", LAUNCHER, report.name, str(BIN / "triage-ml"), *args, "--json"],
-                       env=env, stdout=out, stderr=err, check=True)
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r") as report,
+    ):
+        subprocess.run(
+            [sys.executable, "-c", LAUNCHER, report.name, str(BIN / "triage-ml"), *args, "--json"],
+            env=env,
+            stdout=out,
+            stderr=err,
+            check=True,
+        )
         code, seconds, maxrss_kb = report.read().split()
         out.seek(0), err.seek(0)
         if int(code) != 0:
@@ -82,19 +96,20 @@ def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
         return json.loads(out.read()), float(seconds), int(maxrss_kb) / 1024
 
 
-def raw_inputs(settings, version: str, rows: int) -> tuple[Any, Any]:  # noqa: ANN001
+def raw_inputs(settings, version: str, rows: int) -> tuple[Any, Any]:
     """The champion, loaded in this process, and ``rows`` stored tickets as its input frame."""
-    from triage_ml import registry, scoring
-    from triage_ml.model import input_frame
+    from triage_ml import registry
+    from triage_ml.scoring import batch
+    from triage_model.predictor import input_frame
 
     model = registry.process_model(settings, f"models:/{settings.model_name}/{version}")
-    tickets = next(scoring.unscored_chunks(scoring.process_engine(settings.store_url), None, rows))
+    tickets = next(batch.unscored_chunks(batch.process_engine(settings.store_url), None, rows))
     inputs = input_frame(tickets)
     model.predict(inputs.head(200))  # first-call overheads are not throughput
     return model, inputs
 
 
-def plain_baseline(tickets_csv: str):  # noqa: ANN201
+def plain_baseline(tickets_csv: str):
     """The issue's point of comparison: word n-gram TF-IDF + a linear model, fitted on the training tickets' categories.
 
     It takes the champion's input frame (subject and body joined as the
@@ -106,18 +121,21 @@ def plain_baseline(tickets_csv: str):  # noqa: ANN201
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from triage_ml.features import ticket_text
+    from triage_model.features import ticket_text
 
     history = pd.read_csv(tickets_csv)
-    return make_pipeline(FunctionTransformer(ticket_text), TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                         LogisticRegression(max_iter=1000)).fit(history, history["category"])
+    return make_pipeline(
+        FunctionTransformer(ticket_text),
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegression(max_iter=1000),
+    ).fit(history, history["category"])
 
 
-def raw_predict(model, inputs, chunk_rows: int) -> float:  # noqa: ANN001
+def raw_predict(model, inputs, chunk_rows: int) -> float:
     """Tickets per second of ``model.predict`` on ``inputs``, in calls of the flow's chunk size."""
     started = time.perf_counter()
     for start in range(0, len(inputs), chunk_rows):
-        model.predict(inputs.iloc[start:start + chunk_rows])
+        model.predict(inputs.iloc[start : start + chunk_rows])
     return len(inputs) / (time.perf_counter() - started)
 
 
@@ -126,17 +144,27 @@ def prefect_server(home: Path) -> Iterator[str]:
     """A real ``prefect server start`` on loopback with its own PREFECT_HOME; yields its API URL."""
     import socket
 
-    from triage_ml.serving import wait_until_ready
+    from triage_ml.scoring.serving import wait_until_ready
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"})
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+        }
+    )
     home.mkdir(parents=True)
     with (home / "server.log").open("wb") as log:
-        server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/api/health", server)
         yield f"http://127.0.0.1:{port}/api"
@@ -165,16 +193,31 @@ class StandingDask:
 
             self.api_url = self.stack.enter_context(prefect_server(self.root / "prefect"))
             # The workers' task runs report to the same server as the flow run.
-            cluster = self.stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                            dashboard_address=None, env={"PREFECT_API_URL": self.api_url}))
+            cluster = self.stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    env={"PREFECT_API_URL": self.api_url},
+                )
+            )
             self.client = self.stack.enter_context(Client(cluster))
             self.address = cluster.scheduler_address
-        return {"TRIAGE_SCORE_RUNNER": "dask", "TRIAGE_DASK_ADDRESS": self.address, "TRIAGE_PREFECT_API_URL": self.api_url}
+        return {
+            "TRIAGE_SCORE_RUNNER": "dask",
+            "TRIAGE_DASK_ADDRESS": self.address,
+            "TRIAGE_PREFECT_API_URL": self.api_url,
+        }
 
     def after_run(self) -> tuple[str, float]:
         """What the run just finished found (workers that scored before, or not), and the workers' peak RSS in MB."""
         self.runs += 1
-        found = "warm workers (they scored before)" if self.runs > 1 else "first run: its workers import and load the model"
+        found = (
+            "warm workers (they scored before)"
+            if self.runs > 1
+            else "first run: its workers import and load the model"
+        )
         return found, max(self.client.run(peak_rss_mb).values())
 
 
@@ -199,14 +242,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as standing:
         home = Path(tmp) / "home"
         base = {**os.environ, "TRIAGE_HOME": str(home)}
-        files = cli(base, "generate", "--tickets", str(args.tickets), "--new-tickets", "0", "--out", str(Path(tmp) / "data"))[0]["files"]
+        files = cli(
+            base,
+            "generate",
+            "--tickets",
+            str(args.tickets),
+            "--new-tickets",
+            "0",
+            "--out",
+            str(Path(tmp) / "data"),
+        )[0]["files"]
         cli(base, "ingest", "tickets", files["tickets"])
         baseline = plain_baseline(files["tickets"])
         dask = StandingDask(standing, Path(tmp))
         trained = cli(base, "retrain")[0]
         version = trained["champion_version"]
-        print(f"champion: version {version} ({trained['candidate']}), {trained['challenger_metrics']['predict_tickets_per_second']:.0f} "
-              "tickets/s on the retraining's test rows")
+        print(
+            f"champion: version {version} ({trained['candidate']}), {trained['challenger_metrics']['predict_tickets_per_second']:.0f} "
+            "tickets/s on the retraining's test rows"
+        )
         for size in (int(s) for s in args.sizes.split(",")):
             store_path = Path(tmp) / f"store-{size}.db"
             shutil.copy(home / "triage.db", store_path)
@@ -221,13 +275,19 @@ def main() -> None:
             # each flow is compared with raw predict measured just before and
             # just after it (one measurement serves as the next flow's "before").
             raw_after = raw_predict(model, inputs, settings.score_chunk_rows)
-            print(f"{size:>7} new tickets: raw predict {raw_after:,.0f} tickets/s (one process, {len(inputs):,} stored tickets); "
-                  f"plain word TF-IDF + logistic regression on the same rows {raw_predict(baseline, inputs, settings.score_chunk_rows):,.0f}/s")
+            print(
+                f"{size:>7} new tickets: raw predict {raw_after:,.0f} tickets/s (one process, {len(inputs):,} stored tickets); "
+                f"plain word TF-IDF + logistic regression on the same rows {raw_predict(baseline, inputs, settings.score_chunk_rows):,.0f}/s"
+            )
             for runner in args.runners.split(","):
                 raw_before = raw_after
                 run_path = store_path.with_name(f"store-{size}-{runner}.db")
                 shutil.copy(store_path, run_path)
-                run_env = {**env, "TRIAGE_DATABASE_URL": f"sqlite:///{run_path}", "TRIAGE_SCORE_RUNNER": runner}
+                run_env = {
+                    **env,
+                    "TRIAGE_DATABASE_URL": f"sqlite:///{run_path}",
+                    "TRIAGE_SCORE_RUNNER": runner,
+                }
                 if runner == "standing-dask":
                     run_env.update(dask.env(settings.score_workers))
                 scored, seconds, peak = cli_measured(run_env, "score")
@@ -239,13 +299,19 @@ def main() -> None:
                 raw_after = raw_predict(model, inputs, settings.score_chunk_rows)
                 raw = (raw_before + raw_after) / 2
                 flow = scored["scored"] / scored["seconds"]
-                print(f"  {runner:>9}: {scored['scored']:>7} tickets, flow {scored['seconds']:.1f} s = {flow:,.0f} tickets/s end to end "
-                      f"(store reads and writes, model load included; {scored['scored'] / seconds:,.0f}/s counting the CLI "
-                      f"process's start too), peak RSS {peak:.0f} MB, {scored['partitions']} partitions")
-                print(f"    raw predict just before and after: {raw_before:,.0f} and {raw_after:,.0f} tickets/s; "
-                      f"flow/raw {flow / raw:.0%} (against their mean)")
-                print(f"    targets: >= 5,000 tickets/s {'met' if flow >= 5000 else 'NOT met'}; "
-                      f"flow >= 80% of raw {'met' if flow >= 0.8 * raw else 'NOT met'}")
+                print(
+                    f"  {runner:>9}: {scored['scored']:>7} tickets, flow {scored['seconds']:.1f} s = {flow:,.0f} tickets/s end to end "
+                    f"(store reads and writes, model load included; {scored['scored'] / seconds:,.0f}/s counting the CLI "
+                    f"process's start too), peak RSS {peak:.0f} MB, {scored['partitions']} partitions"
+                )
+                print(
+                    f"    raw predict just before and after: {raw_before:,.0f} and {raw_after:,.0f} tickets/s; "
+                    f"flow/raw {flow / raw:.0%} (against their mean)"
+                )
+                print(
+                    f"    targets: >= 5,000 tickets/s {'met' if flow >= 5000 else 'NOT met'}; "
+                    f"flow >= 80% of raw {'met' if flow >= 0.8 * raw else 'NOT met'}"
+                )
             store_path.unlink()
 
 

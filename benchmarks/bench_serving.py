@@ -29,7 +29,13 @@ BIN = Path(sys.executable).parent
 
 def cli(home: Path, *args: str) -> dict:
     env = {**os.environ, "TRIAGE_HOME": str(home)}
-    proc = subprocess.run([str(BIN / "triage-ml"), *args, "--json"], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(BIN / "triage-ml"), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         sys.exit(f"triage-ml {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout)
@@ -46,30 +52,49 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=6000)
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    from triage_ml import serving
+    from triage_ml.scoring import serving
     from triage_ml.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         home, data = Path(tmp) / "home", Path(tmp) / "data"
-        files = cli(home, "generate", "--tickets", str(args.tickets), "--new-tickets", str(args.requests), "--out", str(data))["files"]
+        files = cli(
+            home,
+            "generate",
+            "--tickets",
+            str(args.tickets),
+            "--new-tickets",
+            str(args.requests),
+            "--out",
+            str(data),
+        )["files"]
         cli(home, "ingest", "tickets", files["tickets"])
         retrained = cli(home, "retrain")
         print(f"champion: version {retrained['champion_version']} ({retrained['candidate']})")
         settings = Settings(home=home)
         port = free_port()
         log = (Path(tmp) / "server.log").open("w")
-        server = subprocess.Popen(serving.serve_command(serving.model_uri(settings, "champion"), "127.0.0.1", port, 1),
-                                  env=serving.serve_environment(settings), stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            serving.serve_command(serving.model_uri(settings, "champion"), "127.0.0.1", port, 1),
+            env=serving.serve_environment(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             serving.wait_until_ready(f"{base}/ping", server)
             columns = ["subject", "body", "channel", "customer_tier", "customer_ltv", "language"]
-            tickets = pd.read_csv(files["new_tickets"])[columns].astype(object).where(lambda f: f.notna(), None)
+            tickets = (
+                pd.read_csv(files["new_tickets"])[columns]
+                .astype(object)
+                .where(lambda f: f.notna(), None)
+            )
             records = tickets.to_dict(orient="records")
             latencies = []
             for i in range(args.requests + 20):
                 body = json.dumps({"dataframe_records": [records[i % len(records)]]}).encode()
-                request = urllib.request.Request(f"{base}/invocations", body, {"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    f"{base}/invocations", body, {"Content-Type": "application/json"}
+                )
                 started = time.perf_counter()
                 with urllib.request.urlopen(request, timeout=30) as response:
                     response.read()
@@ -80,8 +105,10 @@ def main() -> None:
             server.wait(30)
             log.close()
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    print(f"single-ticket requests: {len(latencies)} sequential, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, "
-          f"max {max(latencies):.1f} ms (target p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'})")
+    print(
+        f"single-ticket requests: {len(latencies)} sequential, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, "
+        f"max {max(latencies):.1f} ms (target p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

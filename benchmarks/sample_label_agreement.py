@@ -52,13 +52,17 @@ def agreement_by_band(sims: np.ndarray, labels: np.ndarray) -> str:
     cells = [f"random pair {chance:.2f}"]
     for low, high in BANDS:
         band = (pair_sims >= low) & (pair_sims < high)
-        cells.append(f"[{low:.1f}, {min(high, 1.0):.1f}): {same[band].mean():.2f} of {band.sum():,}")
+        cells.append(
+            f"[{low:.1f}, {min(high, 1.0):.1f}): {same[band].mean():.2f} of {band.sum():,}"
+        )
     return "; ".join(cells)
 
 
 def near_duplicate_lookup(text: np.ndarray, labels: np.ndarray) -> list[str]:
     """The baseline on the issue's split, and with nearest-training-neighbour labels above each threshold."""
-    train, test = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels)
+    train, test = train_test_split(
+        np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels
+    )
     predicted = baseline_model().fit(list(text[train]), labels[train]).predict(list(text[test]))
     words = word_vectors().fit(list(text[train]))
     sims = (words.transform(list(text[test])) @ words.transform(list(text[train])).T).toarray()
@@ -68,10 +72,12 @@ def near_duplicate_lookup(text: np.ndarray, labels: np.ndarray) -> list[str]:
         close = best >= threshold
         looked_up = predicted.copy()
         looked_up[close] = labels[train][nearest[close]]
-        lines.append(f"neighbour >= {threshold}: {close.sum()} test tickets, neighbour's label right on "
-                     f"{np.mean(looked_up[close] == labels[test][close]):.2f}, baseline right on "
-                     f"{np.mean(predicted[close] == labels[test][close]):.2f}; macro-F1 with the lookup "
-                     f"{f1_score(labels[test], looked_up, average='macro'):.4f}")
+        lines.append(
+            f"neighbour >= {threshold}: {close.sum()} test tickets, neighbour's label right on "
+            f"{np.mean(looked_up[close] == labels[test][close]):.2f}, baseline right on "
+            f"{np.mean(predicted[close] == labels[test][close]):.2f}; macro-F1 with the lookup "
+            f"{f1_score(labels[test], looked_up, average='macro'):.4f}"
+        )
     return lines
 
 

@@ -15,7 +15,9 @@ from triage_ml.settings import Settings
 
 pytest_plugins = ["fixtures_prefect_server", "fixtures_postgres"]
 
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tickets-sample" / "tickets.csv"
+SHARED_SAMPLE = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "tickets-sample" / "tickets.csv"
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +35,16 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     saved = dict(os.environ)
     for key in [k for k in os.environ if k.startswith(("TRIAGE_", "PREFECT_", "MLFLOW_"))]:
         del os.environ[key]
-    os.environ.update({
-        "PREFECT_HOME": str(root / "prefect"), "MPLCONFIGDIR": str(root / "mpl"), "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-        "TRIAGE_HOME": str(root / "default-home"),
-    })
+    os.environ.update(
+        {
+            "PREFECT_HOME": str(root / "prefect"),
+            "MPLCONFIGDIR": str(root / "mpl"),
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+            "TRIAGE_HOME": str(root / "default-home"),
+        }
+    )
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -23,7 +23,9 @@ def postgres_server(request: pytest.FixtureRequest) -> pgserver.PostgresServer:
     """A PostgreSQL server on 127.0.0.1 for the whole session (stopped by a finalizer, also on failure)."""
     bin_dir = pgserver.find_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL tests skipped: no PostgreSQL binaries (pg_ctl/initdb) on PATH or in /usr/lib/postgresql/*/bin")
+        pytest.skip(
+            "PostgreSQL tests skipped: no PostgreSQL binaries (pg_ctl/initdb) on PATH or in /usr/lib/postgresql/*/bin"
+        )
     server = pgserver.start(bin_dir)
     request.addfinalizer(server.stop)
     _started.append(server)
@@ -42,4 +44,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how long the PostgreSQL start cost, so a slow machine shows up in the output."""
     for server in _started:
         terminalreporter.write_line(
-            f"postgresql: test server from {server.bin_dir} on 127.0.0.1:{server.port} started in {server.started_seconds:.1f} s")
+            f"postgresql: test server from {server.bin_dir} on 127.0.0.1:{server.port} started in {server.started_seconds:.1f} s"
+        )

@@ -45,11 +45,19 @@ class PrefectServer:
     def cli_env(self, **extra: str) -> dict[str, str]:
         """This process's environment without Prefect settings, pointed at the server through TRIAGE_PREFECT_API_URL."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update({"TRIAGE_PREFECT_API_URL": self.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
+        env.update(
+            {
+                "TRIAGE_PREFECT_API_URL": self.api_url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "DO_NOT_TRACK": "1",
+            }
+        )
         env.update(extra)
         return env
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None, attempts: int = 6) -> Any:
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, attempts: int = 6
+    ) -> Any:
         """One call to the server's REST API, retried on 429/502/503 as Prefect's own client does.
 
         The server answers 503 while its SQLite database is locked by a concurrent write
@@ -59,12 +67,17 @@ class PrefectServer:
             response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
             if response.status_code not in RETRIED or attempt == attempts - 1:
                 break
-            time.sleep(0.5 * 2 ** attempt)
+            time.sleep(0.5 * 2**attempt)
         response.raise_for_status()
         return response.json()
 
-    def wait_for_run(self, run_id: str, timeout: float = 180, worker: subprocess.Popen[bytes] | None = None,
-                     log: Path | None = None) -> dict[str, Any]:
+    def wait_for_run(
+        self,
+        run_id: str,
+        timeout: float = 180,
+        worker: subprocess.Popen[bytes] | None = None,
+        log: Path | None = None,
+    ) -> dict[str, Any]:
         """Poll a flow run until it reaches a terminal state; fail early if ``worker`` (logging to ``log``) exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -74,7 +87,9 @@ class PrefectServer:
             if run["state_type"] in TERMINAL:
                 return run
             time.sleep(1)
-        raise AssertionError(f"flow run {run_id} still {run['state_type']} after {timeout} s\n{tail(log) if log else ''}")
+        raise AssertionError(
+            f"flow run {run_id} still {run['state_type']} after {timeout} s\n{tail(log) if log else ''}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -84,13 +99,31 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(home / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "PREFECT_UI_ENABLED": "false"})
+    env.update(
+        {
+            "PREFECT_HOME": str(home / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_UI_ENABLED": "false",
+        }
+    )
     log = home / "server.log"
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with running(command, env, log, f"{api_url}/health") as seconds:
         server = PrefectServer(api_url, home, log, round(seconds, 1))
-        print(f"\nprefect server {api_url} healthy after {server.startup_seconds} s", file=sys.stderr)
+        print(
+            f"\nprefect server {api_url} healthy after {server.startup_seconds} s", file=sys.stderr
+        )
         yield server
 
 

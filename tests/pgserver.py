@@ -41,7 +41,9 @@ class PostgresStartError(RuntimeError):
     """The PostgreSQL binaries exist but the server could not be set up or started."""
 
 
-def find_bin_dir(path: str | None = None, pattern: str = "/usr/lib/postgresql/*/bin") -> Path | None:
+def find_bin_dir(
+    path: str | None = None, pattern: str = "/usr/lib/postgresql/*/bin"
+) -> Path | None:
     """The directory holding ``initdb`` and ``pg_ctl``: on ``path`` (default PATH) first, then ``pattern``, newest version first.
 
     Returns:
@@ -71,7 +73,9 @@ def _as_server_user(command: list[str]) -> list[str]:
 def _run(command: list[str], what: str) -> None:
     done = subprocess.run(_as_server_user(command), capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise PostgresStartError(f"{what} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}")
+        raise PostgresStartError(
+            f"{what} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}"
+        )
 
 
 def _server_owned_dir(prefix: str) -> Path:
@@ -110,7 +114,9 @@ class PostgresServer:
     def _admin(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(sql)
 
     def create_database(self, prefix: str = "t") -> str:
@@ -127,15 +133,34 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server at once (``-m immediate``) and remove its directory."""
-        subprocess.run(_as_server_user([str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate", "-w"]),
-                       capture_output=True, check=False)
+        subprocess.run(
+            _as_server_user(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                ]
+            ),
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _write_settings(server: PostgresServer) -> None:
-    lines = {**TEST_SETTINGS, "port": str(server.port), "unix_socket_directories": f"'{server.socket_dir}'"}
+    lines = {
+        **TEST_SETTINGS,
+        "port": str(server.port),
+        "unix_socket_directories": f"'{server.socket_dir}'",
+    }
     with open(server.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
-        conf.write("\n# triage-ml test server\n" + "".join(f"{k} = {v}\n" for k, v in lines.items()))
+        conf.write(
+            "\n# triage-ml test server\n" + "".join(f"{k} = {v}\n" for k, v in lines.items())
+        )
 
 
 def start(bin_dir: Path, prefix: str = "triage-pg-") -> PostgresServer:
@@ -154,12 +179,38 @@ def start(bin_dir: Path, prefix: str = "triage-pg-") -> PostgresServer:
     began = time.perf_counter()
     server = PostgresServer(bin_dir=bin_dir, root=_server_owned_dir(prefix), port=free_port())
     try:
-        _run([str(bin_dir / "initdb"), "-D", str(server.data_dir), "-U", DB_USER, "-A", "trust", "-E", "UTF8",
-              "--no-sync", "--no-instructions"], "initdb")
+        _run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(server.data_dir),
+                "-U",
+                DB_USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            "initdb",
+        )
         _run(["mkdir", "-p", str(server.socket_dir)], "mkdir socket dir")
         _write_settings(server)
-        _run([str(bin_dir / "pg_ctl"), "start", "-D", str(server.data_dir), "-w", "-t", "60",
-              "-l", str(server.root / "server.log")], "pg_ctl start")
+        _run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "start",
+                "-D",
+                str(server.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(server.root / "server.log"),
+            ],
+            "pg_ctl start",
+        )
     except PostgresStartError as exc:
         log = server.root / "server.log"
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""

@@ -16,10 +16,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Phone numbers written with a country code or an area code in brackets:
 # +44 20 7946 0958, +1-555-123-4567, (555) 123-4567.
-PHONE_MARKED = re.compile(r"(?<![\w+])(?:\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,5}|\(\d{2,5}\)[ .\-]?\d{3,4}[ .\-]?\d{3,5})(?!\w)")
+PHONE_MARKED = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,5}|\(\d{2,5}\)[ .\-]?\d{3,4}[ .\-]?\d{3,5})(?!\w)"
+)
 # Card and account numbers: a run of 8+ digits, or 4-digit groups (cards,
 # IBANs after their country code). Dates (2024-05-01) and versions stay.
-ACCOUNT = re.compile(r"\b(?:[A-Z]{2}\d{2}[ \-]?)?(?:\d{8,}|\d{4}(?:[ \-]\d{4}){2,}(?:[ \-]\d{1,4})?)\b")
+ACCOUNT = re.compile(
+    r"\b(?:[A-Z]{2}\d{2}[ \-]?)?(?:\d{8,}|\d{4}(?:[ \-]\d{4}){2,}(?:[ \-]\d{1,4})?)\b"
+)
 # Grouped local phone numbers: 555-123-4567, 555.123.4567, 030 1234 5678.
 PHONE_PLAIN = re.compile(r"\b\d{3}[ .\-]\d{3,4}[ .\-]\d{4}\b")
 
@@ -63,7 +67,10 @@ def mask_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(_SECRET_PARAMS.search(key) for key, _ in pairs):
-            query = urlencode([(key, MASK if _SECRET_PARAMS.search(key) else value) for key, value in pairs], safe="*")
+            query = urlencode(
+                [(key, MASK if _SECRET_PARAMS.search(key) else value) for key, value in pairs],
+                safe="*",
+            )
     if (netloc, query) == (parts.netloc, parts.query):
         return url
     return urlunsplit(parts._replace(netloc=netloc, query=query))

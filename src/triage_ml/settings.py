@@ -21,11 +21,12 @@ from __future__ import annotations
 import os
 import tomllib
 import zoneinfo
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,7 +41,16 @@ from triage_ml.redact import mask_url, url_has_password
 CONFIG_ENV = "TRIAGE_CONFIG"
 SECRETS_ENV = "TRIAGE_SECRETS_DIR"
 # Settings whose values may carry credentials: never from the config file, masked by `config show`.
-URL_FIELDS: tuple[str, ...] = ("database_url", "mlflow_tracking_uri", "mlflow_registry_uri", "prefect_api_url", "dask_address")
+URL_FIELDS: tuple[str, ...] = (
+    "database_url",
+    "mlflow_tracking_uri",
+    "mlflow_registry_uri",
+    "prefect_api_url",
+    "dask_address",
+)
+
+# The config file that Settings.load is reading; unset, $TRIAGE_CONFIG names it.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("triage_config_file", default=None)
 
 DEFAULT_ROUTES: dict[str, str] = {
     "Billing": "billing-team",
@@ -111,7 +121,9 @@ class ScheduleSettings(_Frozen):
         from cronsim import CronSim, CronSimError
 
         if len(value.split()) != 5:
-            raise ValueError(f"'{value}' is not a cron expression of five fields (minute hour day month weekday)")
+            raise ValueError(
+                f"'{value}' is not a cron expression of five fields (minute hour day month weekday)"
+            )
         try:
             CronSim(value, datetime(2000, 1, 1))
         except CronSimError as exc:
@@ -214,14 +226,47 @@ class Settings(BaseSettings):
         """Environment, then the secrets directory, then the config file (see the module docstring)."""
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if secrets := os.environ.get(SECRETS_ENV):
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=_existing(Path(secrets), SECRETS_ENV, "directory")))
-        if config := os.environ.get(CONFIG_ENV):
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=checked_config_file(Path(config))))
+            sources.append(
+                SecretsSettingsSource(
+                    settings_cls, secrets_dir=_existing(Path(secrets), SECRETS_ENV, "directory")
+                )
+            )
+        if config := config_file():
+            sources.append(
+                TomlConfigSettingsSource(settings_cls, toml_file=checked_config_file(config))
+            )
         return tuple(sources)
+
+    @classmethod
+    def load(cls, config: Path | None = None) -> Settings:
+        """The settings with ``config`` as the TOML config file ($TRIAGE_CONFIG when None).
+
+        The environment still overrides the file, as documented above, and
+        nothing is written to ``os.environ``: ``--config`` reaches the flows
+        through the object it builds, which they take as a parameter.
+        """
+        token = _CONFIG_FILE.set(config)
+        try:
+            return cls()
+        finally:
+            _CONFIG_FILE.reset(token)
+
+    @field_serializer(*URL_FIELDS, when_used="json")
+    def _masked_url(self, value: str | None) -> str | None:
+        # JSON is how a flow's parameters reach the Prefect API and its UI:
+        # a password in a URL must not travel with them.
+        return mask_url(value) if value else value
 
     def route_for(self, category: str) -> str:
         """Team a category is routed to."""
         return self.routes.get(category, self.default_route)
+
+
+def config_file() -> Path | None:
+    """The TOML config file being read: the one given to :meth:`Settings.load`, else $TRIAGE_CONFIG."""
+    if (given := _CONFIG_FILE.get()) is not None:
+        return given
+    return Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None
 
 
 def _existing(path: Path, variable: str, kind: str) -> Path:
@@ -240,8 +285,10 @@ def checked_config_file(path: Path) -> Path:
         raise ConfigError(f"{CONFIG_ENV}={path}: not valid TOML: {exc}") from None
     for name in URL_FIELDS:
         if isinstance(values.get(name), str) and url_has_password(values[name]):
-            raise ConfigError(f"{path} puts a password in {name}; credentials come only from the environment "
-                              f"(TRIAGE_{name.upper()}) or a file in {SECRETS_ENV}")
+            raise ConfigError(
+                f"{path} puts a password in {name}; credentials come only from the environment "
+                f"(TRIAGE_{name.upper()}) or a file in {SECRETS_ENV}"
+            )
     return path
 
 
@@ -258,8 +305,13 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "store_url": mask_url(settings.store_url),
         "tracking_uri": mask_url(settings.tracking_uri),
         "registry_uri": mask_url(settings.registry_uri),
-        "prefect_api": mask_url(settings.prefect_api_url) if settings.prefect_api_url else "embedded (ephemeral server)",
+        "prefect_api": mask_url(settings.prefect_api_url)
+        if settings.prefect_api_url
+        else "embedded (ephemeral server)",
         "home": str(settings.home.resolve()),
     }
-    values["sources"] = {"config_file": os.environ.get(CONFIG_ENV), "secrets_dir": os.environ.get(SECRETS_ENV)}
+    values["sources"] = {
+        "config_file": os.environ.get(CONFIG_ENV),
+        "secrets_dir": os.environ.get(SECRETS_ENV),
+    }
     return values

@@ -26,8 +26,8 @@ def train_home(home: Path, database_url: str | None = None) -> Path:
 
     Its synthetic files, and 300 unlabeled ``new_tickets.csv``, go to ``<home>/../data``.
     """
-    from flows.retrain import monthly_retrain
     from triage_ml import cli, synth
+    from triage_ml.flows.retrain import monthly_retrain
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRIAGE_HOME", str(home))
@@ -35,7 +35,9 @@ def train_home(home: Path, database_url: str | None = None) -> Path:
         if database_url:
             patch.setenv("TRIAGE_DATABASE_URL", database_url)
         paths = synth.write(synth.generate(1200, months=3, seed=5), home.parent / "data")
-        synth.generate_unlabeled(300, seed=6).to_csv(home.parent / "data" / "new_tickets.csv", index=False)
+        synth.generate_unlabeled(300, seed=6).to_csv(
+            home.parent / "data" / "new_tickets.csv", index=False
+        )
         assert cli.main(["ingest", "tickets", str(paths["tickets"]), "--json"]) == 0
         assert monthly_retrain()["champion_after"] == "1"
     return home
@@ -51,7 +53,9 @@ def trained_home(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
-def pg_trained_home(prefect_harness, postgres_server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def pg_trained_home(
+    prefect_harness, postgres_server, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """Like ``trained_home``, with the ticket store in a PostgreSQL database: (home, database URL).
 
     One per session: the PostgreSQL flow tests share it, as the SQLite ones share ``trained_home``.
@@ -69,7 +73,9 @@ def trained_workspace(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> Se
 
 
 @pytest.fixture
-def pg_trained_workspace(pg_trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+def pg_trained_workspace(
+    pg_trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
     """The shared PostgreSQL-backed trained workspace, as the current TRIAGE_HOME and TRIAGE_DATABASE_URL."""
     home, url = pg_trained_home
     monkeypatch.setenv("TRIAGE_HOME", str(home))
@@ -79,7 +85,9 @@ def pg_trained_workspace(pg_trained_home: tuple[Path, str], monkeypatch: pytest.
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def workspace_store(request: pytest.FixtureRequest, workspace: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def workspace_store(
+    request: pytest.FixtureRequest, workspace: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
     """The fresh ``workspace`` with its ticket store in SQLite (the default) or in a fresh PostgreSQL database."""
     if request.param == "sqlite":
         return workspace

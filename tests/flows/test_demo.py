@@ -31,14 +31,24 @@ def fast_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
 def table_counts(settings: Settings) -> dict[str, int]:
     engine = sa.create_engine(settings.store_url)
     with engine.connect() as conn:
-        counts = {t.name: store.count_rows(conn, t) for t in (store.tickets, store.feedback, store.surveys,
-                                                             store.predictions, store.decisions, store.batches)}
+        counts = {
+            t.name: store.count_rows(conn, t)
+            for t in (
+                store.tickets,
+                store.feedback,
+                store.surveys,
+                store.predictions,
+                store.decisions,
+                store.batches,
+            )
+        }
     engine.dispose()
     return counts
 
 
-def test_demo_twice_promotes_once_and_duplicates_nothing(prefect_harness, workspace, fast_candidates, capsys,
-                                                          monkeypatch, tmp_path: Path) -> None:
+def test_demo_twice_promotes_once_and_duplicates_nothing(
+    prefect_harness, workspace, fast_candidates, capsys, monkeypatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, first = run_cli(capsys, *DEMO_ARGS)
     assert code == 0
@@ -50,33 +60,59 @@ def test_demo_twice_promotes_once_and_duplicates_nothing(prefect_harness, worksp
 
     code, second = run_cli(capsys, *DEMO_ARGS)
     assert code == 0
-    assert all(part["stored"] == 0 and part["skipped"] == part["read"] for part in second["ingest"].values())
+    assert all(
+        part["stored"] == 0 and part["skipped"] == part["read"]
+        for part in second["ingest"].values()
+    )
     assert second["retrain"]["promoted"] is False  # same data, same model: no significant gain
-    assert second["retrain"]["champion_version"] == "1" and second["retrain"]["challenger_version"] == "2"
+    assert (
+        second["retrain"]["champion_version"] == "1"
+        and second["retrain"]["challenger_version"] == "2"
+    )
     assert second["score"]["scored"] == 0
     after_second = table_counts(workspace)
-    assert {k: v for k, v in after_second.items() if k not in ("decisions", "batches")} == \
-           {k: v for k, v in after_first.items() if k not in ("decisions", "batches")}
+    assert {k: v for k, v in after_second.items() if k not in ("decisions", "batches")} == {
+        k: v for k, v in after_first.items() if k not in ("decisions", "batches")
+    }
     assert after_second["decisions"] == 2
 
     client = MlflowClient(workspace.tracking_uri, workspace.registry_uri)
     assert registry.alias_version(client, workspace.model_name, "champion") == "1"
     rejected = client.get_model_version(workspace.model_name, "2")
-    assert rejected.tags["promotion.decision"] == "rejected" and "rejected" in rejected.tags["promotion.reason"]
+    assert (
+        rejected.tags["promotion.decision"] == "rejected"
+        and "rejected" in rejected.tags["promotion.reason"]
+    )
     parent = client.get_run(first["retrain"]["run_id"])
-    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert sorted(r.data.tags["candidate"] for r in children) == ["complement_nb", "ensemble", "logreg"]
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert sorted(r.data.tags["candidate"] for r in children) == [
+        "complement_nb",
+        "ensemble",
+        "logreg",
+    ]
     assert all("valid_category_macro_f1" in r.data.metrics for r in children)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
-    assert {"evaluation/category_confusion_matrix.png", "evaluation/category_f1_per_class.png",
-            "evaluation/priority_confusion_matrix.png", "evaluation/misclassified_examples.json"} <= artifacts
+    assert {
+        "evaluation/category_confusion_matrix.png",
+        "evaluation/category_f1_per_class.png",
+        "evaluation/priority_confusion_matrix.png",
+        "evaluation/misclassified_examples.json",
+    } <= artifacts
     assert parent.data.metrics["flow_seconds"] > parent.data.metrics["fit_seconds_total"] > 0
-    assert {i.dataset.name for i in parent.inputs.dataset_inputs} == {"tickets-training", "tickets-validation", "tickets-test"}
+    assert {i.dataset.name for i in parent.inputs.dataset_inputs} == {
+        "tickets-training",
+        "tickets-validation",
+        "tickets-test",
+    }
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 
     code, status = run_cli(capsys, "status", "--json")
     assert code == 0 and status["champion"]["version"] == "1"
-    assert status["champion"]["metrics"]["category_macro_f1"] == pytest.approx(first["retrain"]["challenger_metrics"]["category_macro_f1"])
+    assert status["champion"]["metrics"]["category_macro_f1"] == pytest.approx(
+        first["retrain"]["challenger_metrics"]["category_macro_f1"]
+    )
     assert [d["promoted"] for d in status["decisions"]] == [False, True]
 
     labeled = Path(workspace.home) / "demo-data" / "tickets.csv"

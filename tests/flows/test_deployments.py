@@ -30,19 +30,31 @@ TRIAGE_ML = str(Path(sys.executable).parent / "triage-ml")
 PREFECT = str(Path(sys.executable).parent / "prefect")
 # Inbox ingestion once a day (at midnight, Berlin time): a scheduled inbox run coming due while the
 # worker test runs would compete for the deployment's single concurrency slot with the run it starts.
-SETTINGS = {"TRIAGE_SCHEDULES__TIMEZONE": "Europe/Berlin", "TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES": "10",
-            "TRIAGE_SCHEDULES__INGEST_INTERVAL_MINUTES": "1440", "TRIAGE_SCHEDULES__WORK_POOL_CONCURRENCY": "3"}
+SETTINGS = {
+    "TRIAGE_SCHEDULES__TIMEZONE": "Europe/Berlin",
+    "TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES": "10",
+    "TRIAGE_SCHEDULES__INGEST_INTERVAL_MINUTES": "1440",
+    "TRIAGE_SCHEDULES__WORK_POOL_CONCURRENCY": "3",
+}
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     """``triage-ml <args>`` in a subprocess."""
-    return subprocess.run([TRIAGE_ML, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [TRIAGE_ML, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def deployments_by_flow(server: PrefectServer) -> dict[str, dict[str, Any]]:
     """The server's deployments named ``triage-ml``, keyed by flow name."""
     flows = {f["id"]: f["name"] for f in server.api("POST", "/flows/filter", {})}
-    return {flows[d["flow_id"]]: d for d in server.api("POST", "/deployments/filter", {}) if d["name"] == "triage-ml"}
+    return {
+        flows[d["flow_id"]]: d
+        for d in server.api("POST", "/deployments/filter", {})
+        if d["name"] == "triage-ml"
+    }
 
 
 def drop_tickets(home: Path, rows: int, seed: int) -> Path:
@@ -54,7 +66,9 @@ def drop_tickets(home: Path, rows: int, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployed(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def deployed(
+    prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], Path]:
     """`triage-ml deploy --json` run once against the real server: (its output, the workspace home)."""
     home = tmp_path_factory.mktemp("deploy") / "home"
     started = time.monotonic()
@@ -64,20 +78,32 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFac
     return json.loads(done.stdout), home
 
 
-def test_deploy_registers_schedules_parameters_pool_and_limits(prefect_server: PrefectServer, deployed) -> None:
+def test_deploy_registers_schedules_parameters_pool_and_limits(
+    prefect_server: PrefectServer, deployed
+) -> None:
     output, _ = deployed
     held = deployments_by_flow(prefect_server)
     assert set(held) == {"monthly-retrain", "scheduled-scoring", "ingest-inbox"}
 
-    retrain, scoring, inbox = held["monthly-retrain"], held["scheduled-scoring"], held["ingest-inbox"]
+    retrain, scoring, inbox = (
+        held["monthly-retrain"],
+        held["scheduled-scoring"],
+        held["ingest-inbox"],
+    )
     assert [s["schedule"]["cron"] for s in retrain["schedules"]] == ["0 3 1 * *"]
     assert retrain["schedules"][0]["schedule"]["timezone"] == "Europe/Berlin"
     assert [s["schedule"]["interval"] for s in scoring["schedules"]] == [600.0]
     assert [s["schedule"]["interval"] for s in inbox["schedules"]] == [86400.0]
-    assert {s["schedule"]["timezone"] for s in scoring["schedules"] + inbox["schedules"]} == {"Europe/Berlin"}
-    assert scoring["parameters"] == {"rescore": False} and retrain["parameters"] == {} and inbox["parameters"] == {}
-    assert retrain["entrypoint"] == "flows/retrain.py:monthly_retrain"
-    assert scoring["entrypoint"] == "flows/score.py:scheduled_scoring"
+    assert {s["schedule"]["timezone"] for s in scoring["schedules"] + inbox["schedules"]} == {
+        "Europe/Berlin"
+    }
+    assert (
+        scoring["parameters"] == {"rescore": False}
+        and retrain["parameters"] == {}
+        and inbox["parameters"] == {}
+    )
+    assert retrain["entrypoint"] == "triage_ml/flows/retrain.py:monthly_retrain"
+    assert scoring["entrypoint"] == "triage_ml/flows/score.py:scheduled_scoring"
     for deployment in held.values():
         assert deployment["work_pool_name"] == "triage-ml"
         assert deployment["global_concurrency_limit"]["limit"] == 1
@@ -90,14 +116,18 @@ def test_deploy_registers_schedules_parameters_pool_and_limits(prefect_server: P
     assert output["work_pool"] == {"name": "triage-ml", "type": "process", "concurrency_limit": 3}
 
     printed = {d["name"]: d for d in output["deployments"]}
-    next_retrain = datetime.fromisoformat(printed["monthly-retrain/triage-ml"]["schedules"][0]["next_runs"][0])
+    next_retrain = datetime.fromisoformat(
+        printed["monthly-retrain/triage-ml"]["schedules"][0]["next_runs"][0]
+    )
     in_berlin = next_retrain.astimezone(ZoneInfo("Europe/Berlin"))
     assert (in_berlin.day, in_berlin.hour, in_berlin.minute) == (1, 3, 0)
     assert next_retrain > datetime.now(UTC)
     assert printed["scheduled-scoring/triage-ml"]["concurrency_limit"] == 1
 
 
-def test_a_process_worker_runs_a_deployed_flow(prefect_server: PrefectServer, deployed, tmp_path: Path) -> None:
+def test_a_process_worker_runs_a_deployed_flow(
+    prefect_server: PrefectServer, deployed, tmp_path: Path
+) -> None:
     _, home = deployed
     bad = home / "inbox" / "tickets" / "bad.csv"
     bad.parent.mkdir(parents=True, exist_ok=True)
@@ -105,10 +135,20 @@ def test_a_process_worker_runs_a_deployed_flow(prefect_server: PrefectServer, de
     inbox = deployments_by_flow(prefect_server)["ingest-inbox"]
     run = prefect_server.api("POST", f"/deployments/{inbox['id']}/create_flow_run", {})
 
-    env = prefect_server.cli_env(TRIAGE_HOME=str(home), PREFECT_API_URL=prefect_server.api_url,
-                                 PREFECT_HOME=str(tmp_path / "worker-prefect"))
-    worker = subprocess.run([PREFECT, "worker", "start", "--pool", "triage-ml", "--run-once"], env=env,
-                            capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+    env = prefect_server.cli_env(
+        TRIAGE_HOME=str(home),
+        PREFECT_API_URL=prefect_server.api_url,
+        PREFECT_HOME=str(tmp_path / "worker-prefect"),
+    )
+    worker = subprocess.run(
+        [PREFECT, "worker", "start", "--pool", "triage-ml", "--run-once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
     assert worker.returncode == 0, worker.stderr[-3000:]
 
     assert prefect_server.wait_for_run(run["id"], timeout=30)["state_type"] == "COMPLETED"
@@ -117,7 +157,9 @@ def test_a_process_worker_runs_a_deployed_flow(prefect_server: PrefectServer, de
     assert len(reasons) == 1 and "not found" in reasons[0].read_text()
 
 
-def test_serve_flows_serves_the_deployments_and_runs_one(prefect_server: PrefectServer, tmp_path: Path) -> None:
+def test_serve_flows_serves_the_deployments_and_runs_one(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
     home = tmp_path / "served"
     dropped = drop_tickets(home, 200, seed=21)
     since = datetime.now(UTC)
@@ -125,10 +167,18 @@ def test_serve_flows_serves_the_deployments_and_runs_one(prefect_server: Prefect
     # PYTHONFAULTHANDLER: if it ever hangs on shutdown again, SIGABRT prints every thread's stack (see stop_serving).
     env = prefect_server.cli_env(TRIAGE_HOME=str(home), PYTHONFAULTHANDLER="1")
     with log.open("w") as err:
-        serving = subprocess.Popen([TRIAGE_ML, "serve-flows", "--json"], env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        serving = subprocess.Popen(
+            [TRIAGE_ML, "serve-flows", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     try:
         held = wait_for_served(prefect_server, serving, since, log)
-        run = prefect_server.api("POST", f"/deployments/{held['ingest-inbox']['id']}/create_flow_run", {})
+        run = prefect_server.api(
+            "POST", f"/deployments/{held['ingest-inbox']['id']}/create_flow_run", {}
+        )
         assert prefect_server.wait_for_run(run["id"])["state_type"] == "COMPLETED"
         processed = list((home / "inbox" / "processed" / "tickets").glob(f"*-{dropped.name}"))
         assert len(processed) == 1 and not dropped.exists()
@@ -137,8 +187,14 @@ def test_serve_flows_serves_the_deployments_and_runs_one(prefect_server: Prefect
     finally:
         out = stop_serving(serving, log)
     assert serving.returncode == 0, tail(log)
-    assert json.loads(out) == {"served": ["monthly-retrain/triage-ml", "scheduled-scoring/triage-ml", "ingest-inbox/triage-ml"],
-                               "stopped": True}
+    assert json.loads(out) == {
+        "served": [
+            "monthly-retrain/triage-ml",
+            "scheduled-scoring/triage-ml",
+            "ingest-inbox/triage-ml",
+        ],
+        "stopped": True,
+    }
     # Prefect pauses served schedules on shutdown, so no run piles up with nobody to execute it.
     assert all(d["paused"] for d in deployments_by_flow(prefect_server).values())
 
@@ -151,14 +207,18 @@ def stop_serving(serving: subprocess.Popen[str], log: Path, timeout: float = 60)
     except subprocess.TimeoutExpired:
         serving.send_signal(signal.SIGABRT)  # faulthandler dumps the threads, then the process dies
         serving.communicate(timeout=30)
-        raise AssertionError(f"serve-flows did not stop within {timeout} s of SIGINT:\n{tail(log, lines=100)}") from None
+        raise AssertionError(
+            f"serve-flows did not stop within {timeout} s of SIGINT:\n{tail(log, lines=100)}"
+        ) from None
 
 
 def wait_for_no_children(process: subprocess.Popen[str], log: Path, timeout: float = 60) -> None:
     """Wait until ``process`` has no child processes left."""
     deadline = time.monotonic() + timeout
     while children := child_pids(process.pid):
-        assert process.poll() is None and time.monotonic() < deadline, f"children {children} still running:\n{tail(log)}"
+        assert process.poll() is None and time.monotonic() < deadline, (
+            f"children {children} still running:\n{tail(log)}"
+        )
         time.sleep(0.2)
 
 
@@ -171,14 +231,21 @@ def child_pids(pid: int) -> list[str]:
     return found
 
 
-def wait_for_served(server: PrefectServer, serving: subprocess.Popen[str], since: datetime, log: Path,
-                    timeout: float = 180) -> dict[str, dict[str, Any]]:
+def wait_for_served(
+    server: PrefectServer,
+    serving: subprocess.Popen[str],
+    since: datetime,
+    log: Path,
+    timeout: float = 180,
+) -> dict[str, dict[str, Any]]:
     """Wait until serve-flows has (re)registered its three deployments and is polling for runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert serving.poll() is None, tail(log)
         held = deployments_by_flow(server)
-        fresh = {name: d for name, d in held.items() if datetime.fromisoformat(d["updated"]) >= since}
+        fresh = {
+            name: d for name, d in held.items() if datetime.fromisoformat(d["updated"]) >= since
+        }
         if len(fresh) == 3 and all(d["status"] == "READY" for d in fresh.values()):
             return fresh
         time.sleep(1)
@@ -186,31 +253,68 @@ def wait_for_served(server: PrefectServer, serving: subprocess.Popen[str], since
 
 
 @pytest.mark.parametrize("command", ["deploy", "serve-flows"])
-def test_without_an_api_url_deploy_and_serve_flows_refuse_in_one_line(command: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in PrefectServer("", tmp_path, tmp_path, 0).cli_env(TRIAGE_HOME=str(tmp_path / "h")).items()
-           if k != "TRIAGE_PREFECT_API_URL"}
+def test_without_an_api_url_deploy_and_serve_flows_refuse_in_one_line(
+    command: str, tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in PrefectServer("", tmp_path, tmp_path, 0)
+        .cli_env(TRIAGE_HOME=str(tmp_path / "h"))
+        .items()
+        if k != "TRIAGE_PREFECT_API_URL"
+    }
     done = run_cli(env, command, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
-    assert done.stderr.startswith(f"error: {command} needs a Prefect server: set TRIAGE_PREFECT_API_URL")
+    assert done.stderr.startswith(
+        f"error: {command} needs a Prefect server: set TRIAGE_PREFECT_API_URL"
+    )
 
 
 def test_deploy_to_an_unreachable_api_is_one_error_line(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/api"
-    done = run_cli(PrefectServer(url, tmp_path, tmp_path, 0).cli_env(TRIAGE_HOME=str(tmp_path / "h")), "deploy")
+    done = run_cli(
+        PrefectServer(url, tmp_path, tmp_path, 0).cli_env(TRIAGE_HOME=str(tmp_path / "h")), "deploy"
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"error: cannot reach the Prefect API at {url}: [Errno 111] Connection refused"]
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot reach the Prefect API at {url}: [Errno 111] Connection refused"
+    ]
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize(("variable", "value", "message"), [
-    ("TRIAGE_SCHEDULES__RETRAIN_CRON", "0 25 1 * *", "error: invalid configuration: schedules.retrain_cron: "),
-    ("TRIAGE_SCHEDULES__RETRAIN_CRON", "monthly", "error: invalid configuration: schedules.retrain_cron: "),
-    ("TRIAGE_SCHEDULES__TIMEZONE", "Europe/Atlantis", "error: invalid configuration: schedules.timezone: "),
-    ("TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES", "0", "error: invalid configuration: schedules.score_interval_minutes: "),
-])
-def test_bad_schedule_settings_are_one_line(variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "TRIAGE_SCHEDULES__RETRAIN_CRON",
+            "0 25 1 * *",
+            "error: invalid configuration: schedules.retrain_cron: ",
+        ),
+        (
+            "TRIAGE_SCHEDULES__RETRAIN_CRON",
+            "monthly",
+            "error: invalid configuration: schedules.retrain_cron: ",
+        ),
+        (
+            "TRIAGE_SCHEDULES__TIMEZONE",
+            "Europe/Atlantis",
+            "error: invalid configuration: schedules.timezone: ",
+        ),
+        (
+            "TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES",
+            "0",
+            "error: invalid configuration: schedules.score_interval_minutes: ",
+        ),
+    ],
+)
+def test_bad_schedule_settings_are_one_line(
+    variable: str,
+    value: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv(variable, value)
     assert cli.main(["deploy"]) == 2
     err = capsys.readouterr().err

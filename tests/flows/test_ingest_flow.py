@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from triage_ml import cli, dataset, store, synth
+from triage_ml import cli, store, synth
+from triage_ml.training import dataset
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
@@ -18,7 +18,9 @@ def ingest(capsys: pytest.CaptureFixture[str], path: Path) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace_store, capsys, tmp_path: Path) -> None:
+def test_bad_batches_are_blocked_not_lost(
+    prefect_harness, workspace_store, capsys, tmp_path: Path
+) -> None:
     history = synth.generate(800, months=3, seed=4)
     good = synth.write(history, tmp_path / "good")["tickets"]
     first = ingest(capsys, good)
@@ -35,8 +37,15 @@ def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace_store, caps
         results[name] = ingest(capsys, tmp_path / f"{name}.csv")
 
     assert results["empty"]["status"] == "blocked"
-    assert any(line.startswith("body:") and "empty" in line for line in results["empty"]["batch_failures"])
-    assert results["empty"]["read"] == results["empty"]["stored"] + results["empty"]["quarantined"] + results["empty"]["skipped"]
+    assert any(
+        line.startswith("body:") and "empty" in line for line in results["empty"]["batch_failures"]
+    )
+    assert (
+        results["empty"]["read"]
+        == results["empty"]["stored"]
+        + results["empty"]["quarantined"]
+        + results["empty"]["skipped"]
+    )
     assert results["unknown"]["status"] == "blocked" and results["unknown"]["stored"] == 200
     assert any("category" in line for line in results["unknown"]["batch_failures"])
 
@@ -45,7 +54,19 @@ def test_bad_batches_are_blocked_not_lost(prefect_harness, workspace_store, caps
     assert snapshot.batch_ids == (first["batch_id"],)  # both bad batches are out of training
     assert "Gardening" not in set(snapshot.frame["category"])
 
-    assert cli.main(["batches", "accept", results["unknown"]["batch_id"], "--reason", "new category", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "batches",
+                "accept",
+                results["unknown"]["batch_id"],
+                "--reason",
+                "new category",
+                "--json",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert "Gardening" in set(dataset.load_snapshot(engine).frame["category"])
     engine.dispose()

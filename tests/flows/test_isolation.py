@@ -16,15 +16,27 @@ pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 
 def triage(args: list[str], home: Path, workspace: Path, cwd: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TRIAGE_", "MLFLOW_", "MPLCONFIGDIR"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "TRIAGE_", "MLFLOW_", "MPLCONFIGDIR"))
+    }
     env.update({"HOME": str(home), "TRIAGE_HOME": str(workspace)})
-    proc = subprocess.run([str(Path(sys.executable).parent / "triage-ml"), *args, "--json"], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "triage-ml"), *args, "--json"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
 
-def test_two_workspaces_share_nothing_and_nothing_global(prefect_harness, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_two_workspaces_share_nothing_and_nothing_global(
+    prefect_harness, tmp_path: Path, monkeypatch, capsys
+) -> None:
     home, cwd = tmp_path / "fake-home", tmp_path / "cwd"
     home.mkdir()
     cwd.mkdir()
@@ -42,6 +54,8 @@ def test_two_workspaces_share_nothing_and_nothing_global(prefect_harness, tmp_pa
     assert (second["read"], second["stored"]) == (300, 300)  # ws-b never saw ws-a's tickets
     for ws in ("ws-a", "ws-b"):
         assert (tmp_path / ws / "triage.db").exists()
-    assert (tmp_path / "ws-a" / "prefect" / "prefect.db").exists()  # the CLI's Prefect home is its workspace
+    assert (
+        tmp_path / "ws-a" / "prefect" / "prefect.db"
+    ).exists()  # the CLI's Prefect home is its workspace
     assert list(home.iterdir()) == []  # no ~/.prefect, no ~/.cache, nothing
     assert list(cwd.iterdir()) == []  # no ./mlruns, no ./mlflow.db

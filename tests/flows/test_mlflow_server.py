@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from flows.retrain import monthly_retrain
-from flows.score import score
 from servers import MlflowServer, mlflow_server
 from triage_ml import cli, store, synth
+from triage_ml.flows.retrain import monthly_retrain
+from triage_ml.flows.score import score
 from triage_ml.settings import Settings
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
@@ -32,8 +32,13 @@ def files_under(path: Path) -> list[Path]:
     return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
 
 
-def test_retrain_and_score_through_an_http_tracking_server(prefect_harness, tracking_server: MlflowServer,
-                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_retrain_and_score_through_an_http_tracking_server(
+    prefect_harness,
+    tracking_server: MlflowServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("TRIAGE_HOME", str(home))
     monkeypatch.setenv("TRIAGE_MLFLOW_TRACKING_URI", tracking_server.url)
@@ -48,17 +53,24 @@ def test_retrain_and_score_through_an_http_tracking_server(prefect_harness, trac
 
     # The registry on the server holds the champion; its artifacts went through the server's proxy
     # to the server's artifact store, and nothing MLflow-related was written into the workspace.
-    client = MlflowClient(tracking_server.url, tracking_server.url)  # not the process-wide registry URI another test set
+    client = MlflowClient(
+        tracking_server.url, tracking_server.url
+    )  # not the process-wide registry URI another test set
     champion = client.get_model_version_by_alias("ticket-triage", "champion")
     assert champion.version == "1" and champion.source.startswith(("models:/", "mlflow-artifacts:"))
     assert any(p.name == "MLmodel" for p in files_under(tracking_server.artifacts))
     assert not (home / "mlflow.db").exists() and not files_under(home / "mlartifacts")
     run = client.get_run(record["run_id"])
-    assert run.info.artifact_uri.startswith("mlflow-artifacts:") and "category_macro_f1" in run.data.metrics
+    assert (
+        run.info.artifact_uri.startswith("mlflow-artifacts:")
+        and "category_macro_f1" in run.data.metrics
+    )
 
     with store.opened(Settings().store_url) as engine, engine.connect() as conn:
         stored = store.count_rows(conn, store.tickets)
-        predicted = store.count_rows(conn, store.predictions, store.predictions.c.model_version == "1")
+        predicted = store.count_rows(
+            conn, store.predictions, store.predictions.c.model_version == "1"
+        )
     assert summary["scored"] == stored == predicted > 0
 
     capsys.readouterr()
@@ -69,9 +81,23 @@ def test_retrain_and_score_through_an_http_tracking_server(prefect_harness, trac
 
 def test_an_s3_artifact_root_without_boto3_is_refused_in_one_line(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "TRIAGE_HOME": str(tmp_path), "MLFLOW_BIN": str(bin_dir / "mlflow"),
-           "MLFLOW_ARTIFACTS_DESTINATION": "s3://triage-mlflow/artifacts"}
-    done = subprocess.run(["bash", "mlflow/server.sh"], env=env, capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2], check=False)
+    env = {
+        **os.environ,
+        "TRIAGE_HOME": str(tmp_path),
+        "MLFLOW_BIN": str(bin_dir / "mlflow"),
+        "MLFLOW_ARTIFACTS_DESTINATION": "s3://triage-mlflow/artifacts",
+    }
+    done = subprocess.run(
+        ["bash", "mlflow/server.sh"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: an s3:// artifact destination needs boto3 in the server's environment (pip install boto3)"
+    assert (
+        done.stderr.strip()
+        == "error: an s3:// artifact destination needs boto3 in the server's environment (pip install boto3)"
+    )

@@ -14,17 +14,20 @@ from triage_ml.settings import Settings
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 
-def test_scheduled_scoring_runs_on_the_configured_dask_cluster(trained_workspace: Settings, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduled_scoring_runs_on_the_configured_dask_cluster(
+    trained_workspace: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from distributed import LocalCluster
 
-    from flows.score import scheduled_scoring
+    from triage_ml.flows.score import scheduled_scoring
 
     copy = tmp_path / "store.db"
     shutil.copy(Path(trained_workspace.store_url.removeprefix("sqlite:///")), copy)
     with store.opened(f"sqlite:///{copy}") as engine, engine.begin() as conn:
         conn.execute(sa.delete(store.predictions))
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
         monkeypatch.setenv("TRIAGE_SCORE_RUNNER", "dask")
         monkeypatch.setenv("TRIAGE_DASK_ADDRESS", cluster.scheduler_address)

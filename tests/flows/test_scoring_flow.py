@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from flows.score import score
 from triage_ml import store
+from triage_ml.flows.score import score
 from triage_ml.settings import Settings
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 def stored_predictions(settings: Settings) -> pd.DataFrame:
     with store.opened(settings.store_url) as engine, engine.connect() as conn:
-        frame = pd.read_sql(sa.select(store.predictions).order_by(store.predictions.c.ticket_id), conn)
+        frame = pd.read_sql(
+            sa.select(store.predictions).order_by(store.predictions.c.ticket_id), conn
+        )
     return frame.drop(columns=["scored_at"]).reset_index(drop=True)
 
 
@@ -32,7 +34,9 @@ def use_small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIAGE_SCORE_CHUNK_ROWS", "200")
 
 
-def use_store_copy(settings: Settings, directory: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Settings:
+def use_store_copy(
+    settings: Settings, directory: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> Settings:
     """Point TRIAGE_DATABASE_URL at a fresh copy of the workspace's unscored store; the settings that follow."""
     copy = directory / f"{name}.db"
     shutil.copy(settings.store_url.removeprefix("sqlite:///"), copy)
@@ -46,7 +50,9 @@ def scored_on_threads(trained_home: Path, tmp_path_factory: pytest.TempPathFacto
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TRIAGE_HOME", str(trained_home))
         use_small_partitions(monkeypatch)
-        settings = use_store_copy(Settings(), tmp_path_factory.mktemp("threads"), monkeypatch, "threads")
+        settings = use_store_copy(
+            Settings(), tmp_path_factory.mktemp("threads"), monkeypatch, "threads"
+        )
         summary = score(settings)
         assert summary["partitions"] == 4 and summary["scored"] > 1000
         assert score(settings)["scored"] == 0  # nothing twice
@@ -62,8 +68,12 @@ def small_partitions(trained_workspace: Settings, monkeypatch: pytest.MonkeyPatc
     return trained_workspace
 
 
-def test_dask_workers_score_exactly_what_threads_score(small_partitions: Settings, scored_on_threads: pd.DataFrame,
-                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dask_workers_score_exactly_what_threads_score(
+    small_partitions: Settings,
+    scored_on_threads: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TRIAGE_SCORE_RUNNER", "dask")
     settings = use_store_copy(small_partitions, tmp_path, monkeypatch, "dask")
     assert score(settings)["partitions"] == 4
@@ -71,20 +81,34 @@ def test_dask_workers_score_exactly_what_threads_score(small_partitions: Setting
 
 
 def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_server(
-        small_partitions: Settings, scored_on_threads: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_partitions: Settings,
+    scored_on_threads: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``triage-ml score`` without an API URL: the pool's workers report to its one temporary Prefect server."""
     processes = use_store_copy(small_partitions, tmp_path, monkeypatch, "processes")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
-    done = subprocess.run([str(Path(sys.executable).with_name("triage-ml")), "score", "--json"], capture_output=True,
-                          env={**env, "TRIAGE_SCORE_RUNNER": "processes"}, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("triage-ml")), "score", "--json"],
+        capture_output=True,
+        env={**env, "TRIAGE_SCORE_RUNNER": "processes"},
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["partitions"] == 4
     assert done.stderr.count("Starting temporary server") == 1, done.stderr[-3000:]
-    assert done.stderr.count("Task run 'score_partition") == 4  # the workers' runs, seen by the flow's server
+    assert (
+        done.stderr.count("Task run 'score_partition") == 4
+    )  # the workers' runs, seen by the flow's server
     pd.testing.assert_frame_equal(stored_predictions(processes), scored_on_threads)
 
 
-def test_workers_load_a_version_s_files_without_a_registry_client(trained_workspace: Settings, monkeypatch) -> None:
+def test_workers_load_a_version_s_files_without_a_registry_client(
+    trained_workspace: Settings, monkeypatch
+) -> None:
     import mlflow
     import pandas as pd
 
@@ -102,22 +126,37 @@ def test_workers_load_a_version_s_files_without_a_registry_client(trained_worksp
     monkeypatch.setattr(mlflow.tracking.client.MlflowClient, "__init__", no_client)
     model = registry.process_model(trained_workspace, uri)
     registry._cached_model.cache_clear()
-    tickets = pd.DataFrame({"subject": ["Charged twice"], "body": ["I was charged twice for my subscription"]})
-    assert not uri.startswith("models:/") and model.metadata.model_uuid == expected.metadata.model_uuid
-    pd.testing.assert_frame_equal(pd.DataFrame(model.predict(tickets)), pd.DataFrame(expected.predict(tickets)))
+    tickets = pd.DataFrame(
+        {"subject": ["Charged twice"], "body": ["I was charged twice for my subscription"]}
+    )
+    assert (
+        not uri.startswith("models:/") and model.metadata.model_uuid == expected.metadata.model_uuid
+    )
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(model.predict(tickets)), pd.DataFrame(expected.predict(tickets))
+    )
 
 
-def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(trained_workspace: Settings) -> None:
+def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(
+    trained_workspace: Settings,
+) -> None:
     import sys
     import threading
 
     from triage_ml import registry
 
     registry._cached_model.cache_clear()
-    version = registry.alias_version(registry.client(trained_workspace), trained_workspace.model_name, "champion")
+    version = registry.alias_version(
+        registry.client(trained_workspace), trained_workspace.model_name, "champion"
+    )
     models: list[object] = []
     uri = f"models:/{trained_workspace.model_name}/{version}"
-    threads = [threading.Thread(target=lambda: models.append(registry.process_model(trained_workspace, uri))) for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda: models.append(registry.process_model(trained_workspace, uri))
+        )
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from triage_ml import candidates, dataset, synth, train
-from triage_ml.model import TriagePredictor
+from triage_ml import synth
 from triage_ml.settings import Settings
+from triage_ml.training import candidates, dataset, fit
+from triage_model.predictor import TriagePredictor
 
 # The category candidate the behavioural tests exercise; linear_svc is the
 # fastest of the production candidates to fit here.
@@ -46,7 +47,9 @@ def history() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def split(history: pd.DataFrame) -> dataset.Split:
     cfg = Settings().train
-    return dataset.split_snapshot(history, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed)
+    return dataset.split_snapshot(
+        history, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed
+    )
 
 
 @pytest.fixture(scope="session")
@@ -54,10 +57,21 @@ def trained(split: dataset.Split) -> TriagePredictor:
     """Category candidate, stacked priority model and review thresholds, as a retraining assembles them."""
     settings = Settings()
     seed = settings.train.seed
-    config = {"routes": dict(settings.routes), "default_route": settings.default_route,
-              "review_threshold": settings.review_threshold, "priority_levels": list(settings.priority_levels)}
+    config = {
+        "routes": dict(settings.routes),
+        "default_route": settings.default_route,
+        "review_threshold": settings.review_threshold,
+        "priority_levels": list(settings.priority_levels),
+    }
     spec = candidates.category_specs((CANDIDATE,))[0]
-    predictor = train.fit_predictor(train.prepare(split.train), train.prepare(split.valid), spec, config, seed)
-    predictor.config["review_thresholds"] = train.review_thresholds(predictor.classes, predictor.predict(split.valid),
-                                                                    split.valid, 0.9, settings.review_threshold)
+    predictor = fit.fit_predictor(
+        fit.prepare(split.train), fit.prepare(split.valid), spec, config, seed
+    )
+    predictor.config["review_thresholds"] = fit.review_thresholds(
+        predictor.classes,
+        predictor.predict(split.valid),
+        split.valid,
+        0.9,
+        settings.review_threshold,
+    )
     return predictor

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage_ml import dataset, model, ngrams, train
-from triage_ml.features import model_inputs
-from triage_ml.model import TriagePredictor
 from triage_ml.settings import Settings
+from triage_ml.training import dataset, fit
+from triage_model import ngrams
+from triage_model.predictor import TriagePredictor
 
 pytestmark = pytest.mark.model
 
@@ -32,7 +32,9 @@ URGENT = ("critical", "high")
 def tickets(rows: list[tuple[str, str]], **meta: object) -> pd.DataFrame:
     """Raw tickets from (subject, body) pairs, with shared metadata."""
     frame = pd.DataFrame(rows, columns=["subject", "body"])
-    return frame.assign(**{"channel": "email", "customer_tier": "standard", "customer_ltv": 600.0, **meta})
+    return frame.assign(
+        **{"channel": "email", "customer_tier": "standard", "customer_ltv": 600.0, **meta}
+    )
 
 
 def priority_proba(predictor: TriagePredictor, raw: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +58,10 @@ def urgency_rank(priorities: pd.Series) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def test_the_trained_model_is_useful_on_the_test_month(trained: TriagePredictor, split: dataset.Split) -> None:
-    figures, predicted = train.evaluate(trained, split.test, LEVELS)
+def test_the_trained_model_is_useful_on_the_test_month(
+    trained: TriagePredictor, split: dataset.Split
+) -> None:
+    figures, predicted = fit.evaluate(trained, split.test, LEVELS)
     gate = Settings().gate
     assert figures["category_macro_f1"] > 0.8
     assert figures["priority_macro_f1"] > 0.45
@@ -69,8 +73,9 @@ def test_the_trained_model_is_useful_on_the_test_month(trained: TriagePredictor,
     assert correct[~review].mean() > correct[review].mean()
 
 
-def test_the_fast_n_grams_predict_what_the_library_s_transform_does(trained: TriagePredictor, split: dataset.Split,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fast_n_grams_predict_what_the_library_s_transform_does(
+    trained: TriagePredictor, split: dataset.Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The char path's features differ from the library's in their last bits only (tests/unit/test_ngrams.py).
     fast = trained.predict(split.test)
     monkeypatch.setattr(ngrams, "covers", lambda vectorizer: False)
@@ -80,10 +85,16 @@ def test_the_fast_n_grams_predict_what_the_library_s_transform_does(trained: Tri
     for column in ("category_proba", "priority_proba"):
         np.testing.assert_allclose(fast[column], library[column], rtol=1e-9)
     top_fast, top_library = ([json.loads(t) for t in frame["top3"]] for frame in (fast, library))
-    assert [[e["category"] for e in t] for t in top_fast] == [[e["category"] for e in t] for t in top_library]
+    assert [[e["category"] for e in t] for t in top_fast] == [
+        [e["category"] for e in t] for t in top_library
+    ]
     # Rounded to 4 places: a last-bit difference can at most move one rounding by 0.0001.
-    np.testing.assert_allclose([[e["proba"] for e in t] for t in top_fast],
-                               [[e["proba"] for e in t] for t in top_library], rtol=0, atol=1.0001e-4)
+    np.testing.assert_allclose(
+        [[e["proba"] for e in t] for t in top_fast],
+        [[e["proba"] for e in t] for t in top_library],
+        rtol=0,
+        atol=1.0001e-4,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -94,13 +105,33 @@ MINIMUM = [
     ("Charged twice", "I was charged twice for my subscription this month.", "Billing"),
     ("", "I was charged twice for my subscription", "Billing"),
     ("Invoice copy", "Could you send me a copy of my last invoice for our accounting?", "Billing"),
-    ("Where is my order", "My order still hasn't arrived and the tracking number hasn't updated in 5 days.", "Shipping"),
+    (
+        "Where is my order",
+        "My order still hasn't arrived and the tracking number hasn't updated in 5 days.",
+        "Shipping",
+    ),
     ("", "Where is my package? The tracking has not updated for a week.", "Shipping"),
-    ("Password reset not working", "The password reset email never arrives, I checked the spam folder.", "Account"),
+    (
+        "Password reset not working",
+        "The password reset email never arrives, I checked the spam folder.",
+        "Account",
+    ),
     ("", "I forgot my password and the reset link does not work", "Account"),
-    ("Return request", "I would like to return the SmartCam 2, please send me a return label.", "Returns"),
-    ("App crashes", "The app crashes every time I open the settings screen on Windows 11.", "Technical"),
-    ("Service down", "The web dashboard has been down since this morning for all of our users.", "Technical"),
+    (
+        "Return request",
+        "I would like to return the SmartCam 2, please send me a return label.",
+        "Returns",
+    ),
+    (
+        "App crashes",
+        "The app crashes every time I open the settings screen on Windows 11.",
+        "Technical",
+    ),
+    (
+        "Service down",
+        "The web dashboard has been down since this morning for all of our users.",
+        "Technical",
+    ),
     ("Quote request", "We are looking for a quote for 50 seats on the Business plan.", "Sales"),
     ("Schedule a demo", "Can we schedule a demo for our team next week?", "Sales"),
     ("Feature request", "It would be great if the mobile app had a dark mode.", "Feedback"),
@@ -108,8 +139,12 @@ MINIMUM = [
 ]
 
 
-@pytest.mark.parametrize(("subject", "body", "expected"), MINIMUM, ids=[f"{m[2]}-{i}" for i, m in enumerate(MINIMUM)])
-def test_minimum_functionality(trained: TriagePredictor, subject: str, body: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("subject", "body", "expected"), MINIMUM, ids=[f"{m[2]}-{i}" for i, m in enumerate(MINIMUM)]
+)
+def test_minimum_functionality(
+    trained: TriagePredictor, subject: str, body: str, expected: str
+) -> None:
     out = trained.predict(tickets([(subject, body)]))
     assert out.loc[0, "category"] == expected, out.loc[0, "top3"]
 
@@ -125,12 +160,30 @@ def test_routes_of_clear_tickets(trained: TriagePredictor) -> None:
 # --------------------------------------------------------------------------
 
 TEMPLATES = [
-    ("Order {order} not arrived", "Hi,\n\nMy order {order} still hasn't arrived. My account email is {email}.\n\nBest regards,\n{name}"),
-    ("Charged twice", "Hello,\n\nI was charged twice for my Pro plan subscription this month. My account email is {email}.\n\nThanks,\n{name}"),
-    ("Return order {order}", "Hi team,\n\nI would like to return the Pulse Mesh from order {order}.\n\nCheers,\n{name}"),
-    ("Can't log in", "Hi,\n\nMy username is {email} but the system says the account does not exist.\n\nRegards,\n{name}"),
-    ("Demo request", "Hello,\n\nCan we schedule a demo for our team next week? Reach me at {email}.\n\nKind regards,\n{name}"),
-    ("App crashes", "The app crashes every time I open the settings screen. Order {order}. {email}\n{name}"),
+    (
+        "Order {order} not arrived",
+        "Hi,\n\nMy order {order} still hasn't arrived. My account email is {email}.\n\nBest regards,\n{name}",
+    ),
+    (
+        "Charged twice",
+        "Hello,\n\nI was charged twice for my Pro plan subscription this month. My account email is {email}.\n\nThanks,\n{name}",
+    ),
+    (
+        "Return order {order}",
+        "Hi team,\n\nI would like to return the Pulse Mesh from order {order}.\n\nCheers,\n{name}",
+    ),
+    (
+        "Can't log in",
+        "Hi,\n\nMy username is {email} but the system says the account does not exist.\n\nRegards,\n{name}",
+    ),
+    (
+        "Demo request",
+        "Hello,\n\nCan we schedule a demo for our team next week? Reach me at {email}.\n\nKind regards,\n{name}",
+    ),
+    (
+        "App crashes",
+        "The app crashes every time I open the settings screen. Order {order}. {email}\n{name}",
+    ),
 ]
 IDENTITIES = [
     {"order": "#A12345", "email": "anna.smith12@gmail.com", "name": "Anna Smith"},
@@ -140,8 +193,12 @@ IDENTITIES = [
 ]
 
 
-@pytest.mark.parametrize(("subject", "body"), TEMPLATES, ids=[t[0].split(" {")[0] for t in TEMPLATES])
-def test_identity_details_do_not_change_the_category(trained: TriagePredictor, subject: str, body: str) -> None:
+@pytest.mark.parametrize(
+    ("subject", "body"), TEMPLATES, ids=[t[0].split(" {")[0] for t in TEMPLATES]
+)
+def test_identity_details_do_not_change_the_category(
+    trained: TriagePredictor, subject: str, body: str
+) -> None:
     rows = [(subject.format(**who), body.format(**who)) for who in IDENTITIES]
     out = trained.predict(tickets(rows))
     assert out["category"].nunique() == 1, out[["category", "category_proba"]]
@@ -153,7 +210,10 @@ def test_identity_details_do_not_change_the_category(trained: TriagePredictor, s
 
 ORDINARY = [
     ("Export not working", "The export button does nothing when I click it in Chrome."),
-    ("Invoice is incorrect", "I was overcharged this month and nobody told me about a price change."),
+    (
+        "Invoice is incorrect",
+        "I was overcharged this month and nobody told me about a price change.",
+    ),
     ("Tracking not updating", "Tracking number 1Z123 hasn't updated in 4 days."),
     ("Can't log in", "After I enter my password the login page just reloads."),
     ("Wrong item received", "I received the wrong item in my last order."),
@@ -177,7 +237,9 @@ def test_escalation_raises_urgency(trained: TriagePredictor, sentence: str) -> N
 
 def test_a_bigger_customer_is_never_less_urgent(trained: TriagePredictor) -> None:
     free = urgent_mass(trained, tickets(ORDINARY, customer_tier="free", customer_ltv=40.0))
-    enterprise = urgent_mass(trained, tickets(ORDINARY, customer_tier="enterprise", customer_ltv=40_000.0))
+    enterprise = urgent_mass(
+        trained, tickets(ORDINARY, customer_tier="enterprise", customer_ltv=40_000.0)
+    )
     assert np.all(enterprise > free)
 
 

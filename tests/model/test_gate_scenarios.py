@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage_ml import candidates, dataset, promotion, retrain, train
+from triage_ml.registry import promotion
 from triage_ml.settings import Settings
+from triage_ml.training import candidates, dataset, fit, retrain
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -29,12 +30,14 @@ def unchanged(frame: pd.DataFrame) -> pd.DataFrame:
 
 def shuffled(share: float, seed: int) -> Relabel:
     """Replace ``share`` of the category labels with random other ones."""
+
     def relabel(frame: pd.DataFrame) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
         rows = rng.random(len(frame)) < share
         labels = frame["category"].to_numpy(dtype=object).copy()
         labels[rows] = rng.choice(sorted(set(labels)), size=int(rows.sum()))
         return frame.assign(category=labels)
+
     return relabel
 
 
@@ -44,29 +47,37 @@ def merged(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def challenger(split: dataset.Split, relabel: Relabel) -> retrain.Challenger:
-    prepared = retrain.Prepared(split, train.prepare(relabel(split.train)), train.prepare(relabel(split.valid)))
+    prepared = retrain.Prepared(
+        split, fit.prepare(relabel(split.train)), fit.prepare(relabel(split.valid))
+    )
     matrices = retrain.featurize(prepared)
     spec = candidates.category_specs(("complement_nb",), {}, {})[0]
-    best = train.fit_candidate(spec, matrices, SETTINGS.train.seed)
+    best = fit.fit_candidate(spec, matrices, SETTINGS.train.seed)
     priority = retrain.train_priority(prepared, matrices, SETTINGS)
     return retrain.assemble_challenger(best, prepared, matrices, SETTINGS, priority)
 
 
 @pytest.fixture(scope="module")
 def models(split: dataset.Split) -> dict[str, retrain.Challenger]:
-    return {"clean": challenger(split, unchanged), "clean_again": challenger(split, unchanged),
-            "corrupted": challenger(split, shuffled(0.5, seed=1)), "noisy": challenger(split, shuffled(0.85, seed=2)),
-            "collapsed": challenger(split, merged)}
+    return {
+        "clean": challenger(split, unchanged),
+        "clean_again": challenger(split, unchanged),
+        "corrupted": challenger(split, shuffled(0.5, seed=1)),
+        "noisy": challenger(split, shuffled(0.85, seed=2)),
+        "collapsed": challenger(split, merged),
+    }
 
 
-def verdict(models: dict[str, retrain.Challenger], split: dataset.Split, new: str, old: str | None):  # noqa: ANN201
+def verdict(models: dict[str, retrain.Challenger], split: dataset.Split, new: str, old: str | None):
     champion = promotion.ChampionOnTest()
     if old is not None:
         champion = promotion.ChampionOnTest("1", models[old].metrics, models[old].predictions)
-    return promotion.judge(models[new].metrics, models[new].predictions, champion, split.test, SETTINGS)
+    return promotion.judge(
+        models[new].metrics, models[new].predictions, champion, split.test, SETTINGS
+    )
 
 
-def failed(decision) -> set[str]:  # noqa: ANN001
+def failed(decision) -> set[str]:
     return {check.name for check in decision.checks if not check.passed}
 
 
@@ -96,7 +107,11 @@ def test_a_model_trained_on_corrupted_labels_is_rejected(models, split) -> None:
 def test_a_better_model_that_collapses_one_class_is_rejected(models, split) -> None:
     decision = verdict(models, split, "collapsed", "noisy")
     new, old = models["collapsed"].metrics, models["noisy"].metrics
-    assert new["category_macro_f1"] > old["category_macro_f1"] + SETTINGS.gate.min_delta  # better overall...
+    assert (
+        new["category_macro_f1"] > old["category_macro_f1"] + SETTINGS.gate.min_delta
+    )  # better overall...
     assert not decision.promote
-    assert f"category_f1.{COLLAPSED}" in failed(decision)  # ...but the guardrail catches the lost class
+    assert f"category_f1.{COLLAPSED}" in failed(
+        decision
+    )  # ...but the guardrail catches the lost class
     assert {"threshold", "bootstrap"}.isdisjoint(failed(decision))

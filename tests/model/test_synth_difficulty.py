@@ -27,7 +27,9 @@ def test_text_baseline_lands_in_the_target_band() -> None:
     data = synth.generate(6_000, months=6, seed=0)
     tickets = data.tickets
     text = np.array((tickets["subject"] + "\n" + tickets["body"]).tolist(), dtype=object)
-    train = (tickets["created_at"] < tickets["created_at"].max() - pd.DateOffset(months=1)).to_numpy()
+    train = (
+        tickets["created_at"] < tickets["created_at"].max() - pd.DateOffset(months=1)
+    ).to_numpy()
     features = make_union(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
@@ -37,11 +39,18 @@ def test_text_baseline_lands_in_the_target_band() -> None:
     # thread avoids oversubscription, and newton-cg reaches lbfgs's optimum faster.
     with threadpool_limits(1):
         x_train, x_test = features.fit_transform(text[train]), features.transform(text[~train])
-        for field, original in (("corrected_category", "category"), ("corrected_priority", "priority")):
+        for field, original in (
+            ("corrected_category", "category"),
+            ("corrected_priority", "priority"),
+        ):
             y = _effective(data, field, original)
-            model = LogisticRegression(C=10, class_weight="balanced", max_iter=2000, solver="newton-cg")
+            model = LogisticRegression(
+                C=10, class_weight="balanced", max_iter=2000, solver="newton-cg"
+            )
             model.fit(x_train, y[train])
             scores[original] = f1_score(y[~train], model.predict(x_test), average="macro")
-    print(f"category macro-F1={scores['category']:.3f} priority (text only) macro-F1={scores['priority']:.3f}")
+    print(
+        f"category macro-F1={scores['category']:.3f} priority (text only) macro-F1={scores['priority']:.3f}"
+    )
     assert 0.80 <= scores["category"] <= 0.93
     assert scores["priority"] > 0.35

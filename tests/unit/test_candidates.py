@@ -11,8 +11,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from triage_ml import candidates, synth, train
+from triage_ml import synth
 from triage_ml.errors import TrainingDataError
+from triage_ml.training import candidates, fit
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +30,7 @@ def one_blas_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def inputs(small_data: synth.SyntheticData) -> pd.DataFrame:
-    return train.prepare(small_data.tickets)
+    return fit.prepare(small_data.tickets)
 
 
 def test_category_specs_follow_the_configured_names() -> None:
@@ -44,8 +45,8 @@ def test_unknown_candidates_are_named_in_the_error() -> None:
 
 
 @pytest.fixture(scope="module")
-def matrices(inputs: pd.DataFrame) -> train.Matrices:
-    return train.featurize(inputs.iloc[:450], inputs.iloc[450:], FAST)
+def matrices(inputs: pd.DataFrame) -> fit.Matrices:
+    return fit.featurize(inputs.iloc[:450], inputs.iloc[450:], FAST)
 
 
 @pytest.mark.parametrize("name", sorted(candidates.CATEGORY_CANDIDATES))
@@ -60,26 +61,30 @@ def test_factories_return_fresh_unfitted_estimators(name: str) -> None:
 def test_hyperparameters_come_from_the_spec() -> None:
     params = candidates.build_logreg({"C": 0.25}, seed=4).get_params()
     assert params["C"] == 0.25 and params["random_state"] == 4
-    assert candidates.text_features({"word_features": 123}).get_params()["word__max_features"] == 123
+    assert (
+        candidates.text_features({"word_features": 123}).get_params()["word__max_features"] == 123
+    )
 
 
 def test_describe_keeps_only_loggable_values() -> None:
     described = candidates.describe(candidates.build_linear_svc({"C": 0.7}, 0))
     assert described["estimator__C"] == 0.7
     assert all(len(str(v)) < 250 for v in described.values())
-    assert all(isinstance(v, (int, float, str, bool, type(None), tuple)) for v in described.values())
+    assert all(
+        isinstance(v, (int, float, str, bool, type(None), tuple)) for v in described.values()
+    )
 
 
-def test_the_shared_matrix_has_the_word_block_first(matrices: train.Matrices) -> None:
-    words = train.word_columns(matrices.features)
+def test_the_shared_matrix_has_the_word_block_first(matrices: fit.Matrices) -> None:
+    words = fit.word_columns(matrices.features)
     assert 0 < words < matrices.train.shape[1]
     assert matrices.train.shape[0] == 450 and matrices.valid.shape[1] == matrices.train.shape[1]
 
 
 @pytest.mark.parametrize("name", sorted(candidates.CATEGORY_CANDIDATES))
-def test_every_candidate_fits_and_gives_probabilities(name: str, matrices: train.Matrices) -> None:
+def test_every_candidate_fits_and_gives_probabilities(name: str, matrices: fit.Matrices) -> None:
     spec = candidates.category_specs((name,), {name: FAST})[0]
-    fitted = train.fit_candidate(spec, matrices, seed=0)
+    fitted = fit.fit_candidate(spec, matrices, seed=0)
     proba = fitted.model.predict_proba(matrices.valid)
     assert proba.shape == (matrices.valid.shape[0], len(fitted.model.classes_))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
@@ -90,10 +95,14 @@ def test_every_candidate_fits_and_gives_probabilities(name: str, matrices: train
         check_is_fitted(fitted.blueprint)
 
 
-def test_the_search_keeps_the_setting_with_the_best_validation_score(matrices: train.Matrices) -> None:
+def test_the_search_keeps_the_setting_with_the_best_validation_score(
+    matrices: fit.Matrices,
+) -> None:
     # alpha=1e6 smooths every class to the prior: it cannot win the search.
-    spec = candidates.CandidateSpec("complement_nb", candidates.build_complement_nb, {}, {"alpha": (1e6, 0.3)})
-    fitted = train.fit_candidate(spec, matrices, seed=0, search_rows=300)
+    spec = candidates.CandidateSpec(
+        "complement_nb", candidates.build_complement_nb, {}, {"alpha": (1e6, 0.3)}
+    )
+    fitted = fit.fit_candidate(spec, matrices, seed=0, search_rows=300)
     assert fitted.model.alpha == 0.3 and fitted.blueprint.alpha == 0.3
     assert fitted.valid_metrics["search_settings"] == 2.0
     # The winner is refitted on all 450 training rows, not the 300-row search sample.
@@ -102,82 +111,107 @@ def test_the_search_keeps_the_setting_with_the_best_validation_score(matrices: t
 
 def test_search_sample_is_stratified_and_bounded() -> None:
     y = np.array(["a"] * 900 + ["b"] * 100, dtype=object)
-    sample = train.search_sample(y, 200, seed=0)
+    sample = fit.search_sample(y, 200, seed=0)
     assert len(sample) == 200 and (y[sample] == "b").sum() == 20
-    assert len(train.search_sample(y, 5_000, seed=0)) == 1_000
+    assert len(fit.search_sample(y, 5_000, seed=0)) == 1_000
 
 
-def test_the_ensemble_averages_its_members_without_refitting(matrices: train.Matrices) -> None:
-    fitted = [train.fit_candidate(s, matrices, 0) for s in candidates.category_specs(("complement_nb", "logreg"), grids={})]
-    ensemble = train.fit_ensemble(fitted, matrices, members=2)
+def test_the_ensemble_averages_its_members_without_refitting(matrices: fit.Matrices) -> None:
+    fitted = [
+        fit.fit_candidate(s, matrices, 0)
+        for s in candidates.category_specs(("complement_nb", "logreg"), grids={})
+    ]
+    ensemble = fit.fit_ensemble(fitted, matrices, members=2)
     expected = np.mean([f.model.predict_proba(matrices.valid) for f in fitted], axis=0)
     np.testing.assert_allclose(ensemble.model.predict_proba(matrices.valid), expected)
     np.testing.assert_allclose(ensemble.valid_proba, expected)
-    refitted = train.refit(ensemble.blueprint, matrices.train, matrices.y_train)
+    refitted = fit.refit(ensemble.blueprint, matrices.train, matrices.y_train)
     np.testing.assert_allclose(refitted.predict_proba(matrices.valid), expected, rtol=1e-6)
 
 
-def fitted_with(name: str, f1: float) -> train.FittedCandidate:
-    return train.FittedCandidate(name, None, None, {}, {"valid_category_macro_f1": f1}, 0.1)
+def fitted_with(name: str, f1: float) -> fit.FittedCandidate:
+    return fit.FittedCandidate(name, None, None, {}, {"valid_category_macro_f1": f1}, 0.1)
 
 
 def test_select_best_takes_the_highest_validation_macro_f1() -> None:
-    best = train.select_best([fitted_with("a", 0.7), fitted_with("b", 0.9), fitted_with("c", 0.8)])
+    best = fit.select_best([fitted_with("a", 0.7), fitted_with("b", 0.9), fitted_with("c", 0.8)])
     assert best.name == "b"
 
 
 def test_select_best_breaks_ties_by_name_deterministically() -> None:
     pool = [fitted_with("logreg", 0.8), fitted_with("linear_svc", 0.8)]
-    assert train.select_best(pool).name == train.select_best(pool[::-1]).name
+    assert fit.select_best(pool).name == fit.select_best(pool[::-1]).name
 
 
 def test_require_trainable_refuses_tiny_or_single_class_data() -> None:
     with pytest.raises(TrainingDataError, match="at least 50"):
-        train.require_trainable(pd.DataFrame({"category": ["Billing"] * 10}), 50)
+        fit.require_trainable(pd.DataFrame({"category": ["Billing"] * 10}), 50)
     with pytest.raises(TrainingDataError, match="single category"):
-        train.require_trainable(pd.DataFrame({"category": ["Billing"] * 60}), 50)
-    train.require_trainable(pd.DataFrame({"category": ["Billing", "Sales"] * 30}), 50)
+        fit.require_trainable(pd.DataFrame({"category": ["Billing"] * 60}), 50)
+    fit.require_trainable(pd.DataFrame({"category": ["Billing", "Sales"] * 30}), 50)
 
 
-def test_fit_priority_needs_two_priority_levels(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
-    rows, words = inputs.iloc[:450], train.word_columns(matrices.features)
-    assert train.fit_priority(matrices.train, rows.assign(priority=None), 0, words) is None
-    assert train.fit_priority(matrices.train, rows.assign(priority="normal"), 0, words) is None
+def test_fit_priority_needs_two_priority_levels(
+    inputs: pd.DataFrame, matrices: fit.Matrices
+) -> None:
+    rows, words = inputs.iloc[:450], fit.word_columns(matrices.features)
+    assert fit.fit_priority(matrices.train, rows.assign(priority=None), 0, words) is None
+    assert fit.fit_priority(matrices.train, rows.assign(priority="normal"), 0, words) is None
 
 
-def test_fit_priority_copes_with_a_category_without_priority_labels(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+def test_fit_priority_copes_with_a_category_without_priority_labels(
+    inputs: pd.DataFrame, matrices: fit.Matrices
+) -> None:
     rows = inputs.iloc[:450]
     partly = rows.assign(priority=rows["priority"].where(rows["category"] != "Sales", None))
-    priority = train.fit_priority(matrices.train, partly, 0, train.word_columns(matrices.features), {"n_estimators": 20})
-    assert priority is not None and priority.text.n_features_in_ == train.word_columns(matrices.features)
+    priority = fit.fit_priority(
+        matrices.train, partly, 0, fit.word_columns(matrices.features), {"n_estimators": 20}
+    )
+    assert priority is not None and priority.text.n_features_in_ == fit.word_columns(
+        matrices.features
+    )
     category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
-    predictor = train.assemble_predictor(matrices.features, category, priority, {})
-    out = predictor.predict(pd.DataFrame({"subject": ["Quote request"], "body": ["Pricing for 50 seats please."]}))
+    predictor = fit.assemble_predictor(matrices.features, category, priority, {})
+    out = predictor.predict(
+        pd.DataFrame({"subject": ["Quote request"], "body": ["Pricing for 50 seats please."]})
+    )
     assert out.loc[0, "priority"] in set(synth.PRIORITIES)
 
 
 def test_priority_booster_corrects_the_text_model_with_what_the_text_lacks(
-        small_data: synth.SyntheticData, inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+    small_data: synth.SyntheticData, inputs: pd.DataFrame, matrices: fit.Matrices
+) -> None:
     # Priority set by the customer's tier alone: the text model cannot see it,
     # so only the booster's rounds, which start from that model, can learn it.
     def by_tier(rows: pd.DataFrame) -> np.ndarray:
-        return np.where(rows["customer_tier"].isin(["premium", "enterprise"]), "high", "low").astype(object)
+        return np.where(
+            rows["customer_tier"].isin(["premium", "enterprise"]), "high", "low"
+        ).astype(object)
 
-    rows, words = inputs.iloc[:450], train.word_columns(matrices.features)
-    priority = train.fit_priority(matrices.train, rows.assign(priority=by_tier(rows)), 0, words)
+    rows, words = inputs.iloc[:450], fit.word_columns(matrices.features)
+    priority = fit.fit_priority(matrices.train, rows.assign(priority=by_tier(rows)), 0, words)
     assert priority is not None
     assert priority.model.named_steps["model"].n_estimators > 1
     category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
-    predictor = train.assemble_predictor(matrices.features, category, priority, {})
+    predictor = fit.assemble_predictor(matrices.features, category, priority, {})
     truth = by_tier(inputs.iloc[450:])
-    assert np.mean(predictor.predict(small_data.tickets.iloc[450:])["priority"].to_numpy() == truth) > 0.95
+    assert (
+        np.mean(predictor.predict(small_data.tickets.iloc[450:])["priority"].to_numpy() == truth)
+        > 0.95
+    )
     assert np.mean(priority.text.predict(matrices.valid[:, :words]) == truth) < 0.8
 
 
-def test_priority_booster_stops_early_on_labels_nothing_predicts(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+def test_priority_booster_stops_early_on_labels_nothing_predicts(
+    inputs: pd.DataFrame, matrices: fit.Matrices
+) -> None:
     rows = inputs.iloc[:450]
-    noise = np.random.default_rng(0).choice(np.array(["high", "low", "normal"], dtype=object), len(rows))
-    priority = train.fit_priority(matrices.train, rows.assign(priority=noise), 0, train.word_columns(matrices.features))
+    noise = np.random.default_rng(0).choice(
+        np.array(["high", "low", "normal"], dtype=object), len(rows)
+    )
+    priority = fit.fit_priority(
+        matrices.train, rows.assign(priority=noise), 0, fit.word_columns(matrices.features)
+    )
     # Stopped by lightgbm.cv well before the cap (the rounds it keeps undo the text model's noise).
     assert priority is not None and priority.model.named_steps["model"].n_estimators < 200
 
@@ -186,26 +220,41 @@ def test_review_thresholds_reach_the_target_precision() -> None:
     # 30 Billing predictions: the 20 most confident are right, the next 10 alternate.
     confidence = np.linspace(0.99, 0.40, 30)
     truth = ["Billing"] * 20 + ["Sales", "Billing"] * 5
-    predicted = pd.DataFrame({"category": ["Billing"] * 30 + ["Sales"] * 5, "category_proba": [*confidence, *[0.9] * 5]})
+    predicted = pd.DataFrame(
+        {"category": ["Billing"] * 30 + ["Sales"] * 5, "category_proba": [*confidence, *[0.9] * 5]}
+    )
     valid = pd.DataFrame({"category": truth + ["Sales"] * 5})
-    out = train.review_thresholds(["Billing", "Sales", "Returns"], predicted, valid, target_precision=0.9, default=0.5)
+    out = fit.review_thresholds(
+        ["Billing", "Sales", "Returns"], predicted, valid, target_precision=0.9, default=0.5
+    )
     # Precision over the top k stays >= 0.9 up to k = 24 (22 right of 24), then falls below.
     assert out["Billing"] == pytest.approx(confidence[23])
-    assert out["Sales"] == 0.5 and out["Returns"] == 0.5  # too few predictions, or none: the default
+    assert (
+        out["Sales"] == 0.5 and out["Returns"] == 0.5
+    )  # too few predictions, or none: the default
 
 
-def test_validation_predictions_are_those_of_the_fitted_model(matrices: train.Matrices) -> None:
+def test_validation_predictions_are_those_of_the_fitted_model(matrices: fit.Matrices) -> None:
     spec = candidates.category_specs(("complement_nb",), grids={})[0]
-    fitted = train.fit_candidate(spec, matrices, seed=0)
-    predicted = train.validation_predictions(fitted)
+    fitted = fit.fit_candidate(spec, matrices, seed=0)
+    predicted = fit.validation_predictions(fitted)
     assert predicted["category"].tolist() == fitted.model.predict(matrices.valid).tolist()
-    np.testing.assert_allclose(predicted["category_proba"], fitted.model.predict_proba(matrices.valid).max(axis=1))
+    np.testing.assert_allclose(
+        predicted["category_proba"], fitted.model.predict_proba(matrices.valid).max(axis=1)
+    )
 
 
-def test_logistic_models_really_fit_on_small_data(inputs: pd.DataFrame, matrices: train.Matrices) -> None:
+def test_logistic_models_really_fit_on_small_data(
+    inputs: pd.DataFrame, matrices: fit.Matrices
+) -> None:
     # A loose lbfgs tolerance once stopped after zero iterations and predicted a single class.
     category = candidates.build_logreg({}, 0).fit(matrices.train, matrices.y_train)
-    words = train.word_columns(matrices.features)
-    text = candidates.build_priority_text({}, 0).fit(matrices.train[:, :words], train.labels(inputs.iloc[:450], "priority"))
+    words = fit.word_columns(matrices.features)
+    text = candidates.build_priority_text({}, 0).fit(
+        matrices.train[:, :words], fit.labels(inputs.iloc[:450], "priority")
+    )
     assert category.n_iter_.min() > 0 and text.n_iter_.min() > 0
-    assert len(set(category.predict(matrices.valid))) > 1 and len(set(text.predict(matrices.valid[:, :words]))) > 1
+    assert (
+        len(set(category.predict(matrices.valid))) > 1
+        and len(set(text.predict(matrices.valid[:, :words]))) > 1
+    )

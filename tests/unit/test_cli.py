@@ -32,7 +32,10 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 def assert_nothing_stored(home: Path) -> None:
-    assert not (home / "triage.db").exists() or pd.read_sql_table("tickets", f"sqlite:///{home / 'triage.db'}").empty
+    assert (
+        not (home / "triage.db").exists()
+        or pd.read_sql_table("tickets", f"sqlite:///{home / 'triage.db'}").empty
+    )
 
 
 def test_missing_file(workspace, capsys, tmp_path: Path) -> None:
@@ -56,14 +59,27 @@ def test_wrong_column_name(workspace, capsys, tickets_csv: Path) -> None:
 
 
 def test_wrong_text_column(workspace, capsys, tickets_csv: Path) -> None:
-    code, _, err = run(capsys, "ingest", "tickets", str(tickets_csv), "--text-columns", "title,description")
+    code, _, err = run(
+        capsys, "ingest", "tickets", str(tickets_csv), "--text-columns", "title,description"
+    )
     assert_one_line_error(code, err, "title", "not found")
 
 
 def test_label_column_with_one_class(workspace, capsys, tmp_path: Path) -> None:
     path = tmp_path / "one.csv"
-    pd.DataFrame({"text": ["a b c", "d e f", "g h i"], "label": ["Billing"] * 3}).to_csv(path, index=False)
-    code, _, err = run(capsys, "ingest", "tickets", str(path), "--text-columns", "text", "--category-column", "label")
+    pd.DataFrame({"text": ["a b c", "d e f", "g h i"], "label": ["Billing"] * 3}).to_csv(
+        path, index=False
+    )
+    code, _, err = run(
+        capsys,
+        "ingest",
+        "tickets",
+        str(path),
+        "--text-columns",
+        "text",
+        "--category-column",
+        "label",
+    )
     assert_one_line_error(code, err, "single class", "Billing")
     assert_nothing_stored(workspace.home)
 
@@ -87,7 +103,19 @@ def test_evaluate_without_champion(workspace, capsys, tickets_csv: Path) -> None
 
 
 def test_generate_writes_files_and_json(workspace, capsys, tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "generate", "--tickets", "120", "--months", "2", "--new-tickets", "10", "--out", str(tmp_path / "g"), "--json")
+    code, out, _ = run(
+        capsys,
+        "generate",
+        "--tickets",
+        "120",
+        "--months",
+        "2",
+        "--new-tickets",
+        "10",
+        "--out",
+        str(tmp_path / "g"),
+        "--json",
+    )
     assert code == 0
     result = json.loads(out)
     assert result["tickets"] == 120 and result["new_tickets"] == 10
@@ -95,18 +123,33 @@ def test_generate_writes_files_and_json(workspace, capsys, tmp_path: Path) -> No
 
 
 def test_generate_without_new_tickets(workspace, capsys, tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "generate", "--tickets", "120", "--new-tickets", "0", "--out", str(tmp_path / "g"), "--json")
+    code, out, _ = run(
+        capsys,
+        "generate",
+        "--tickets",
+        "120",
+        "--new-tickets",
+        "0",
+        "--out",
+        str(tmp_path / "g"),
+        "--json",
+    )
     assert code == 0
     result = json.loads(out)
     assert result["new_tickets"] == 0 and "new_tickets" not in result["files"]
 
 
-@pytest.mark.parametrize(("flag", "value", "needle"), [
-    ("--tickets", "0", "0 is below the minimum of 1"),
-    ("--seed", "-3", "-3 is below the minimum of 0"),
-    ("--months", "six", "'six' is not a whole number"),
-])
-def test_generate_refuses_bad_counts(workspace, capsys, tmp_path: Path, flag: str, value: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--tickets", "0", "0 is below the minimum of 1"),
+        ("--seed", "-3", "-3 is below the minimum of 0"),
+        ("--months", "six", "'six' is not a whole number"),
+    ],
+)
+def test_generate_refuses_bad_counts(
+    workspace, capsys, tmp_path: Path, flag: str, value: str, needle: str
+) -> None:
     with pytest.raises(SystemExit) as stopped:
         cli.main(["generate", flag, value, "--out", str(tmp_path / "g")])
     err = capsys.readouterr().err
@@ -116,9 +159,25 @@ def test_generate_refuses_bad_counts(workspace, capsys, tmp_path: Path, flag: st
 
 
 def test_real_entry_point_prints_one_line(tmp_path: Path) -> None:
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "TRIAGE_HOME": str(tmp_path / "ws")}
-    proc = subprocess.run([str(Path(sys.executable).parent / "triage-ml"), "ingest", "tickets", "missing.csv", "--json"],
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "TRIAGE_HOME": str(tmp_path / "ws"),
+    }
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "triage-ml"),
+            "ingest",
+            "tickets",
+            "missing.csv",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip() == "error: input file not found: missing.csv"

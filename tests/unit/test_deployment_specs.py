@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from triage_ml import deployments
+from triage_ml.flows import deployments
 from triage_ml.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -27,11 +27,15 @@ def test_every_entrypoint_is_the_flow_it_names() -> None:
     for spec in deployments.deployment_specs(Settings()):
         path, function = spec.entrypoint.split(":")
         assert (deployments.project_root() / path).is_file()
-        flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), function)
+        flow = getattr(
+            importlib.import_module(path.removesuffix(".py").replace("/", ".")), function
+        )
         assert flow.name == spec.flow_name
 
 
-def test_schedules_carry_the_timezone_and_intervals_start_on_the_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schedules_carry_the_timezone_and_intervals_start_on_the_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TRIAGE_SCHEDULES__TIMEZONE", "America/New_York")
     specs = {spec.flow_name: spec for spec in deployments.deployment_specs(Settings())}
     cron = deployments.schedule(specs["monthly-retrain"])

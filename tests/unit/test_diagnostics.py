@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from triage_ml import diagnostics
+from triage_ml.training import diagnostics
 
 pytestmark = pytest.mark.unit
 
@@ -26,13 +26,25 @@ def test_per_class_f1_bars_show_support() -> None:
 
 
 def test_misclassified_examples_are_masked_and_most_confident_first() -> None:
-    test = pd.DataFrame({
-        "ticket_id": ["t1", "t2", "t3"], "category": ["Billing", "Account", "Billing"],
-        "subject": ["refund", None, "card"], "body": ["mail me at a@b.com", "ok", "card 4111 1111 1111 1111"],
-    })
-    predicted = pd.DataFrame({"category": ["Account", "Account", "Shipping"], "category_proba": [0.6, 0.9, 0.8],
-                              "top3": [json.dumps([])] * 3})
+    test = pd.DataFrame(
+        {
+            "ticket_id": ["t1", "t2", "t3"],
+            "category": ["Billing", "Account", "Billing"],
+            "subject": ["refund", None, "card"],
+            "body": ["mail me at a@b.com", "ok", "card 4111 1111 1111 1111"],
+        }
+    )
+    predicted = pd.DataFrame(
+        {
+            "category": ["Account", "Account", "Shipping"],
+            "category_proba": [0.6, 0.9, 0.8],
+            "top3": [json.dumps([])] * 3,
+        }
+    )
     rows = diagnostics.misclassified_examples(test, predicted)
     assert rows["ticket_id"].tolist() == ["t3", "t1"]
     assert rows["body"].tolist() == ["card [NUMBER]", "mail me at [EMAIL]"]
-    assert rows[["true_category", "predicted_category"]].values.tolist() == [["Billing", "Shipping"], ["Billing", "Account"]]
+    assert rows[["true_category", "predicted_category"]].values.tolist() == [
+        ["Billing", "Shipping"],
+        ["Billing", "Account"],
+    ]

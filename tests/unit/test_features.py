@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage_ml import features
+from triage_model import features
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,9 @@ def test_ticket_text_joins_subject_and_body() -> None:
 
 
 def test_ticket_text_with_missing_values() -> None:
-    frame = pd.DataFrame({"subject": [None, "Only subject", np.nan], "body": ["Only body", None, None]})
+    frame = pd.DataFrame(
+        {"subject": [None, "Only subject", np.nan], "body": ["Only body", None, None]}
+    )
     assert features.ticket_text(frame) == ["Only body", "Only subject", ""]
 
 
@@ -42,12 +44,15 @@ def test_sentiment_is_bounded_and_signed() -> None:
     assert scores[3] == 0.0
 
 
-@pytest.mark.parametrize(("text", "flag"), [
-    ("I will contact my lawyer", "esc_legal"),
-    ("our whole production system is down", "esc_outage"),
-    ("I'm posting on twitter about this", "esc_social"),
-    ("our CEO wants an answer", "esc_executive"),
-])
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("I will contact my lawyer", "esc_legal"),
+        ("our whole production system is down", "esc_outage"),
+        ("I'm posting on twitter about this", "esc_social"),
+        ("our CEO wants an answer", "esc_executive"),
+    ],
+)
 def test_escalation_flags_fire(text: str, flag: str) -> None:
     flags = features.escalation_flags([text])
     assert flags.loc[0, flag] == 1.0
@@ -55,22 +60,57 @@ def test_escalation_flags_fire(text: str, flag: str) -> None:
 
 
 def test_escalation_flags_stay_quiet_on_ordinary_text() -> None:
-    flags = features.escalation_flags(["Could you send me a copy of my invoice? I want to download it from the dashboard."])
+    flags = features.escalation_flags(
+        ["Could you send me a copy of my invoice? I want to download it from the dashboard."]
+    )
     assert list(flags.columns) == list(features.ESCALATION_COLUMNS)
     assert flags.to_numpy().sum() == 0.0
 
 
-ESCALATION_FRAGMENTS = ["my lawyer", "sued", "sue", "legal  action", "the server is down", "download", "crashing", "crashy",
-                        "we LOST OUR DATA", "lost my data", "Twitter", "review site", "reviews", "post about", "postpone",
-                        "our CEO", "vps", "VP", "board", "Vice President", "hello", "invoice", "", "\n", "!", "down-time"]
+ESCALATION_FRAGMENTS = [
+    "my lawyer",
+    "sued",
+    "sue",
+    "legal  action",
+    "the server is down",
+    "download",
+    "crashing",
+    "crashy",
+    "we LOST OUR DATA",
+    "lost my data",
+    "Twitter",
+    "review site",
+    "reviews",
+    "post about",
+    "postpone",
+    "our CEO",
+    "vps",
+    "VP",
+    "board",
+    "Vice President",
+    "hello",
+    "invoice",
+    "",
+    "\n",
+    "!",
+    "down-time",
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(parts=st.lists(st.lists(st.sampled_from(ESCALATION_FRAGMENTS), max_size=6).map(" ".join), min_size=1, max_size=8))
+@given(
+    parts=st.lists(
+        st.lists(st.sampled_from(ESCALATION_FRAGMENTS), max_size=6).map(" ".join),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_escalation_flags_equal_each_signal_s_own_search(parts: list[str]) -> None:
     # The one search for any signal only skips texts that no signal's own search would flag.
-    expected = {name: [1.0 if pattern.search(text.lower()) else 0.0 for text in parts]
-                for name, pattern in features._COMPILED.items()}
+    expected = {
+        name: [1.0 if pattern.search(text.lower()) else 0.0 for text in parts]
+        for name, pattern in features._COMPILED.items()
+    }
     assert features._escalation_columns(parts) == expected
 
 
@@ -83,8 +123,14 @@ def test_meta_frame_defaults_when_columns_are_absent() -> None:
 
 
 def test_meta_frame_fills_missing_values_and_coerces_numbers() -> None:
-    frame = pd.DataFrame({"channel": ["email", None], "customer_tier": [None, "free"], "customer_ltv": ["12.5", "n/a"]},
-                         index=[10, 11])
+    frame = pd.DataFrame(
+        {
+            "channel": ["email", None],
+            "customer_tier": [None, "free"],
+            "customer_ltv": ["12.5", "n/a"],
+        },
+        index=[10, 11],
+    )
     meta = features.meta_frame(frame)
     assert meta["channel"].tolist() == ["email", "unknown"]
     assert meta["customer_tier"].tolist() == ["unknown", "free"]
@@ -92,9 +138,17 @@ def test_meta_frame_fills_missing_values_and_coerces_numbers() -> None:
 
 
 def test_model_inputs_has_every_column_the_pipelines_read() -> None:
-    frame = pd.DataFrame({"subject": ["Site down", None], "body": ["Our CEO is asking", "thanks!"]}, index=[5, 9])
+    frame = pd.DataFrame(
+        {"subject": ["Site down", None], "body": ["Our CEO is asking", "thanks!"]}, index=[5, 9]
+    )
     inputs = features.model_inputs(frame)
-    expected = ["text", *features.META_CATEGORICAL, *features.META_NUMERIC, "sentiment", *features.ESCALATION_COLUMNS]
+    expected = [
+        "text",
+        *features.META_CATEGORICAL,
+        *features.META_NUMERIC,
+        "sentiment",
+        *features.ESCALATION_COLUMNS,
+    ]
     assert list(inputs.columns) == expected
     assert len(inputs) == 2
     assert inputs.loc[0, "esc_outage"] == 1.0 and inputs.loc[0, "esc_executive"] == 1.0
@@ -102,15 +156,27 @@ def test_model_inputs_has_every_column_the_pipelines_read() -> None:
 
 
 def test_values_that_are_not_strings_are_converted_as_pandas_converts_them() -> None:
-    frame = pd.DataFrame({"subject": pd.Series([5, None], dtype=object), "body": pd.array(["x ", pd.NA], dtype="string"), "channel": [1.5, np.nan]})
+    frame = pd.DataFrame(
+        {
+            "subject": pd.Series([5, None], dtype=object),
+            "body": pd.array(["x ", pd.NA], dtype="string"),
+            "channel": [1.5, np.nan],
+        }
+    )
     inputs = features.model_inputs(frame)
     assert inputs["text"].tolist() == ["5\nx", ""]
     assert inputs["channel"].tolist() == ["1.5", "unknown"]
 
 
 def test_model_inputs_of_one_ticket_equal_its_row_of_the_batch() -> None:
-    frame = pd.DataFrame({"subject": ["Site down", None, "Refund"], "body": ["Our CEO is asking ", "thanks!", None],
-                          "channel": ["email", None, "chat"], "customer_ltv": [12.5, None, 3.0]})
+    frame = pd.DataFrame(
+        {
+            "subject": ["Site down", None, "Refund"],
+            "body": ["Our CEO is asking ", "thanks!", None],
+            "channel": ["email", None, "chat"],
+            "customer_ltv": [12.5, None, 3.0],
+        }
+    )
     batch = features.model_inputs(frame)
     for i in range(len(frame)):
         one = features.model_inputs(frame.iloc[[i]])
@@ -118,12 +184,22 @@ def test_model_inputs_of_one_ticket_equal_its_row_of_the_batch() -> None:
 
 
 def test_repeat_contacts_counts_the_customers_earlier_tickets_in_the_window() -> None:
-    tickets = pd.DataFrame({
-        "ticket_id": ["a", "b", "c", "d", "e"], "customer_id": ["x", "x", "y", "x", None],
-        "created_at": pd.to_datetime(["2026-01-01", "2026-01-10", "2026-01-10", "2026-03-01", "2026-01-02"], utc=True),
-    })
-    history = pd.DataFrame({"ticket_id": ["z"], "customer_id": ["y"],
-                            "created_at": pd.to_datetime(["2026-01-05"], utc=True)})
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": ["a", "b", "c", "d", "e"],
+            "customer_id": ["x", "x", "y", "x", None],
+            "created_at": pd.to_datetime(
+                ["2026-01-01", "2026-01-10", "2026-01-10", "2026-03-01", "2026-01-02"], utc=True
+            ),
+        }
+    )
+    history = pd.DataFrame(
+        {
+            "ticket_id": ["z"],
+            "customer_id": ["y"],
+            "created_at": pd.to_datetime(["2026-01-05"], utc=True),
+        }
+    )
     counts = features.repeat_contacts(tickets, history)
     # b follows a by 9 days; c follows z; d is 50 days after b; e has no customer.
     assert counts[:4].tolist() == [0.0, 1.0, 1.0, 0.0]

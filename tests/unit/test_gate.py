@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from triage_ml import gate
+from triage_ml.registry import gate
 from triage_ml.settings import GateSettings
 
 pytestmark = pytest.mark.unit
@@ -27,7 +27,9 @@ def noisy_copy(truth: list[str], error_rate: float, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     out = list(truth)
     for i in np.flatnonzero(rng.random(len(truth)) < error_rate):
-        out[i] = CLASSES[(CLASSES.index(truth[i]) + 1 + rng.integers(0, len(CLASSES) - 1)) % len(CLASSES)]
+        out[i] = CLASSES[
+            (CLASSES.index(truth[i]) + 1 + rng.integers(0, len(CLASSES) - 1)) % len(CLASSES)
+        ]
     return out
 
 
@@ -67,8 +69,12 @@ def test_macro_f1_with_integer_weights_equals_repeated_rows() -> None:
     truth, pred = random_labels(7, n=50)
     weights = np.random.default_rng(7).integers(0, 3, size=50)
     ours = gate.macro_f1_resampled(truth, pred, weights[None, :].astype(float), 5)
-    repeated = f1_score(np.repeat(truth, weights), np.repeat(pred, weights), labels=sorted(set(np.repeat(truth, weights))),
-                        average="macro")
+    repeated = f1_score(
+        np.repeat(truth, weights),
+        np.repeat(pred, weights),
+        labels=sorted(set(np.repeat(truth, weights))),
+        average="macro",
+    )
     assert ours[0] == pytest.approx(repeated)
 
 
@@ -80,7 +86,9 @@ def test_bootstrap_of_identical_predictions_is_exactly_zero() -> None:
 
 def test_bootstrap_of_a_clearly_better_challenger_lies_above_zero() -> None:
     truth = truth_rows()
-    low, high = gate.paired_bootstrap(truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.30, 2), 400, 0.95)
+    low, high = gate.paired_bootstrap(
+        truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.30, 2), 400, 0.95
+    )
     assert 0 < low < high
 
 
@@ -102,7 +110,9 @@ def test_bootstrap_of_a_noise_level_difference_straddles_zero() -> None:
 def test_bootstrap_is_reproducible_for_a_seed() -> None:
     truth = truth_rows()
     a, b = noisy_copy(truth, 0.1, 1), noisy_copy(truth, 0.15, 2)
-    assert gate.paired_bootstrap(truth, a, b, 100, 0.9, seed=5) == gate.paired_bootstrap(truth, a, b, 100, 0.9, seed=5)
+    assert gate.paired_bootstrap(truth, a, b, 100, 0.9, seed=5) == gate.paired_bootstrap(
+        truth, a, b, 100, 0.9, seed=5
+    )
 
 
 def test_first_model_above_the_floor_is_promoted() -> None:
@@ -132,7 +142,14 @@ def test_an_equal_model_is_not_promoted() -> None:
 
 def test_a_clearly_better_model_is_promoted() -> None:
     truth = truth_rows()
-    decision = gate.decide(scores(0.95), scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE)
+    decision = gate.decide(
+        scores(0.95),
+        scores(0.7),
+        truth,
+        noisy_copy(truth, 0.05, 1),
+        noisy_copy(truth, 0.3, 2),
+        GATE,
+    )
     assert decision.promote, decision.reason
     assert decision.reason.startswith("promoted")
     assert decision.interval is not None and decision.interval[0] > 0
@@ -141,7 +158,9 @@ def test_a_clearly_better_model_is_promoted() -> None:
 def test_a_better_model_with_a_collapsing_class_is_rejected() -> None:
     truth = truth_rows()
     challenger = scores(0.95, category_f1__Shipping=0.5)
-    decision = gate.decide(challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE)
+    decision = gate.decide(
+        challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE
+    )
     assert not decision.promote
     assert failed(decision) == {"category_f1.Shipping"}
     assert "category_f1.Shipping" in decision.reason
@@ -150,7 +169,9 @@ def test_a_better_model_with_a_collapsing_class_is_rejected() -> None:
 def test_a_priority_drop_beyond_tolerance_is_rejected() -> None:
     truth = truth_rows()
     challenger = scores(0.95, priority_macro_f1=0.6 - 2 * GATE.max_priority_drop)
-    decision = gate.decide(challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE)
+    decision = gate.decide(
+        challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE
+    )
     assert not decision.promote
     assert failed(decision) == {"priority_macro_f1"}
 
@@ -158,14 +179,18 @@ def test_a_priority_drop_beyond_tolerance_is_rejected() -> None:
 def test_a_priority_drop_within_tolerance_is_accepted() -> None:
     truth = truth_rows()
     challenger = scores(0.95, priority_macro_f1=0.6 - GATE.max_priority_drop / 2)
-    decision = gate.decide(challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE)
+    decision = gate.decide(
+        challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE
+    )
     assert decision.promote, decision.reason
 
 
 def test_urgent_recall_below_the_floor_is_rejected() -> None:
     truth = truth_rows()
     challenger = scores(0.95, priority_urgent_recall=GATE.urgent_recall_floor / 2)
-    decision = gate.decide(challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE)
+    decision = gate.decide(
+        challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), noisy_copy(truth, 0.3, 2), GATE
+    )
     assert not decision.promote
     assert failed(decision) == {"priority_urgent_recall"}
 

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from triage_ml import ingest, store, synth
 from triage_ml.errors import InputError
-from triage_ml.ingest import ColumnMapping, IngestSummary
+from triage_ml.ingest import batches
+from triage_ml.ingest.batches import ColumnMapping, IngestSummary
 
 pytestmark = pytest.mark.unit
 
@@ -30,6 +31,7 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
+
 LEVELS = synth.PRIORITIES
 TABLES = (store.tickets, store.feedback, store.surveys, store.batches, store.quarantine)
 
@@ -37,9 +39,16 @@ TABLES = (store.tickets, store.feedback, store.surveys, store.batches, store.qua
 def ticket(i: int, **changes: str) -> dict[str, str]:
     """One valid labeled ticket row, as a user's CSV would hold it."""
     row = {
-        "ticket_id": f"T-{i:04d}", "created_at": f"2026-01-{i % 28 + 1:02d}T10:00:00+00:00", "channel": "email",
-        "customer_id": f"C-{i % 3}", "customer_tier": "free", "customer_ltv": "120.5", "language": "en",
-        "subject": f"Subject {i}", "body": f"Body of ticket {i}", "category": ("Billing", "Account")[i % 2],
+        "ticket_id": f"T-{i:04d}",
+        "created_at": f"2026-01-{i % 28 + 1:02d}T10:00:00+00:00",
+        "channel": "email",
+        "customer_id": f"C-{i % 3}",
+        "customer_tier": "free",
+        "customer_ltv": "120.5",
+        "language": "en",
+        "subject": f"Subject {i}",
+        "body": f"Body of ticket {i}",
+        "category": ("Billing", "Account")[i % 2],
         "priority": "high",
     }
     return {**row, **changes}
@@ -48,7 +57,9 @@ def ticket(i: int, **changes: str) -> dict[str, str]:
 def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every ingest table, in a stable order."""
     with engine.connect() as conn:
-        return {t.name: sorted((tuple(r) for r in conn.execute(sa.select(t))), key=repr) for t in TABLES}
+        return {
+            t.name: sorted((tuple(r) for r in conn.execute(sa.select(t))), key=repr) for t in TABLES
+        }
 
 
 def stored_tickets(engine: sa.Engine) -> pd.DataFrame:
@@ -60,7 +71,9 @@ def stored_tickets(engine: sa.Engine) -> pd.DataFrame:
 def quarantine_reasons(engine: sa.Engine, batch_id: str) -> dict[int, list[str]]:
     """Quarantined rows of one batch: row number -> reasons."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(store.quarantine).where(store.quarantine.c.batch_id == batch_id)).mappings()
+        rows = conn.execute(
+            sa.select(store.quarantine).where(store.quarantine.c.batch_id == batch_id)
+        ).mappings()
         return {r["row_number"]: json.loads(r["reasons"]) for r in rows}
 
 
@@ -68,8 +81,13 @@ def assert_adds_up(summary: IngestSummary) -> None:
     assert summary.read == summary.stored + summary.quarantined + summary.skipped
 
 
-def ingest_rows(engine: sa.Engine, path: Path, rows: list[dict[str, str]], mapping: ColumnMapping = ColumnMapping(),
-                chunk_rows: int = 20_000) -> IngestSummary:
+def ingest_rows(
+    engine: sa.Engine,
+    path: Path,
+    rows: list[dict[str, str]],
+    mapping: ColumnMapping = ColumnMapping(),
+    chunk_rows: int = 20_000,
+) -> IngestSummary:
     summary = ingest.ingest_tickets(engine, write_csv(path, rows), mapping, LEVELS, chunk_rows)
     assert_adds_up(summary)
     return summary
@@ -82,7 +100,9 @@ def stocked(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
     return engine
 
 
-def assert_rejected(engine: sa.Engine, before: dict[str, Any], error: pytest.ExceptionInfo[InputError], *words: str) -> None:
+def assert_rejected(
+    engine: sa.Engine, before: dict[str, Any], error: pytest.ExceptionInfo[InputError], *words: str
+) -> None:
     """A one-line InputError naming the problem, and an untouched store."""
     message = str(error.value)
     assert "\n" not in message
@@ -91,7 +111,9 @@ def assert_rejected(engine: sa.Engine, before: dict[str, Any], error: pytest.Exc
     assert dump(engine) == before
 
 
-def ingest_bad_rows(engine: sa.Engine, tmp_path: Path, bad: list[dict[str, str]]) -> list[list[str]]:
+def ingest_bad_rows(
+    engine: sa.Engine, tmp_path: Path, bad: list[dict[str, str]]
+) -> list[list[str]]:
     """Ingest ``bad`` rows between two good ones; each bad row must be quarantined.
 
     Returns:
@@ -103,17 +125,26 @@ def ingest_bad_rows(engine: sa.Engine, tmp_path: Path, bad: list[dict[str, str]]
     assert (summary.stored, summary.quarantined) == (2, len(bad))
     assert sorted(reasons) == list(range(2, len(bad) + 2))
     stored = stored_tickets(engine)
-    assert sorted(stored.index) == sorted(pd.DataFrame(before["tickets"])[0].tolist() + ["T-0010", "T-0011"])
+    assert sorted(stored.index) == sorted(
+        pd.DataFrame(before["tickets"])[0].tolist() + ["T-0010", "T-0011"]
+    )
     return [reasons[n] for n in range(2, len(bad) + 2)]
 
 
 # ---- happy path and upserts ------------------------------------------------------
 
 
-def test_ingest_stores_every_row_and_reingest_is_idempotent(engine: sa.Engine, tickets_csv: Path,
-                                                           small_data: synth.SyntheticData) -> None:
+def test_ingest_stores_every_row_and_reingest_is_idempotent(
+    engine: sa.Engine, tickets_csv: Path, small_data: synth.SyntheticData
+) -> None:
     first = ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), LEVELS)
-    assert (first.read, first.stored, first.inserted, first.quarantined, first.skipped) == (600, 600, 600, 0, 0)
+    assert (first.read, first.stored, first.inserted, first.quarantined, first.skipped) == (
+        600,
+        600,
+        600,
+        0,
+        0,
+    )
     stored = stored_tickets(engine)
     expected = small_data.tickets.set_index("ticket_id")
     assert sorted(stored.index) == sorted(expected.index)
@@ -125,15 +156,28 @@ def test_ingest_stores_every_row_and_reingest_is_idempotent(engine: sa.Engine, t
 
     assert (again.read, again.stored, again.quarantined, again.skipped) == (600, 0, 0, 600)
     after = dump(engine)
-    assert {k: v for k, v in after.items() if k != "batches"} == {k: v for k, v in before.items() if k != "batches"}
+    assert {k: v for k, v in after.items() if k != "batches"} == {
+        k: v for k, v in before.items() if k != "batches"
+    }
     assert len(after["batches"]) == 2
 
 
 def test_batch_row_records_the_summary(stocked: sa.Engine, tmp_path: Path) -> None:
     summary = ingest_rows(stocked, tmp_path / "b.csv", [ticket(0), ticket(5), ticket(6, body="")])
     with stocked.connect() as conn:
-        row = conn.execute(sa.select(store.batches).where(store.batches.c.batch_id == summary.batch_id)).mappings().one()
-    assert (row["rows_read"], row["rows_stored"], row["rows_quarantined"], row["rows_skipped"]) == (3, 1, 1, 1)
+        row = (
+            conn.execute(
+                sa.select(store.batches).where(store.batches.c.batch_id == summary.batch_id)
+            )
+            .mappings()
+            .one()
+        )
+    assert (row["rows_read"], row["rows_stored"], row["rows_quarantined"], row["rows_skipped"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
 
 
 def test_changed_content_updates_the_stored_ticket(stocked: sa.Engine, tmp_path: Path) -> None:
@@ -148,7 +192,9 @@ def test_changed_content_updates_the_stored_ticket(stocked: sa.Engine, tmp_path:
 
 def test_unlabeled_reingest_never_wipes_labels(stocked: sa.Engine, tmp_path: Path) -> None:
     # A scoring export may carry its own "category" column; unlabeled ingest must ignore it.
-    rows = [{**ticket(i, body="Re-exported"), "category": "Sales", "priority": ""} for i in range(2)]
+    rows = [
+        {**ticket(i, body="Re-exported"), "category": "Sales", "priority": ""} for i in range(2)
+    ]
     summary = ingest_rows(stocked, tmp_path / "unlabeled.csv", rows, ColumnMapping(labeled=False))
     assert summary.stored == 0
     stored = stored_tickets(stocked)
@@ -156,17 +202,29 @@ def test_unlabeled_reingest_never_wipes_labels(stocked: sa.Engine, tmp_path: Pat
     assert stored.loc[["T-0000", "T-0001"], "priority"].tolist() == ["high", "high"]
 
 
-def test_unlabeled_new_ticket_is_labeled_by_a_later_labeled_file(engine: sa.Engine, tmp_path: Path) -> None:
-    unlabeled = [{k: v for k, v in ticket(i).items() if k not in ("category", "priority")} for i in range(2)]
+def test_unlabeled_new_ticket_is_labeled_by_a_later_labeled_file(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    unlabeled = [
+        {k: v for k, v in ticket(i).items() if k not in ("category", "priority")} for i in range(2)
+    ]
     ingest_rows(engine, tmp_path / "new.csv", unlabeled, ColumnMapping(labeled=False))
     assert stored_tickets(engine)["category"].isna().all()
     summary = ingest_rows(engine, tmp_path / "labeled.csv", [ticket(0), ticket(1)])
     assert (summary.updated, summary.inserted) == (2, 0)
-    assert stored_tickets(engine).loc[["T-0000", "T-0001"], "category"].tolist() == ["Billing", "Account"]
+    assert stored_tickets(engine).loc[["T-0000", "T-0001"], "category"].tolist() == [
+        "Billing",
+        "Account",
+    ]
 
 
-def test_file_without_some_columns_keeps_their_stored_values(stocked: sa.Engine, tmp_path: Path) -> None:
-    rows = [{k: v for k, v in ticket(i, body="Edited").items() if k not in ("priority", "channel")} for i in range(4)]
+def test_file_without_some_columns_keeps_their_stored_values(
+    stocked: sa.Engine, tmp_path: Path
+) -> None:
+    rows = [
+        {k: v for k, v in ticket(i, body="Edited").items() if k not in ("priority", "channel")}
+        for i in range(4)
+    ]
     summary = ingest_rows(stocked, tmp_path / "partial.csv", rows)
     assert summary.updated == 4
     stored = stored_tickets(stocked)
@@ -179,22 +237,44 @@ def test_file_without_some_columns_keeps_their_stored_values(stocked: sa.Engine,
 
 
 def test_custom_column_names_map_onto_the_store(engine: sa.Engine, tmp_path: Path) -> None:
-    rows = [{"key": f"K-{i}", "title": f"Title {i}", "description": f"Text {i}", "team": ("Billing", "Sales")[i % 2],
-             "prio": "HIGH", "opened": "2026-02-03 04:05:06"} for i in range(3)]
-    mapping = ColumnMapping(text_columns=("title", "description"), category_column="team", priority_column="prio",
-                            id_column="key", created_at_column="opened",
-                            explicit=frozenset({"text_columns", "category_column", "priority_column", "id_column",
-                                                "created_at_column"}))
+    rows = [
+        {
+            "key": f"K-{i}",
+            "title": f"Title {i}",
+            "description": f"Text {i}",
+            "team": ("Billing", "Sales")[i % 2],
+            "prio": "HIGH",
+            "opened": "2026-02-03 04:05:06",
+        }
+        for i in range(3)
+    ]
+    mapping = ColumnMapping(
+        text_columns=("title", "description"),
+        category_column="team",
+        priority_column="prio",
+        id_column="key",
+        created_at_column="opened",
+        explicit=frozenset(
+            {"text_columns", "category_column", "priority_column", "id_column", "created_at_column"}
+        ),
+    )
     summary = ingest_rows(engine, tmp_path / "own.csv", rows, mapping)
     assert summary.stored == 3
     stored = stored_tickets(engine)
-    assert stored.loc["K-1", ["subject", "body", "category", "priority"]].tolist() == ["Title 1", "Text 1", "Sales", "high"]
+    assert stored.loc["K-1", ["subject", "body", "category", "priority"]].tolist() == [
+        "Title 1",
+        "Text 1",
+        "Sales",
+        "high",
+    ]
     assert stored.at["K-1", "created_at"] == pd.Timestamp("2026-02-03 04:05:06").to_pydatetime()
 
 
 def test_extra_text_columns_are_joined_into_the_body(engine: sa.Engine, tmp_path: Path) -> None:
     rows = [{**ticket(i), "steps": f"Step {i}"} for i in range(2)]
-    ingest_rows(engine, tmp_path / "t.csv", rows, ColumnMapping(text_columns=("subject", "body", "steps")))
+    ingest_rows(
+        engine, tmp_path / "t.csv", rows, ColumnMapping(text_columns=("subject", "body", "steps"))
+    )
     assert stored_tickets(engine).at["T-0001", "body"] == "Body of ticket 1\nStep 1"
 
 
@@ -222,12 +302,16 @@ def test_file_without_priority_column_is_ingested(engine: sa.Engine, tmp_path: P
 
 def test_excel_byte_order_mark_keeps_the_id_column(engine: sa.Engine, tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + pd.DataFrame([ticket(0), ticket(1)]).to_csv(index=False).encode("utf-8"))
+    path.write_bytes(
+        b"\xef\xbb\xbf" + pd.DataFrame([ticket(0), ticket(1)]).to_csv(index=False).encode("utf-8")
+    )
     ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS)
     assert sorted(stored_tickets(engine).index) == ["T-0000", "T-0001"]
 
 
-def test_parquet_round_trip_matches_csv(engine: sa.Engine, tmp_path: Path, small_data: synth.SyntheticData) -> None:
+def test_parquet_round_trip_matches_csv(
+    engine: sa.Engine, tmp_path: Path, small_data: synth.SyntheticData
+) -> None:
     frame = small_data.tickets.head(40)
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame.to_parquet(tmp_path / "t.parquet", index=False)
@@ -238,14 +322,20 @@ def test_parquet_round_trip_matches_csv(engine: sa.Engine, tmp_path: Path, small
     assert (from_parquet.read, from_parquet.stored, from_parquet.skipped) == (40, 0, 40)
 
 
-def test_parquet_only_file_is_ingested(engine: sa.Engine, tmp_path: Path, small_data: synth.SyntheticData) -> None:
+def test_parquet_only_file_is_ingested(
+    engine: sa.Engine, tmp_path: Path, small_data: synth.SyntheticData
+) -> None:
     small_data.tickets.head(10).to_parquet(tmp_path / "t.parquet", index=False)
-    summary = ingest.ingest_tickets(engine, tmp_path / "t.parquet", ColumnMapping(), LEVELS, chunk_rows=4)
+    summary = ingest.ingest_tickets(
+        engine, tmp_path / "t.parquet", ColumnMapping(), LEVELS, chunk_rows=4
+    )
     assert (summary.read, summary.stored) == (10, 10)
     stored = stored_tickets(engine)
     expected = small_data.tickets.head(10).set_index("ticket_id")
     assert (stored.loc[expected.index, "body"] == expected["body"]).all()
-    assert stored.loc[expected.index, "customer_ltv"].tolist() == pytest.approx(expected["customer_ltv"].tolist())
+    assert stored.loc[expected.index, "customer_ltv"].tolist() == pytest.approx(
+        expected["customer_ltv"].tolist()
+    )
 
 
 # ---- whole-file problems: one-line InputError, store untouched ---------------------------
@@ -282,9 +372,17 @@ def test_header_only_file(stocked: sa.Engine, tmp_path: Path) -> None:
 
 MISSING_COLUMNS = [
     (ColumnMapping(id_column="key", explicit=frozenset({"id_column"})), "'key'"),
-    (ColumnMapping(created_at_column="opened", explicit=frozenset({"created_at_column"})), "'opened'"),
+    (
+        ColumnMapping(created_at_column="opened", explicit=frozenset({"created_at_column"})),
+        "'opened'",
+    ),
     (ColumnMapping(category_column="team"), "'team'"),
-    (ColumnMapping(text_columns=("subject", "description"), explicit=frozenset({"text_columns"})), "description"),
+    (
+        ColumnMapping(
+            text_columns=("subject", "description"), explicit=frozenset({"text_columns"})
+        ),
+        "description",
+    ),
     (ColumnMapping(text_columns=("title", "text")), "title, text"),
 ]
 
@@ -350,21 +448,33 @@ def test_csv_named_parquet_is_rejected(stocked: sa.Engine, tmp_path: Path) -> No
 
 
 def test_blank_body_is_quarantined(stocked: sa.Engine, tmp_path: Path) -> None:
-    blanks = [ticket(12, body=""), ticket(13, body="   "), ticket(14, body="\t\n", subject=""),
-              {k: v for k, v in ticket(15).items() if k != "body"}]
+    blanks = [
+        ticket(12, body=""),
+        ticket(13, body="   "),
+        ticket(14, body="\t\n", subject=""),
+        {k: v for k, v in ticket(15).items() if k != "body"},
+    ]
     for reasons in ingest_bad_rows(stocked, tmp_path, blanks):
         assert reasons == ["body: missing or empty"]
 
 
-def test_priority_off_the_configured_scale_is_quarantined(stocked: sa.Engine, tmp_path: Path) -> None:
+def test_priority_off_the_configured_scale_is_quarantined(
+    stocked: sa.Engine, tmp_path: Path
+) -> None:
     # "urgent" is on the default scale but not on this store's configured one.
-    reasons = ingest_bad_rows(stocked, tmp_path, [ticket(12, priority="urgent"), ticket(13, priority="P1")])
-    assert reasons == [["priority: priority is not on the configured scale (got 'urgent')"],
-                       ["priority: priority is not on the configured scale (got 'p1')"]]
+    reasons = ingest_bad_rows(
+        stocked, tmp_path, [ticket(12, priority="urgent"), ticket(13, priority="P1")]
+    )
+    assert reasons == [
+        ["priority: priority is not on the configured scale (got 'urgent')"],
+        ["priority: priority is not on the configured scale (got 'p1')"],
+    ]
 
 
 def test_priority_case_is_normalised(engine: sa.Engine, tmp_path: Path) -> None:
-    ingest_rows(engine, tmp_path / "t.csv", [ticket(0, priority=" High "), ticket(1, priority="LOW")])
+    ingest_rows(
+        engine, tmp_path / "t.csv", [ticket(0, priority=" High "), ticket(1, priority="LOW")]
+    )
     assert stored_tickets(engine)["priority"].tolist() == ["high", "low"]
 
 
@@ -378,23 +488,35 @@ def test_wrong_type_is_quarantined(stocked: sa.Engine, tmp_path: Path) -> None:
 
 def test_future_timestamp_is_quarantined(stocked: sa.Engine, tmp_path: Path) -> None:
     tomorrow = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)).isoformat()
-    reasons = ingest_bad_rows(stocked, tmp_path, [ticket(12, created_at="2999-01-01T00:00:00Z"),
-                                                  ticket(13, created_at=tomorrow)])
-    assert all(len(r) == 1 and r[0].startswith("created_at: timestamp lies in the future") for r in reasons)
+    reasons = ingest_bad_rows(
+        stocked,
+        tmp_path,
+        [ticket(12, created_at="2999-01-01T00:00:00Z"), ticket(13, created_at=tomorrow)],
+    )
+    assert all(
+        len(r) == 1 and r[0].startswith("created_at: timestamp lies in the future") for r in reasons
+    )
 
 
 def test_unparseable_timestamp_is_quarantined(stocked: sa.Engine, tmp_path: Path) -> None:
     stamps = ["not a date", "2026-13-45", "0001-01-01", "1700000000"]
-    reasons = ingest_bad_rows(stocked, tmp_path, [ticket(12 + i, created_at=s) for i, s in enumerate(stamps)])
+    reasons = ingest_bad_rows(
+        stocked, tmp_path, [ticket(12 + i, created_at=s) for i, s in enumerate(stamps)]
+    )
     assert reasons == [[f"created_at: not a valid timestamp (got {s!r})"] for s in stamps]
 
 
 def test_mixed_timestamp_formats_are_all_read(engine: sa.Engine, tmp_path: Path) -> None:
     stamps = ["2026-01-02T10:00:00Z", "2026-01-03 11:00:00", "2026-01-04T12:00:00+02:00", ""]
-    summary = ingest_rows(engine, tmp_path / "t.csv", [ticket(i, created_at=s) for i, s in enumerate(stamps)])
+    summary = ingest_rows(
+        engine, tmp_path / "t.csv", [ticket(i, created_at=s) for i, s in enumerate(stamps)]
+    )
     assert summary.stored == 4
     stored = stored_tickets(engine)["created_at"].sort_index().tolist()
-    assert stored[:3] == [pd.Timestamp(s).to_pydatetime() for s in ("2026-01-02 10:00", "2026-01-03 11:00", "2026-01-04 10:00")]
+    assert stored[:3] == [
+        pd.Timestamp(s).to_pydatetime()
+        for s in ("2026-01-02 10:00", "2026-01-03 11:00", "2026-01-04 10:00")
+    ]
     assert pd.isna(stored[3])
 
 
@@ -403,25 +525,41 @@ def test_several_megabyte_body_is_quarantined(stocked: sa.Engine, tmp_path: Path
     assert len(reasons) == 1 and reasons[0].startswith("body: str_length")
 
 
-def test_duplicate_id_with_other_content_quarantines_the_later_row(engine: sa.Engine, tmp_path: Path) -> None:
+def test_duplicate_id_with_other_content_quarantines_the_later_row(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     rows = [ticket(0), ticket(1), ticket(1, body="Other"), ticket(2), ticket(0, subject="Else")]
     summary = ingest_rows(engine, tmp_path / "dup.csv", rows, chunk_rows=2)
     assert (summary.stored, summary.quarantined, summary.skipped) == (3, 2, 0)
     reasons = quarantine_reasons(engine, summary.batch_id)
-    assert sorted(reasons) == [3, 5] and all(r[0].startswith("ticket_id: duplicate id") for r in reasons.values())
-    assert stored_tickets(engine).loc[["T-0000", "T-0001"], "body"].tolist() == ["Body of ticket 0", "Body of ticket 1"]
+    assert sorted(reasons) == [3, 5] and all(
+        r[0].startswith("ticket_id: duplicate id") for r in reasons.values()
+    )
+    assert stored_tickets(engine).loc[["T-0000", "T-0001"], "body"].tolist() == [
+        "Body of ticket 0",
+        "Body of ticket 1",
+    ]
 
 
 def test_exact_duplicate_rows_are_skipped(engine: sa.Engine, tmp_path: Path) -> None:
-    summary = ingest_rows(engine, tmp_path / "dup.csv", [ticket(0), ticket(1), ticket(0), ticket(1), ticket(0)], chunk_rows=2)
+    summary = ingest_rows(
+        engine,
+        tmp_path / "dup.csv",
+        [ticket(0), ticket(1), ticket(0), ticket(1), ticket(0)],
+        chunk_rows=2,
+    )
     assert (summary.stored, summary.quarantined, summary.skipped) == (2, 0, 3)
 
 
 def test_invalid_utf8_quarantines_only_that_row(stocked: sa.Engine, tmp_path: Path) -> None:
-    text = pd.DataFrame([ticket(10), ticket(12, body="Caf\u00e9 au lait"), ticket(11, body="na\u00efve")]).to_csv(index=False)
+    text = pd.DataFrame(
+        [ticket(10), ticket(12, body="Caf\u00e9 au lait"), ticket(11, body="na\u00efve")]
+    ).to_csv(index=False)
     path = tmp_path / "latin.csv"
     # Row 2 in Latin-1 (one undecodable byte), the rest proper UTF-8.
-    path.write_bytes(text.encode("utf-8").replace("Caf\u00e9".encode("utf-8"), "Caf\u00e9".encode("latin-1")))
+    path.write_bytes(
+        text.encode("utf-8").replace("Caf\u00e9".encode("utf-8"), "Caf\u00e9".encode("latin-1"))
+    )
     summary = ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS)
     assert (summary.stored, summary.quarantined) == (2, 1)
     assert quarantine_reasons(stocked, summary.batch_id) == {2: ["body: invalid UTF-8 bytes"]}
@@ -429,7 +567,9 @@ def test_invalid_utf8_quarantines_only_that_row(stocked: sa.Engine, tmp_path: Pa
 
 
 def test_quarantine_keeps_the_raw_row(engine: sa.Engine, tmp_path: Path) -> None:
-    summary = ingest_rows(engine, tmp_path / "t.csv", [ticket(0), ticket(1), ticket(2, customer_ltv="abc")])
+    summary = ingest_rows(
+        engine, tmp_path / "t.csv", [ticket(0), ticket(1), ticket(2, customer_ltv="abc")]
+    )
     with engine.connect() as conn:
         raw = json.loads(conn.execute(sa.select(store.quarantine.c.raw)).scalar_one())
     assert raw["ticket_id"] == "T-0002" and raw["customer_ltv"] == "abc"
@@ -453,8 +593,9 @@ def fail_on_second_insert(monkeypatch: pytest.MonkeyPatch, message: str) -> list
     return calls
 
 
-def test_failure_mid_batch_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_mid_batch_leaves_the_store_as_it_was(
+    stocked: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = [ticket(10, body=""), ticket(11), ticket(1, body="Changed"), ticket(12), ticket(13)]
     path = write_csv(tmp_path / "t.csv", rows)
     calls = fail_on_second_insert(monkeypatch, "disk full")
@@ -465,9 +606,15 @@ def test_failure_mid_batch_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_pa
     assert dump(stocked) == before
 
 
-def test_single_class_found_late_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path) -> None:
+def test_single_class_found_late_leaves_the_store_as_it_was(
+    stocked: sa.Engine, tmp_path: Path
+) -> None:
     before = dump(stocked)
-    rows = [ticket(20, category="Sales"), ticket(21, category="Sales", body=""), ticket(22, category="Sales")]
+    rows = [
+        ticket(20, category="Sales"),
+        ticket(21, category="Sales", body=""),
+        ticket(22, category="Sales"),
+    ]
     with pytest.raises(InputError, match="single class"):
         ingest_rows(stocked, tmp_path / "t.csv", rows, chunk_rows=1)
     assert dump(stocked) == before
@@ -476,28 +623,49 @@ def test_single_class_found_late_leaves_the_store_as_it_was(stocked: sa.Engine, 
 # ---- feedback and surveys ---------------------------------------------------------------
 
 
-def feedback(ticket_id: str, category: str = "Account", priority: str = "", at: str = "2026-02-01T00:00:00Z") -> dict[str, str]:
-    return {"ticket_id": ticket_id, "corrected_category": category, "corrected_priority": priority,
-            "agent_id": "agent-1", "corrected_at": at, "reason": "queue"}
+def feedback(
+    ticket_id: str, category: str = "Account", priority: str = "", at: str = "2026-02-01T00:00:00Z"
+) -> dict[str, str]:
+    return {
+        "ticket_id": ticket_id,
+        "corrected_category": category,
+        "corrected_priority": priority,
+        "agent_id": "agent-1",
+        "corrected_at": at,
+        "reason": "queue",
+    }
 
 
 def survey(ticket_id: str, csat: str = "4", at: str = "2026-02-02T00:00:00Z") -> dict[str, str]:
     return {"ticket_id": ticket_id, "csat": csat, "comment": "", "answered_at": at}
 
 
-def test_feedback_rows_are_checked_and_reingest_is_idempotent(stocked: sa.Engine, tmp_path: Path) -> None:
-    rows = [feedback("T-0000"), feedback("T-9999"), feedback("T-0001", category=""),
-            feedback("T-0002", category="", priority="Low"), feedback("T-0003", priority="urgent"),
-            feedback("T-0003", at="someday"), feedback("T-0000")]
+def test_feedback_rows_are_checked_and_reingest_is_idempotent(
+    stocked: sa.Engine, tmp_path: Path
+) -> None:
+    rows = [
+        feedback("T-0000"),
+        feedback("T-9999"),
+        feedback("T-0001", category=""),
+        feedback("T-0002", category="", priority="Low"),
+        feedback("T-0003", priority="urgent"),
+        feedback("T-0003", at="someday"),
+        feedback("T-0000"),
+    ]
     path = write_csv(tmp_path / "fb.csv", rows)
     summary = ingest.ingest_feedback(stocked, path, LEVELS, chunk_rows=3)
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (7, 2, 4, 1)
     reasons = quarantine_reasons(stocked, summary.batch_id)
     assert reasons[2] == ["ticket_id: unknown ticket 'T-9999'"]
     assert reasons[3] == ["corrected_category/corrected_priority: neither is set"]
-    assert reasons[5][0].startswith("corrected_priority:") and reasons[6][0].startswith("corrected_at:")
+    assert reasons[5][0].startswith("corrected_priority:") and reasons[6][0].startswith(
+        "corrected_at:"
+    )
     with stocked.connect() as conn:
-        assert store.all_feedback(conn).set_index("ticket_id").at["T-0002", "corrected_priority"] == "low"
+        assert (
+            store.all_feedback(conn).set_index("ticket_id").at["T-0002", "corrected_priority"]
+            == "low"
+        )
     before = dump(stocked)
 
     again = ingest.ingest_feedback(stocked, path, LEVELS)
@@ -507,9 +675,18 @@ def test_feedback_rows_are_checked_and_reingest_is_idempotent(stocked: sa.Engine
     assert after["feedback"] == before["feedback"] and after["tickets"] == before["tickets"]
 
 
-def test_survey_rows_are_checked_and_reingest_is_idempotent(stocked: sa.Engine, tmp_path: Path) -> None:
-    rows = [survey("T-0000"), survey("T-0001", "0"), survey("T-0001", "6"), survey("T-0002", "four"),
-            survey("T-0002", "3.5"), survey("T-4242"), survey("T-0003", "5")]
+def test_survey_rows_are_checked_and_reingest_is_idempotent(
+    stocked: sa.Engine, tmp_path: Path
+) -> None:
+    rows = [
+        survey("T-0000"),
+        survey("T-0001", "0"),
+        survey("T-0001", "6"),
+        survey("T-0002", "four"),
+        survey("T-0002", "3.5"),
+        survey("T-4242"),
+        survey("T-0003", "5"),
+    ]
     path = write_csv(tmp_path / "sv.csv", rows)
     summary = ingest.ingest_surveys(stocked, path, LEVELS)
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (7, 2, 5, 0)
@@ -524,7 +701,9 @@ def test_survey_rows_are_checked_and_reingest_is_idempotent(stocked: sa.Engine, 
     assert dump(stocked)["surveys"] == before["surveys"]
 
 
-def test_feedback_for_a_ticket_ingested_earlier_in_the_store(engine: sa.Engine, tickets_csv: Path) -> None:
+def test_feedback_for_a_ticket_ingested_earlier_in_the_store(
+    engine: sa.Engine, tickets_csv: Path
+) -> None:
     paths = {p.stem: p for p in tickets_csv.parent.glob("*.csv")}
     ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), LEVELS)
     fb = ingest.ingest_feedback(engine, paths["feedback"], LEVELS)
@@ -553,9 +732,13 @@ def test_linked_header_only_file_fails_preflight(tmp_path: Path) -> None:
         ingest.preflight_linked(path, "feedback")
 
 
-def test_linked_failure_mid_batch_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_csv(tmp_path / "sv.csv", [survey("T-0000"), survey("T-9999"), survey("T-0001"), survey("T-0002")])
+def test_linked_failure_mid_batch_leaves_the_store_as_it_was(
+    stocked: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(
+        tmp_path / "sv.csv",
+        [survey("T-0000"), survey("T-9999"), survey("T-0001"), survey("T-0002")],
+    )
     fail_on_second_insert(monkeypatch, "connection lost")
     before = dump(stocked)
     with pytest.raises(RuntimeError):
@@ -572,7 +755,9 @@ BROKEN = {
     "future date": {"created_at": "2999-01-01T00:00:00Z"},
     "bad date": {"created_at": "yesterday"},
 }
-ROW = st.tuples(st.sampled_from(["valid"] * 3 + sorted(BROKEN)), st.integers(0, 4), st.integers(0, 1))
+ROW = st.tuples(
+    st.sampled_from(["valid"] * 3 + sorted(BROKEN)), st.integers(0, 4), st.integers(0, 1)
+)
 
 
 def expected_counts(rows: list[tuple[str, int, int]]) -> tuple[int, int, int]:
@@ -595,11 +780,19 @@ def expected_counts(rows: list[tuple[str, int, int]]) -> tuple[int, int, int]:
 @given(rows=st.lists(ROW, min_size=1, max_size=8), chunk_rows=st.sampled_from([5, 50]))
 # Found by hypothesis: in the second chunk the first row of id 0 conflicts with the batch's version,
 # and the exact repeat after it was once compared with that conflicting row instead.
-@example(rows=[("valid", 0, 0), ("valid", 0, 0), ("valid", 0, 0), ("valid", 0, 1), ("valid", 0, 0)], chunk_rows=5)
-def test_every_row_is_stored_quarantined_or_skipped(rows: list[tuple[str, int, int]], chunk_rows: int) -> None:
+@example(
+    rows=[("valid", 0, 0), ("valid", 0, 0), ("valid", 0, 0), ("valid", 0, 1), ("valid", 0, 0)],
+    chunk_rows=5,
+)
+def test_every_row_is_stored_quarantined_or_skipped(
+    rows: list[tuple[str, int, int]], chunk_rows: int
+) -> None:
     # Two fixed rows first, so the batch always has the two classes a labeled file needs.
     rows = [("valid", 100, 0), ("valid", 101, 0), *rows]
-    records = [ticket(key, **{"body": f"Body {key} v{variant}", **BROKEN.get(kind, {})}) for kind, key, variant in rows]
+    records = [
+        ticket(key, **{"body": f"Body {key} v{variant}", **BROKEN.get(kind, {})})
+        for kind, key, variant in rows
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         engine = store.connect(f"sqlite:///{tmp}/store.db")
         try:
@@ -607,16 +800,25 @@ def test_every_row_is_stored_quarantined_or_skipped(rows: list[tuple[str, int, i
             tables = dump(engine)
         finally:
             engine.dispose()
-    assert (summary.read, (summary.stored, summary.quarantined, summary.skipped)) == (len(rows), expected_counts(rows))
+    assert (summary.read, (summary.stored, summary.quarantined, summary.skipped)) == (
+        len(rows),
+        expected_counts(rows),
+    )
     assert len(tables["tickets"]) == summary.stored
     assert len(tables["quarantine"]) == summary.quarantined
-    assert [b[3:7] for b in tables["batches"]] == [(summary.read, summary.stored, summary.quarantined, summary.skipped)]
+    assert [b[3:7] for b in tables["batches"]] == [
+        (summary.read, summary.stored, summary.quarantined, summary.skipped)
+    ]
 
 
 @pytest.mark.parametrize("chunk_rows", [2, 100])
-def test_repeats_across_chunks_are_found_like_repeats_within_one(engine: sa.Engine, tmp_path: Path, chunk_rows: int) -> None:
+def test_repeats_across_chunks_are_found_like_repeats_within_one(
+    engine: sa.Engine, tmp_path: Path, chunk_rows: int
+) -> None:
     rows = [ticket(1), ticket(2), ticket(3), ticket(1), {**ticket(2), "body": "other text"}]
-    summary = ingest.ingest_tickets(engine, write_csv(tmp_path / "t.csv", rows), ColumnMapping(), LEVELS, chunk_rows)
+    summary = ingest.ingest_tickets(
+        engine, write_csv(tmp_path / "t.csv", rows), ColumnMapping(), LEVELS, chunk_rows
+    )
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (5, 3, 1, 1)
     with engine.connect() as conn:
         reasons = [r["reasons"] for r in quarantine_list(conn)]
@@ -624,23 +826,35 @@ def test_repeats_across_chunks_are_found_like_repeats_within_one(engine: sa.Engi
 
 
 def quarantine_list(conn: sa.Connection) -> list[dict]:
-    from triage_ml import quarantine
+    from triage_ml.ingest import quarantine
 
     return quarantine.list_records(conn)
 
 
-def test_unknown_category_is_quarantined_when_categories_are_configured(engine: sa.Engine, tmp_path: Path) -> None:
-    rows = [ticket(1, category="Billing"), ticket(2, category="Gardening"), ticket(3, category="Account")]
+def test_unknown_category_is_quarantined_when_categories_are_configured(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    rows = [
+        ticket(1, category="Billing"),
+        ticket(2, category="Gardening"),
+        ticket(3, category="Account"),
+    ]
     path = write_csv(tmp_path / "t.csv", rows)
-    summary = ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS, categories=("Billing", "Account"))
+    summary = ingest.ingest_tickets(
+        engine, path, ColumnMapping(), LEVELS, categories=("Billing", "Account")
+    )
     assert (summary.stored, summary.quarantined) == (2, 1)
     with engine.connect() as conn:
         [record] = quarantine_list(conn)
-    assert record["reasons"] == ["category: category is not one of the configured categories (got 'Gardening')"]
+    assert record["reasons"] == [
+        "category: category is not one of the configured categories (got 'Gardening')"
+    ]
 
 
 @pytest.mark.parametrize("value", ["inf", "-1", "1e13"])
-def test_customer_value_out_of_range_is_quarantined(engine: sa.Engine, tmp_path: Path, value: str) -> None:
+def test_customer_value_out_of_range_is_quarantined(
+    engine: sa.Engine, tmp_path: Path, value: str
+) -> None:
     path = write_csv(tmp_path / "t.csv", [ticket(1), ticket(2), ticket(3, customer_ltv=value)])
     summary = ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS)
     assert (summary.stored, summary.quarantined) == (2, 1)
@@ -666,8 +880,9 @@ def test_read_ahead_raises_the_producers_error_in_the_caller() -> None:
     assert seen == [1]
 
 
-def test_error_preparing_a_later_chunk_leaves_the_store_as_it_was(stocked: sa.Engine, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_preparing_a_later_chunk_leaves_the_store_as_it_was(
+    stocked: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The later chunk is prepared on the read-ahead thread while the first is written.
     real_prepare, calls = ingest.prepare_ticket_chunk, []
 
@@ -677,7 +892,7 @@ def test_error_preparing_a_later_chunk_leaves_the_store_as_it_was(stocked: sa.En
             raise RuntimeError("parser crashed")
         return real_prepare(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "prepare_ticket_chunk", prepare_then_fail)
+    monkeypatch.setattr(batches, "prepare_ticket_chunk", prepare_then_fail)
     before = dump(stocked)
     path = write_csv(tmp_path / "t.csv", [ticket(30), ticket(31), ticket(32), ticket(33)])
     with pytest.raises(RuntimeError, match="parser crashed"):

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from triage_ml import ngrams
+from triage_model import ngrams
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +52,9 @@ def close(left: Any, right: Any) -> bool:
     left, right = left.tocsr(copy=True), right.tocsr(copy=True)
     left.sort_indices()
     right.sort_indices()
-    if not (np.array_equal(left.indptr, right.indptr) and np.array_equal(left.indices, right.indices)):
+    if not (
+        np.array_equal(left.indptr, right.indptr) and np.array_equal(left.indices, right.indices)
+    ):
         return False
     per_entry = np.repeat(np.diff(right.indptr), np.diff(right.indptr))
     bound = 2 * per_entry * np.finfo(right.dtype).eps * np.abs(right.data)
@@ -98,15 +100,24 @@ def test_word_unigrams_and_bigrams_equal_the_library_transform(options: dict[str
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("abcAßÄé İ\t\n  .,!x_1\u00a0\x1c\u2003")), max_size=40),
-                min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from(list("abcAßÄé İ\t\n  .,!x_1\u00a0\x1c\u2003")), max_size=40
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_equals_the_library_on_any_text(texts: list[str]) -> None:
     assert close(ngrams.transform(VECTORIZER, texts), VECTORIZER.transform(texts))
     assert same(ngrams.transform(WORD_VECTORIZER, texts), WORD_VECTORIZER.transform(texts))
 
 
 VECTORIZER = fitted()
-WORD_VECTORIZER = TfidfVectorizer(ngram_range=(1, 2)).fit(["ab bc", "bc ab ab", "Ä ßé ab", "xx abc ab bc"])
+WORD_VECTORIZER = TfidfVectorizer(ngram_range=(1, 2)).fit(
+    ["ab bc", "bc ab ab", "Ä ßé ab", "xx abc ab bc"]
+)
 
 
 def test_a_full_cache_starts_again_and_stays_bounded() -> None:
@@ -136,8 +147,13 @@ def test_a_full_word_token_cache_starts_again_and_stays_bounded() -> None:
 
 
 def test_equals_the_library_on_the_realistic_sample(shared_sample: Any) -> None:
-    texts = [f"{s} {b}" for s, b in zip(shared_sample["subject"].fillna(""), shared_sample["body"].fillna(""))]
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit(texts[:800])
+    texts = [
+        f"{s} {b}"
+        for s, b in zip(shared_sample["subject"].fillna(""), shared_sample["body"].fillna(""))
+    ]
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit(
+        texts[:800]
+    )
     words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2).fit(texts[:800])
     new = texts[800:1100]
     assert close(ngrams.transform(char, new), char.transform(new))
@@ -158,22 +174,39 @@ def test_a_text_s_char_row_is_the_same_in_any_batch() -> None:
                 assert np.array_equal(together[row].data, expected.data)
 
 
-@pytest.mark.parametrize(("vectorizer", "equal"), [(fitted(), close), (fitted_words(), same)], ids=["char_wb", "word"])
-def test_threads_sharing_one_vectorizer_get_the_library_result(vectorizer: TfidfVectorizer, equal: Any) -> None:
+@pytest.mark.parametrize(
+    ("vectorizer", "equal"), [(fitted(), close), (fitted_words(), same)], ids=["char_wb", "word"]
+)
+def test_threads_sharing_one_vectorizer_get_the_library_result(
+    vectorizer: TfidfVectorizer, equal: Any
+) -> None:
     batches = [[f"{text} extra{i} word{i % 3}" for text in CORPUS] for i in range(16)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda texts: ngrams.transform(vectorizer, texts), batches))
-    assert all(equal(result, vectorizer.transform(texts)) for result, texts in zip(results, batches))
+    assert all(
+        equal(result, vectorizer.transform(texts)) for result, texts in zip(results, batches)
+    )
 
 
-@pytest.mark.parametrize("vectorizer", [
-    TfidfVectorizer(analyzer="word", ngram_range=(1, 3)).fit(CORPUS),
-    TfidfVectorizer(analyzer="word", stop_words=["for", "my"]).fit(CORPUS),
-    TfidfVectorizer(analyzer="word", token_pattern=r"\S+").fit(CORPUS),
-    TfidfVectorizer(analyzer="word", tokenizer=str.split, token_pattern=None).fit(CORPUS),
-    TfidfVectorizer(analyzer="char").fit(CORPUS),
-    TfidfVectorizer(analyzer="char_wb", preprocessor=str.upper).fit(CORPUS),
-], ids=["word-trigrams", "stop-words", "own-token-pattern", "own-tokenizer", "char", "own-preprocessor"])
+@pytest.mark.parametrize(
+    "vectorizer",
+    [
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 3)).fit(CORPUS),
+        TfidfVectorizer(analyzer="word", stop_words=["for", "my"]).fit(CORPUS),
+        TfidfVectorizer(analyzer="word", token_pattern=r"\S+").fit(CORPUS),
+        TfidfVectorizer(analyzer="word", tokenizer=str.split, token_pattern=None).fit(CORPUS),
+        TfidfVectorizer(analyzer="char").fit(CORPUS),
+        TfidfVectorizer(analyzer="char_wb", preprocessor=str.upper).fit(CORPUS),
+    ],
+    ids=[
+        "word-trigrams",
+        "stop-words",
+        "own-token-pattern",
+        "own-tokenizer",
+        "char",
+        "own-preprocessor",
+    ],
+)
 def test_other_vectorizers_are_left_to_the_library(vectorizer: TfidfVectorizer) -> None:
     assert not ngrams.covers(vectorizer)
     assert same(ngrams.transform(vectorizer, NEW_TEXTS), vectorizer.transform(NEW_TEXTS))

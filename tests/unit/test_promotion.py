@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
 
-from triage_ml import gate, promotion, registry, store
+from triage_ml import registry, store
 from triage_ml.errors import RegistryError, TriageError
+from triage_ml.registry import gate, promotion
 from triage_ml.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -26,7 +27,9 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def settings(tracking_uri: str, tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path, mlflow_tracking_uri=tracking_uri, model_name=f"m-{uuid.uuid4().hex[:8]}")
+    return Settings(
+        home=tmp_path, mlflow_tracking_uri=tracking_uri, model_name=f"m-{uuid.uuid4().hex[:8]}"
+    )
 
 
 @pytest.fixture
@@ -55,10 +58,14 @@ def test_forced_promotions_keep_the_replaced_champion_reachable(client, settings
     promotion.force_promote(client, engine, settings, "2", "hotfix model")
     assert state(client, settings) == ("2", "1")
     rows = audit_rows(engine)
-    assert [(r["action"], r["champion_version"], r["challenger_version"], r["promoted"]) for r in rows] == \
-           [("force-promote", None, "1", True), ("force-promote", "1", "2", True)]
+    assert [
+        (r["action"], r["champion_version"], r["challenger_version"], r["promoted"]) for r in rows
+    ] == [("force-promote", None, "1", True), ("force-promote", "1", "2", True)]
     assert rows[-1]["reason"] == "hotfix model" and json.loads(rows[-1]["details"])["actor"]
-    assert client.get_model_version(settings.model_name, "2").tags["promotion.decision"] == "force-promoted"
+    assert (
+        client.get_model_version(settings.model_name, "2").tags["promotion.decision"]
+        == "force-promoted"
+    )
 
 
 def test_rollback_walks_back_one_champion_at_a_time(client, settings, engine) -> None:
@@ -72,8 +79,14 @@ def test_rollback_walks_back_one_champion_at_a_time(client, settings, engine) ->
         promotion.roll_back(client, engine, settings, "once more")
     assert state(client, settings) == ("1", None)
     rollbacks = [r for r in audit_rows(engine) if r["action"] == "rollback"]
-    assert [(r["champion_version"], r["challenger_version"]) for r in rollbacks] == [("3", "2"), ("2", "1")]
-    assert client.get_model_version(settings.model_name, "3").tags["promotion.decision"] == "rolled-back"
+    assert [(r["champion_version"], r["challenger_version"]) for r in rollbacks] == [
+        ("3", "2"),
+        ("2", "1"),
+    ]
+    assert (
+        client.get_model_version(settings.model_name, "3").tags["promotion.decision"]
+        == "rolled-back"
+    )
 
 
 def test_rollback_never_offers_the_version_just_rolled_back_from(client, settings, engine) -> None:
@@ -84,12 +97,17 @@ def test_rollback_never_offers_the_version_just_rolled_back_from(client, setting
     assert state(client, settings) == ("1", None)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda c, e, s: promotion.roll_back(c, e, s, "why"), "has no champion to roll back"),
-    (lambda c, e, s: promotion.force_promote(c, e, s, "9", "why"), "has no version 9"),
-    (lambda c, e, s: promotion.force_promote(c, e, s, "1", "  "), "a reason is required"),
-])
-def test_bad_requests_are_one_line_errors_that_change_nothing(client, settings, engine, call, message) -> None:
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda c, e, s: promotion.roll_back(c, e, s, "why"), "has no champion to roll back"),
+        (lambda c, e, s: promotion.force_promote(c, e, s, "9", "why"), "has no version 9"),
+        (lambda c, e, s: promotion.force_promote(c, e, s, "1", "  "), "a reason is required"),
+    ],
+)
+def test_bad_requests_are_one_line_errors_that_change_nothing(
+    client, settings, engine, call, message
+) -> None:
     with pytest.raises(TriageError, match=message):
         call(client, engine, settings)
     assert state(client, settings) == (None, None) and audit_rows(engine) == []
@@ -105,16 +123,21 @@ def test_promoting_the_champion_again_is_refused(client, settings, engine) -> No
 def test_a_stale_expectation_moves_nothing(client, settings, engine) -> None:
     promotion.force_promote(client, engine, settings, "1", "first")
     with pytest.raises(promotion.ChampionMoved, match="champion moved from None to 1"):
-        promotion.guarded_move(engine, client, settings, None,
-                               lambda before: registry.promote_version(client, settings, "2", before),
-                               lambda before, after: {"action": "gate", "promoted": True, "reason": "x"})
+        promotion.guarded_move(
+            engine,
+            client,
+            settings,
+            None,
+            lambda before: registry.promote_version(client, settings, "2", before),
+            lambda before, after: {"action": "gate", "promoted": True, "reason": "x"},
+        )
     assert state(client, settings) == ("1", None) and len(audit_rows(engine)) == 1
 
 
 def test_a_failed_audit_write_puts_the_aliases_back(client, settings, engine, monkeypatch) -> None:
     promotion.force_promote(client, engine, settings, "1", "first")
 
-    def broken(conn, row):  # noqa: ANN001, ANN202
+    def broken(conn, row):
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
     monkeypatch.setattr(store, "record_decision", broken)
@@ -131,19 +154,29 @@ def test_two_concurrent_promotions_exactly_one_wins(client, settings, engine, mo
     read_aliases = registry.aliases
     both_started = threading.Barrier(2, timeout=30)
 
-    def slow_aliases(*args):  # noqa: ANN002, ANN202
+    def slow_aliases(*args):
         seen = read_aliases(*args)
         threading.Event().wait(0.5)
         return seen
 
     monkeypatch.setattr(registry, "aliases", slow_aliases)
-    decision = gate.Decision(True, "promoted: every check passed", {"category_macro_f1": 0.9}, {"category_macro_f1": 0.8}, (0.01, 0.05))
+    decision = gate.Decision(
+        True,
+        "promoted: every check passed",
+        {"category_macro_f1": 0.9},
+        {"category_macro_f1": 0.8},
+        (0.01, 0.05),
+    )
     outcomes: dict[str, gate.Decision] = {}
 
     def retraining(version: str) -> None:
-        registered = registry.RegisteredModel(settings.model_name, version, "models:/unused", f"run-{version}")
+        registered = registry.RegisteredModel(
+            settings.model_name, version, "models:/unused", f"run-{version}"
+        )
         both_started.wait()
-        outcomes[version] = promotion.apply_decision(client, engine, settings, decision, registered, "1")[0]
+        outcomes[version] = promotion.apply_decision(
+            client, engine, settings, decision, registered, "1"
+        )[0]
 
     threads = [threading.Thread(target=retraining, args=(v,)) for v in ("2", "3")]
     for thread in threads:
@@ -158,8 +191,13 @@ def test_two_concurrent_promotions_exactly_one_wins(client, settings, engine, mo
     assert "champion moved from 1 to" in outcomes[loser].reason
     assert state(client, settings) == (winners[0], "1")
     gate_rows = [r for r in audit_rows(engine) if r["action"] == "gate"]
-    assert sorted((r["challenger_version"], r["promoted"]) for r in gate_rows) == sorted([(winners[0], True), (loser, False)])
-    assert client.get_model_version(settings.model_name, loser).tags["promotion.decision"] == "rejected"
+    assert sorted((r["challenger_version"], r["promoted"]) for r in gate_rows) == sorted(
+        [(winners[0], True), (loser, False)]
+    )
+    assert (
+        client.get_model_version(settings.model_name, loser).tags["promotion.decision"]
+        == "rejected"
+    )
 
 
 def test_revert_restores_both_aliases_and_is_audited(client, settings, engine) -> None:
@@ -168,7 +206,11 @@ def test_revert_restores_both_aliases_and_is_audited(client, settings, engine) -
     registered = registry.RegisteredModel(settings.model_name, "2", "models:/unused", "run-2")
     _, moved_from = promotion.apply_decision(client, engine, settings, decision, registered, "1")
     assert state(client, settings) == ("2", "1")
-    promotion.revert_promotion(client, engine, settings, "2", moved_from, "the flow failed after the move")
+    promotion.revert_promotion(
+        client, engine, settings, "2", moved_from, "the flow failed after the move"
+    )
     assert state(client, settings) == ("1", None)
     assert audit_rows(engine)[-1]["action"] == "revert"
-    assert client.get_model_version(settings.model_name, "2").tags["promotion.decision"] == "aborted"
+    assert (
+        client.get_model_version(settings.model_name, "2").tags["promotion.decision"] == "aborted"
+    )

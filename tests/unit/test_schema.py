@@ -7,8 +7,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from triage_ml import cli, schema, store
+from triage_ml import cli, store
 from triage_ml.errors import StoreError
+from triage_ml.store import schema
 
 pytestmark = pytest.mark.unit
 
@@ -24,9 +25,18 @@ def metadata_at(revision: str) -> sa.MetaData:
     for table in store.metadata.sorted_tables:
         if first and table.name == "alias_locks":
             continue
-        columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, autoincrement=c.autoincrement, nullable=c.nullable,
-                             index=c.index or (table.name, c.name) == ("tickets", "customer_id"))
-                   for c in table.columns if not (first and c.name == "released_batch")]
+        columns = [
+            sa.Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                autoincrement=c.autoincrement,
+                nullable=c.nullable,
+                index=c.index or (table.name, c.name) == ("tickets", "customer_id"),
+            )
+            for c in table.columns
+            if not (first and c.name == "released_batch")
+        ]
         sa.Table(table.name, old, *columns)
     return old
 
@@ -48,10 +58,22 @@ def build_old_store(url: str, how: str) -> None:
     else:
         schema.upgrade(engine, "0001")
     with engine.begin() as conn:
-        conn.execute(store.tickets.insert().values(ticket_id="T-1", body="printer on fire", content_hash="h",
-                                                   batch_id="b1", ingested_at=store.utcnow()))
-        conn.execute(sa.text("INSERT INTO quarantine (batch_id, kind, raw, reasons, created_at) "
-                             "VALUES ('b1', 'tickets', '{}', '[]', :now)"), {"now": store.utcnow()})
+        conn.execute(
+            store.tickets.insert().values(
+                ticket_id="T-1",
+                body="printer on fire",
+                content_hash="h",
+                batch_id="b1",
+                ingested_at=store.utcnow(),
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO quarantine (batch_id, kind, raw, reasons, created_at) "
+                "VALUES ('b1', 'tickets', '{}', '[]', :now)"
+            ),
+            {"now": store.utcnow()},
+        )
     engine.dispose()
 
 
@@ -87,7 +109,9 @@ def test_a_first_release_store_upgrades_in_place(store_url: str, how: str) -> No
     engine.dispose()
 
 
-def test_a_store_made_by_a_later_pre_alembic_release_is_stamped_not_recreated(store_url: str) -> None:
+def test_a_store_made_by_a_later_pre_alembic_release_is_stamped_not_recreated(
+    store_url: str,
+) -> None:
     engine = store.create_engine(store_url)
     metadata_at("0003").create_all(engine)  # every table already there, no version table
     store.connect(store_url).dispose()
@@ -96,10 +120,14 @@ def test_a_store_made_by_a_later_pre_alembic_release_is_stamped_not_recreated(st
     engine.dispose()
 
 
-def test_connect_at_head_costs_a_version_query_and_no_script_loading(engine: sa.Engine, monkeypatch) -> None:
+def test_connect_at_head_costs_a_version_query_and_no_script_loading(
+    engine: sa.Engine, monkeypatch
+) -> None:
     statements: list[str] = []
     sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    monkeypatch.setattr("alembic.script.ScriptDirectory.from_config", lambda *a, **k: pytest.fail("scripts loaded"))
+    monkeypatch.setattr(
+        "alembic.script.ScriptDirectory.from_config", lambda *a, **k: pytest.fail("scripts loaded")
+    )
     schema.ensure_current(engine)
     assert 1 <= len(statements) <= 2, statements
 
@@ -125,7 +153,7 @@ def test_concurrent_first_connects_migrate_once(store_url: str) -> None:
         start.wait()
         try:
             store.connect(store_url).dispose()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_store) for _ in range(3)]
@@ -144,7 +172,10 @@ def test_concurrent_first_connects_migrate_once(store_url: str) -> None:
 def test_a_plain_postgresql_url_uses_psycopg_3() -> None:
     engine = store.create_engine("postgresql://triage:s3cret@db.example:5432/tickets")
     assert engine.dialect.driver == "psycopg" and engine.url.drivername == "postgresql+psycopg"
-    assert store.safe_url("postgresql://triage:s3cret@db.example/tickets") == "postgresql+psycopg://triage:***@db.example/tickets"
+    assert (
+        store.safe_url("postgresql://triage:s3cret@db.example/tickets")
+        == "postgresql+psycopg://triage:***@db.example/tickets"
+    )
     engine.dispose()
 
 
@@ -158,17 +189,26 @@ def one_error_line(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     code = cli.main(list(argv))
     err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert (
+        code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+    ), err
     return lines[0]
 
 
 @pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"], ["status"]])
-def test_an_unreachable_postgresql_store_is_one_line_without_the_password(workspace, capsys, monkeypatch, command) -> None:
+def test_an_unreachable_postgresql_store_is_one_line_without_the_password(
+    workspace, capsys, monkeypatch, command
+) -> None:
     from servers import free_port
 
-    monkeypatch.setenv("TRIAGE_DATABASE_URL", f"postgresql://triage:s3cret@127.0.0.1:{free_port()}/tickets")
+    monkeypatch.setenv(
+        "TRIAGE_DATABASE_URL", f"postgresql://triage:s3cret@127.0.0.1:{free_port()}/tickets"
+    )
     line = one_error_line(capsys, *command)
-    assert "cannot open the store at postgresql+psycopg://triage:***@127.0.0.1" in line and "s3cret" not in line
+    assert (
+        "cannot open the store at postgresql+psycopg://triage:***@127.0.0.1" in line
+        and "s3cret" not in line
+    )
 
 
 def test_an_unknown_driver_is_one_line_without_the_password(workspace, capsys, monkeypatch) -> None:
@@ -177,7 +217,9 @@ def test_an_unknown_driver_is_one_line_without_the_password(workspace, capsys, m
     assert "unknown or uninstalled driver 'oracle+nosuchdriver'" in line and "s3cret" not in line
 
 
-def test_a_newer_store_is_refused_by_the_cli(workspace, capsys, monkeypatch, store_url: str) -> None:
+def test_a_newer_store_is_refused_by_the_cli(
+    workspace, capsys, monkeypatch, store_url: str
+) -> None:
     store.connect(store_url).dispose()
     engine = store.create_engine(store_url)
     with engine.begin() as conn:
@@ -187,7 +229,9 @@ def test_a_newer_store_is_refused_by_the_cli(workspace, capsys, monkeypatch, sto
     assert "newer than this release knows" in one_error_line(capsys, "db", "upgrade")
 
 
-def test_db_upgrade_and_current_report_the_revision(workspace, capsys, monkeypatch, store_url: str) -> None:
+def test_db_upgrade_and_current_report_the_revision(
+    workspace, capsys, monkeypatch, store_url: str
+) -> None:
     import json
 
     monkeypatch.setenv("TRIAGE_DATABASE_URL", store_url)
@@ -202,10 +246,15 @@ def test_db_upgrade_and_current_report_the_revision(workspace, capsys, monkeypat
 def test_the_store_shares_a_database_with_mlflow_s_alembic_version(store_url: str) -> None:
     engine = store.create_engine(store_url)
     with engine.begin() as conn:  # what MLflow's own migrations leave in its backend database
-        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        conn.execute(
+            sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        )
         conn.execute(sa.text("INSERT INTO alembic_version VALUES ('1b5f0d9ad7c1')"))
     store.connect(store_url).dispose()
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "1b5f0d9ad7c1"
+        assert (
+            conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            == "1b5f0d9ad7c1"
+        )
     assert revision_of(engine) == schema.HEAD
     engine.dispose()

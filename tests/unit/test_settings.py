@@ -41,7 +41,9 @@ def test_config_file_sets_top_level_and_nested_values(config_file: Path) -> None
     assert settings.train.candidates == ("logreg", "complement_nb")
 
 
-def test_environment_overrides_config_file_field_by_field(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_overrides_config_file_field_by_field(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRIAGE_MODEL_NAME", "from-env")
     monkeypatch.setenv("TRIAGE_GATE__CONFIDENCE", "0.9")
     settings = Settings()
@@ -49,7 +51,9 @@ def test_environment_overrides_config_file_field_by_field(config_file: Path, mon
     assert (settings.gate.min_delta, settings.gate.confidence) == (0.02, 0.9)
 
 
-def test_secrets_directory_supplies_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_directory_supplies_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "TRIAGE_DATABASE_URL").write_text("postgresql://triage:s3cret@db.internal/triage\n")
@@ -59,7 +63,9 @@ def test_secrets_directory_supplies_credentials(tmp_path: Path, monkeypatch: pyt
     assert Settings().store_url == "postgresql://other@db/x"
 
 
-def test_config_file_with_a_password_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_file_with_a_password_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "leaky.toml"
     path.write_text('mlflow_tracking_uri = "http://ds:hunter2@mlflow:5000"\n')
     monkeypatch.setenv("TRIAGE_CONFIG", str(path))
@@ -68,43 +74,60 @@ def test_config_file_with_a_password_is_refused(tmp_path: Path, monkeypatch: pyt
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("content", "needle"), [
-    (None, "no such file"),
-    ("gate = [", "not valid TOML"),
-])
-def test_unusable_config_file_is_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
-                                                content: str | None, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (None, "no such file"),
+        ("gate = [", "not valid TOML"),
+    ],
+)
+def test_unusable_config_file_is_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, content: str | None, needle: str
+) -> None:
     path = tmp_path / "triage.toml"
     if content is not None:
         path.write_text(content)
     monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TRIAGE_CONFIG", "set-by-the-flag")  # so the variable --config sets is undone after the test
+    monkeypatch.setenv(
+        "TRIAGE_CONFIG", "set-by-the-flag"
+    )  # so the variable --config sets is undone after the test
     assert cli.main(["--config", str(path), "config", "show"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and needle in err
 
 
-@pytest.mark.parametrize(("content", "needle"), [
-    ('unknown_setting = 1\n', "unknown_setting: Extra inputs are not permitted"),
-    ('[gate]\nmin_delta = "lots"\n', "gate.min_delta"),
-    ('score_runner = "spark"\n', "score_runner"),
-    ("score_workers = 0\n", "score_workers: Input should be greater than or equal to 1"),
-    ("score_partition_rows = -5\n", "score_partition_rows"),
-])
-def test_invalid_values_in_config_file_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
-                                                           content: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("unknown_setting = 1\n", "unknown_setting: Extra inputs are not permitted"),
+        ('[gate]\nmin_delta = "lots"\n', "gate.min_delta"),
+        ('score_runner = "spark"\n', "score_runner"),
+        ("score_workers = 0\n", "score_workers: Input should be greater than or equal to 1"),
+        ("score_partition_rows = -5\n", "score_partition_rows"),
+    ],
+)
+def test_invalid_values_in_config_file_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, content: str, needle: str
+) -> None:
     path = tmp_path / "triage.toml"
     path.write_text(content)
     monkeypatch.setenv("TRIAGE_CONFIG", str(path))
     assert cli.main(["config", "show"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: invalid configuration: ") and needle in err and len(err.splitlines()) == 1
+    assert (
+        err.startswith("error: invalid configuration: ")
+        and needle in err
+        and len(err.splitlines()) == 1
+    )
 
 
-def test_config_show_prints_effective_values_with_credentials_masked(config_file: Path, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_config_show_prints_effective_values_with_credentials_masked(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TRIAGE_DATABASE_URL", "postgresql+psycopg://triage:pg-secret@db:5432/triage")
+    monkeypatch.setenv(
+        "TRIAGE_DATABASE_URL", "postgresql+psycopg://triage:pg-secret@db:5432/triage"
+    )
     monkeypatch.setenv("TRIAGE_MLFLOW_TRACKING_URI", "http://ds:ml-secret@mlflow:5000")
     assert cli.main(["config", "show", "--json"]) == 0
     out = capsys.readouterr().out
@@ -117,12 +140,15 @@ def test_config_show_prints_effective_values_with_credentials_masked(config_file
     assert shown["sources"]["config_file"] == str(config_file)
 
 
-@pytest.mark.parametrize(("url", "masked"), [
-    ("postgresql://u:p%40ss@h:5432/db", "postgresql://u:***@h:5432/db"),
-    ("postgresql://h/db?user=u&password=p", "postgresql://h/db?user=u&password=***"),
-    ("https://u:tok@mlflow.example.com/", "https://u:***@mlflow.example.com/"),
-    ("postgresql://u@h/db", "postgresql://u@h/db"),
-    ("sqlite:////srv/triage/triage.db", "sqlite:////srv/triage/triage.db"),
-])
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://u:p%40ss@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://h/db?user=u&password=p", "postgresql://h/db?user=u&password=***"),
+        ("https://u:tok@mlflow.example.com/", "https://u:***@mlflow.example.com/"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:////srv/triage/triage.db", "sqlite:////srv/triage/triage.db"),
+    ],
+)
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from triage_ml import ingest, sources, store
+from triage_ml import ingest, store
 from triage_ml.errors import InputError
-from triage_ml.ingest import ColumnMapping
-from triage_ml.sources import SqlSource
+from triage_ml.ingest import sources
+from triage_ml.ingest.batches import ColumnMapping
+from triage_ml.ingest.sources import SqlSource
 
 pytestmark = pytest.mark.unit
 LEVELS = ("critical", "high", "normal", "low")
@@ -21,26 +22,39 @@ LEVELS = ("critical", "high", "normal", "low")
 def helpdesk(tmp_path: Path) -> str:
     """A helpdesk database with its own column names and native types."""
     url = f"sqlite:///{tmp_path / 'helpdesk.db'}"
-    rows = pd.DataFrame({
-        "key": ["H1", "H2", "H3", "H4"], "title": ["Refund", "Login", "Parcel", ""],
-        "description": ["charged twice", "cannot log in", "where is my parcel", ""],
-        "team": ["Billing", "Account", "Shipping", "Billing"], "prio": ["high", "normal", "low", "low"],
-        "opened": pd.to_datetime(["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]),
-        "customer_ltv": [10.5, 20.0, 0.0, 1.0],
-    })
+    rows = pd.DataFrame(
+        {
+            "key": ["H1", "H2", "H3", "H4"],
+            "title": ["Refund", "Login", "Parcel", ""],
+            "description": ["charged twice", "cannot log in", "where is my parcel", ""],
+            "team": ["Billing", "Account", "Shipping", "Billing"],
+            "prio": ["high", "normal", "low", "low"],
+            "opened": pd.to_datetime(["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]),
+            "customer_ltv": [10.5, 20.0, 0.0, 1.0],
+        }
+    )
     engine = sa.create_engine(url)
     rows.to_sql("tickets_export", engine, index=False)
     engine.dispose()
     return url
 
 
-MAPPING = ColumnMapping(text_columns=("title", "description"), category_column="team", priority_column="prio",
-                        id_column="key", created_at_column="opened",
-                        explicit=frozenset({"text_columns", "category_column", "priority_column", "id_column", "created_at_column"}))
+MAPPING = ColumnMapping(
+    text_columns=("title", "description"),
+    category_column="team",
+    priority_column="prio",
+    id_column="key",
+    created_at_column="opened",
+    explicit=frozenset(
+        {"text_columns", "category_column", "priority_column", "id_column", "created_at_column"}
+    ),
+)
 
 
 def test_ingest_from_a_table(engine: sa.Engine, helpdesk: str) -> None:
-    summary = ingest.ingest_tickets(engine, SqlSource(helpdesk, table="tickets_export"), MAPPING, LEVELS)
+    summary = ingest.ingest_tickets(
+        engine, SqlSource(helpdesk, table="tickets_export"), MAPPING, LEVELS
+    )
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (4, 3, 1, 0)
     with engine.connect() as conn:
         stored = pd.read_sql(sa.select(store.tickets), conn).set_index("ticket_id")
@@ -48,12 +62,16 @@ def test_ingest_from_a_table(engine: sa.Engine, helpdesk: str) -> None:
     assert str(stored.loc["H2", "created_at"]).startswith("2026-01-03")
 
 
-def test_ingest_from_a_postgresql_table_by_plain_url(engine: sa.Engine, helpdesk: str, postgres_url: str) -> None:
+def test_ingest_from_a_postgresql_table_by_plain_url(
+    engine: sa.Engine, helpdesk: str, postgres_url: str
+) -> None:
     source_db = sa.create_engine(postgres_url)
     pd.read_sql_table("tickets_export", helpdesk).to_sql("tickets_export", source_db, index=False)
     source_db.dispose()
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    summary = ingest.ingest_tickets(engine, SqlSource(plain, table="tickets_export"), MAPPING, LEVELS)
+    summary = ingest.ingest_tickets(
+        engine, SqlSource(plain, table="tickets_export"), MAPPING, LEVELS
+    )
     assert (summary.read, summary.stored, summary.quarantined) == (4, 3, 1)
 
 
@@ -90,4 +108,7 @@ def test_source_needs_exactly_one_of_table_or_query() -> None:
 
 
 def test_describe_masks_passwords() -> None:
-    assert sources.describe(SqlSource("postgresql://u:pw@h/db", table="t")) == "postgresql://u:***@h/db [table t]"
+    assert (
+        sources.describe(SqlSource("postgresql://u:pw@h/db", table="t"))
+        == "postgresql://u:***@h/db [table t]"
+    )

@@ -15,8 +15,17 @@ from triage_ml.synth import CATEGORIES, CHANNELS, LANGUAGES, PRIORITIES, TIERS, 
 pytestmark = pytest.mark.unit
 
 TICKET_COLUMNS = [
-    "ticket_id", "created_at", "channel", "customer_id", "customer_tier", "customer_ltv",
-    "language", "subject", "body", "category", "priority",
+    "ticket_id",
+    "created_at",
+    "channel",
+    "customer_id",
+    "customer_tier",
+    "customer_ltv",
+    "language",
+    "subject",
+    "body",
+    "category",
+    "priority",
 ]
 START = pd.Timestamp("2026-01-01T00:00:00Z")
 
@@ -56,8 +65,17 @@ def test_different_seeds_give_different_data() -> None:
 def test_ticket_columns_and_dtypes(data: SyntheticData) -> None:
     tickets = data.tickets
     assert list(tickets.columns) == TICKET_COLUMNS
-    for column in ("ticket_id", "channel", "customer_id", "customer_tier", "language", "subject", "body",
-                   "category", "priority"):
+    for column in (
+        "ticket_id",
+        "channel",
+        "customer_id",
+        "customer_tier",
+        "language",
+        "subject",
+        "body",
+        "category",
+        "priority",
+    ):
         assert pd.api.types.is_string_dtype(tickets[column]), column
         assert tickets[column].notna().all(), column
     assert isinstance(tickets["created_at"].dtype, pd.DatetimeTZDtype)
@@ -68,7 +86,13 @@ def test_ticket_columns_and_dtypes(data: SyntheticData) -> None:
 
 def test_side_table_columns_and_dtypes(data: SyntheticData) -> None:
     assert list(data.feedback.columns) == [
-        "ticket_id", "corrected_category", "corrected_priority", "agent_id", "corrected_at", "reason"]
+        "ticket_id",
+        "corrected_category",
+        "corrected_priority",
+        "agent_id",
+        "corrected_at",
+        "reason",
+    ]
     assert list(data.surveys.columns) == ["ticket_id", "csat", "comment", "answered_at"]
     assert str(data.feedback["corrected_at"].dt.tz) == "UTC"
     assert str(data.surveys["answered_at"].dt.tz) == "UTC"
@@ -107,12 +131,20 @@ def test_ticket_ids_unique_and_formatted(data: SyntheticData) -> None:
 
 def test_customers_repeat_with_fixed_attributes(data: SyntheticData) -> None:
     per_customer = data.tickets.groupby("customer_id").agg(
-        n=("ticket_id", "size"), tiers=("customer_tier", "nunique"), ltvs=("customer_ltv", "nunique"))
+        n=("ticket_id", "size"),
+        tiers=("customer_tier", "nunique"),
+        ltvs=("customer_ltv", "nunique"),
+    )
     assert (per_customer["tiers"] == 1).all() and (per_customer["ltvs"] == 1).all()
     assert per_customer["n"].max() >= 5
     assert (per_customer["n"] > 1).sum() > 100
     median_ltv = data.tickets.groupby("customer_tier")["customer_ltv"].median()
-    assert median_ltv["free"] < median_ltv["standard"] < median_ltv["premium"] < median_ltv["enterprise"]
+    assert (
+        median_ltv["free"]
+        < median_ltv["standard"]
+        < median_ltv["premium"]
+        < median_ltv["enterprise"]
+    )
 
 
 def test_feedback_rows_are_valid_corrections(data: SyntheticData) -> None:
@@ -152,13 +184,17 @@ def test_unlabeled_tickets() -> None:
     assert (new["created_at"] > start).all()
     assert (new["created_at"] < start + pd.Timedelta(days=7)).all()
     assert new["created_at"].is_monotonic_increasing
-    pd.testing.assert_frame_equal(new, synth.generate_unlabeled(300, seed=0, start=start.to_pydatetime()))
+    pd.testing.assert_frame_equal(
+        new, synth.generate_unlabeled(300, seed=0, start=start.to_pydatetime())
+    )
 
 
 def test_unlabeled_customers_keep_their_tier() -> None:
     labeled = synth.generate(1_000, seed=0).tickets
     new = synth.generate_unlabeled(300, seed=4)
-    both = new.merge(labeled.drop_duplicates("customer_id"), on="customer_id", suffixes=("_new", "_old"))
+    both = new.merge(
+        labeled.drop_duplicates("customer_id"), on="customer_id", suffixes=("_new", "_old")
+    )
     assert len(both) > 0
     assert (both["customer_tier_new"] == both["customer_tier_old"]).all()
     assert (both["customer_ltv_new"] == both["customer_ltv_old"]).all()
@@ -173,7 +209,10 @@ def test_write_round_trip(tmp_path: Path) -> None:
     assert tickets["ticket_id"].tolist() == data.tickets["ticket_id"].tolist()
     assert tickets["body"].tolist() == data.tickets["body"].tolist()
     assert tickets["category"].tolist() == data.tickets["category"].tolist()
-    assert pd.to_datetime(tickets["created_at"], utc=True).tolist() == data.tickets["created_at"].tolist()
+    assert (
+        pd.to_datetime(tickets["created_at"], utc=True).tolist()
+        == data.tickets["created_at"].tolist()
+    )
     feedback = pd.read_csv(paths["feedback"])
     surveys = pd.read_csv(paths["surveys"])
     assert len(feedback) == len(data.feedback) and len(surveys) == len(data.surveys)
@@ -203,10 +242,18 @@ def test_priority_is_not_one_keyword(data: SyntheticData) -> None:
     text = (tickets["subject"] + " " + tickets["body"]).str.lower()
     outage = tickets.loc[text.str.contains("outage|down", regex=True), "priority"]
     assert outage.nunique() >= 3
-    critical_words = [set(re.findall(r"[a-z]+", t)) for t in text[tickets["priority"] == "critical"]]
+    critical_words = [
+        set(re.findall(r"[a-z]+", t)) for t in text[tickets["priority"] == "critical"]
+    ]
     assert not set.intersection(*critical_words)
-    assert tickets.groupby("customer_tier")["priority"].apply(lambda p: (p == "critical").mean())["enterprise"] > \
-        tickets.groupby("customer_tier")["priority"].apply(lambda p: (p == "critical").mean())["free"]
+    assert (
+        tickets.groupby("customer_tier")["priority"].apply(lambda p: (p == "critical").mean())[
+            "enterprise"
+        ]
+        > tickets.groupby("customer_tier")["priority"].apply(lambda p: (p == "critical").mean())[
+            "free"
+        ]
+    )
 
 
 def test_text_has_realistic_variety(data: SyntheticData) -> None:

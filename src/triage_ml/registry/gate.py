@@ -1,0 +1,201 @@
+"""Champion vs challenger on the same rows: thresholds, bootstrap, guardrails.
+
+MLflow's ``validate_evaluation_results`` with ``MetricThreshold`` checks the
+absolute floor and the minimum gain. It has no paired significance test and
+no per-class or tolerance guardrails, so those are written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation.base import EvaluationResult
+from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+from triage_ml.settings import GateSettings
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate condition and whether it held."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's verdict with every figure that led to it."""
+
+    promote: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    interval: tuple[float, float] | None
+    checks: list[Check] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready record of the decision."""
+        return asdict(self)
+
+
+def macro_f1_resampled(
+    truth: np.ndarray, pred: np.ndarray, weights: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """Macro-F1 of each bootstrap resample, given per-row resample counts.
+
+    Vectorised over resamples: ``weights`` is (resamples, rows).
+    """
+    true_hot = np.eye(n_classes)[truth]
+    pred_hot = np.eye(n_classes)[pred]
+    tp = weights @ (true_hot * pred_hot)
+    support = weights @ true_hot
+    predicted = weights @ pred_hot
+    denom = support + predicted
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    present = support > 0
+    return (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def paired_bootstrap(
+    truth: Sequence[str],
+    challenger: Sequence[str],
+    champion: Sequence[str],
+    resamples: int,
+    confidence: float,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Interval of macro-F1(challenger) - macro-F1(champion) over paired resamples of rows."""
+    classes = {c: i for i, c in enumerate(sorted(set(truth) | set(challenger) | set(champion)))}
+    t, a, b = (np.array([classes[x] for x in seq]) for seq in (truth, challenger, champion))
+    rng = np.random.default_rng(seed)
+    uniform = np.full(len(t), 1.0 / len(t))
+    diffs = []
+    # Resample in blocks so memory stays at block x rows, not resamples x rows.
+    for block in np.array_split(np.arange(resamples), max(1, resamples // 100)):
+        weights = rng.multinomial(len(t), uniform, size=len(block)).astype(float)
+        diffs.append(
+            macro_f1_resampled(t, a, weights, len(classes))
+            - macro_f1_resampled(t, b, weights, len(classes))
+        )
+    diff = np.concatenate(diffs)
+    tail = (1.0 - confidence) / 2.0
+    return float(np.quantile(diff, tail)), float(np.quantile(diff, 1.0 - tail))
+
+
+def mlflow_threshold_check(
+    challenger: dict[str, float], champion: dict[str, float] | None, gate: GateSettings
+) -> Check:
+    """Floor and minimum gain on the gate metric, through MLflow's validation API."""
+    threshold = MetricThreshold(
+        threshold=gate.absolute_floor,
+        min_absolute_change=gate.min_delta if champion is not None else None,
+        greater_is_better=True,
+    )
+    candidate = EvaluationResult(metrics={gate.metric: challenger[gate.metric]}, artifacts={})
+    baseline = (
+        EvaluationResult(metrics={gate.metric: champion[gate.metric]}, artifacts={})
+        if champion
+        else None
+    )
+    try:
+        mlflow.validate_evaluation_results({gate.metric: threshold}, candidate, baseline)
+    except ModelValidationFailedException as failure:
+        return Check("threshold", False, str(failure).strip().splitlines()[-1])
+    gain = (
+        ""
+        if champion is None
+        else f", gain {challenger[gate.metric] - champion[gate.metric]:+.4f} >= {gate.min_delta}"
+    )
+    return Check(
+        "threshold",
+        True,
+        f"{gate.metric} {challenger[gate.metric]:.4f} >= floor {gate.absolute_floor}{gain}",
+    )
+
+
+def guardrails(
+    challenger: dict[str, float], champion: dict[str, float], gate: GateSettings
+) -> list[Check]:
+    """Conditions that no gain in the gate metric may break."""
+    checks: list[Check] = []
+    if "priority_macro_f1" in challenger and "priority_macro_f1" in champion:
+        drop = champion["priority_macro_f1"] - challenger["priority_macro_f1"]
+        checks.append(
+            Check(
+                "priority_macro_f1",
+                drop <= gate.max_priority_drop,
+                f"drop {drop:+.4f} <= {gate.max_priority_drop}",
+            )
+        )
+    if "priority_urgent_recall" in challenger:
+        value = challenger["priority_urgent_recall"]
+        checks.append(
+            Check(
+                "priority_urgent_recall",
+                value >= gate.urgent_recall_floor,
+                f"{value:.4f} >= {gate.urgent_recall_floor}",
+            )
+        )
+    for key, before in champion.items():
+        if key.startswith("category_f1.") and key in challenger:
+            drop = before - challenger[key]
+            checks.append(
+                Check(
+                    key,
+                    drop <= gate.max_class_f1_drop,
+                    f"drop {drop:+.4f} <= {gate.max_class_f1_drop}",
+                )
+            )
+    return checks
+
+
+def significance_check(interval: tuple[float, float] | None, gate: GateSettings) -> Check:
+    """The bootstrap interval of the gain lies above 0 (``None``: no paired predictions to test)."""
+    if interval is None:
+        return Check(
+            "bootstrap", False, "no champion predictions on the same rows to test the gain"
+        )
+    low, high = interval
+    return Check(
+        "bootstrap",
+        low > 0,
+        f"{gate.confidence:.0%} interval of the gain [{low:+.4f}, {high:+.4f}] lies above 0",
+    )
+
+
+def decide(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    truth: Sequence[str],
+    challenger_pred: Sequence[str],
+    champion_pred: Sequence[str] | None,
+    gate: GateSettings,
+    seed: int = 0,
+) -> Decision:
+    """Promote the challenger only if every check passes on the same rows."""
+    checks = [mlflow_threshold_check(challenger, champion, gate)]
+    interval = None
+    if champion is not None and champion_pred is not None:
+        interval = paired_bootstrap(
+            truth, challenger_pred, champion_pred, gate.bootstrap_resamples, gate.confidence, seed
+        )
+    if champion is not None:
+        if gate.require_significance:
+            checks.append(significance_check(interval, gate))
+        # The guardrails need only the champion's figures, never its predictions.
+        checks.extend(guardrails(challenger, champion, gate))
+    failed = [c for c in checks if not c.passed]
+    if champion is None and not failed:
+        reason = "first model: nothing to beat, floor met"
+    elif failed:
+        reason = "rejected: " + "; ".join(f"{c.name} ({c.detail})" for c in failed)
+    else:
+        reason = "promoted: every check passed"
+    return Decision(not failed, reason, challenger, champion, interval, checks)

@@ -1,0 +1,365 @@
+"""Who is champion: the gate on the same rows, guarded alias moves, rollback and override.
+
+Every move of the champion alias goes through :func:`guarded_move`. Under the
+store's alias lock it checks that the champion is still the version the
+caller saw (compare-and-set), moves the alias and writes the audit row, then
+commits; if anything fails after the alias moved, the aliases are put back.
+Two retrainings that finish at once therefore cannot both promote, and the
+audit table never disagrees with the registry.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sqlalchemy.engine import Engine
+
+from triage_ml import registry, store
+from triage_ml.errors import RegistryError, TriageError
+from triage_ml.registry import gate
+from triage_ml.settings import Settings
+from triage_ml.training import fit
+
+# The audit table's ``action`` values. ``champion_version`` is the champion
+# before the action, ``challenger_version`` the version the action is about,
+# and ``promoted`` says whether the champion alias moved.
+GATE, ROLLBACK, FORCED, REVERTED, ABORTED = "gate", "rollback", "force-promote", "revert", "aborted"
+
+
+class ChampionMoved(RegistryError):
+    """The champion alias moved after the caller looked at it."""
+
+    def __init__(self, expected: str | None, current: str | None) -> None:
+        super().__init__(
+            f"champion moved from {expected} to {current} since the evaluation started"
+        )
+
+
+@dataclass(frozen=True)
+class ChampionOnTest:
+    """The current champion scored on this run's test rows (all None without a champion)."""
+
+    version: str | None = None
+    metrics: dict[str, float] | None = None
+    predictions: pd.DataFrame | None = None
+
+
+def actor() -> str:
+    """Who is acting, for the audit trail."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def evaluate_champion(
+    client: MlflowClient, settings: Settings, test: pd.DataFrame
+) -> ChampionOnTest:
+    """Score the current champion on this run's test rows (never stored figures)."""
+    loaded = registry.load_champion(client, settings)
+    if loaded is None:
+        return ChampionOnTest()
+    model, version = loaded
+    figures, predictions = fit.evaluate(model, test, settings.priority_levels)
+    return ChampionOnTest(version, figures, predictions)
+
+
+def judge(
+    metrics: dict[str, float],
+    predictions: pd.DataFrame,
+    champion: ChampionOnTest,
+    test: pd.DataFrame,
+    settings: Settings,
+) -> gate.Decision:
+    """Run the gate on the challenger's and champion's predictions of the same rows."""
+    champion_pred = (
+        None if champion.predictions is None else champion.predictions["category"].tolist()
+    )
+    return gate.decide(
+        metrics,
+        champion.metrics,
+        test["category"].tolist(),
+        predictions["category"].tolist(),
+        champion_pred,
+        settings.gate,
+        settings.train.seed,
+    )
+
+
+def guarded_move(
+    engine: Engine,
+    client: MlflowClient,
+    settings: Settings,
+    expected: str | None,
+    move: Callable[[registry.Aliases], registry.Aliases],
+    audit: Callable[[registry.Aliases, registry.Aliases], dict[str, Any]],
+) -> tuple[registry.Aliases, registry.Aliases]:
+    """Move aliases only if the champion is still ``expected``, and audit the move, all or nothing.
+
+    Returns:
+        The aliases before and after the move.
+
+    Raises:
+        ChampionMoved: the champion is no longer ``expected``; nothing changed.
+    """
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        before: registry.Aliases | None = None
+        try:
+            store.lock_aliases(engine, conn, settings.model_name)
+            current = registry.aliases(client, settings)
+            if current.champion != expected:
+                raise ChampionMoved(expected, current.champion)
+            before = current
+            after = move(before)
+            store.record_decision(conn, audit(before, after))
+            transaction.commit()
+        except BaseException:
+            if transaction.is_active:
+                transaction.rollback()
+            if before is not None:
+                registry.restore_aliases(client, settings, before)
+            raise
+    return before, after
+
+
+def _audit(
+    settings: Settings,
+    action: str,
+    version: str | None,
+    promoted: bool,
+    reason: str,
+    run_id: str | None = None,
+    champion: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row of the audit table (see the action names above)."""
+    return {
+        "model_name": settings.model_name,
+        "action": action,
+        "run_id": run_id,
+        "challenger_version": version,
+        "champion_version": champion,
+        "promoted": promoted,
+        "reason": reason,
+        "details": json.dumps({"actor": actor(), **(details or {})}, default=str),
+    }
+
+
+def _record(engine: Engine, row: dict[str, Any]) -> None:
+    """Write an audit row that moves no alias (so needs no alias lock)."""
+    with engine.begin() as conn:
+        store.record_decision(conn, row)
+
+
+def apply_decision(
+    client: MlflowClient,
+    engine: Engine,
+    settings: Settings,
+    decision: gate.Decision,
+    registered: registry.RegisteredModel,
+    champion_version: str | None,
+) -> tuple[gate.Decision, registry.Aliases | None]:
+    """Promote (guarded) or reject, audit either way, and tag the version with the outcome.
+
+    A promotion whose compare-and-set fails becomes a rejection that says why.
+
+    Returns:
+        The final decision, and the aliases before the move when the alias moved.
+    """
+    moved_from = None
+    if decision.promote:
+        try:
+            moved_from, _ = guarded_move(
+                engine,
+                client,
+                settings,
+                champion_version,
+                lambda before: registry.promote_version(
+                    client, settings, registered.version, before
+                ),
+                lambda before, _: _audit(
+                    settings,
+                    GATE,
+                    registered.version,
+                    True,
+                    decision.reason,
+                    registered.run_id,
+                    before.champion,
+                    decision.as_dict(),
+                ),
+            )
+        except ChampionMoved as moved:
+            decision = replace(decision, promote=False, reason=f"rejected: {moved}")
+    if not decision.promote:
+        _record(
+            engine,
+            _audit(
+                settings,
+                GATE,
+                registered.version,
+                False,
+                decision.reason,
+                registered.run_id,
+                champion_version,
+                decision.as_dict(),
+            ),
+        )
+    tag_version(
+        client,
+        registered.name,
+        registered.version,
+        "promoted" if decision.promote else "rejected",
+        decision.reason,
+    )
+    return decision, moved_from
+
+
+def tag_version(client: MlflowClient, name: str, version: str, outcome: str, reason: str) -> None:
+    """Say on the model version what happened to it and why (visible in the MLflow UI)."""
+    client.set_model_version_tag(name, version, "promotion.decision", outcome)
+    client.set_model_version_tag(name, version, "promotion.reason", reason[:5000])
+
+
+def log_decision(
+    decision: gate.Decision,
+    registered: registry.RegisteredModel,
+    champion_version: str | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Put the decision on the retrain run: tags, champion metrics and a JSON artifact with every threshold."""
+    record = {
+        **decision.as_dict(),
+        "challenger_version": registered.version,
+        "champion_version": champion_version,
+        "gate": settings.gate.model_dump(),
+    }
+    mlflow.log_dict(record, "promotion/decision.json")
+    mlflow.set_tags(
+        {
+            "promotion.decision": "promoted" if decision.promote else "rejected",
+            "promotion.reason": decision.reason[:5000],
+            "promotion.challenger_version": registered.version,
+            "promotion.champion_version": str(champion_version),
+        }
+    )
+    if decision.champion:
+        mlflow.log_metrics({f"champion.{k}": v for k, v in decision.champion.items()})
+    return record
+
+
+def revert_promotion(
+    client: MlflowClient,
+    engine: Engine,
+    settings: Settings,
+    version: str,
+    before: registry.Aliases,
+    why: str,
+) -> None:
+    """Undo a promotion of ``version`` whose retraining failed afterwards, if it is still champion."""
+
+    def restore(_: registry.Aliases) -> registry.Aliases:
+        registry.restore_aliases(client, settings, before)
+        return before
+
+    guarded_move(
+        engine,
+        client,
+        settings,
+        version,
+        restore,
+        lambda _, after: _audit(settings, REVERTED, after.champion, True, why, champion=version),
+    )
+    tag_version(client, settings.model_name, version, ABORTED, why)
+
+
+def record_aborted(
+    client: MlflowClient,
+    engine: Engine,
+    settings: Settings,
+    registered: registry.RegisteredModel,
+    why: str,
+) -> None:
+    """A registered challenger whose retraining failed before a decision: tag and audit it."""
+    tag_version(client, registered.name, registered.version, ABORTED, why)
+    _record(engine, _audit(settings, ABORTED, registered.version, False, why, registered.run_id))
+
+
+def roll_back(
+    client: MlflowClient, engine: Engine, settings: Settings, reason: str
+) -> dict[str, Any]:
+    """Point champion back at the previous champion in one guarded, audited step.
+
+    Raises:
+        RegistryError: no champion, or no previous champion to go back to.
+    """
+    reason = _required_reason(reason)
+    current = registry.aliases(client, settings)
+    if current.champion is None:
+        raise RegistryError(f"model '{settings.model_name}' has no champion to roll back")
+    before, after = guarded_move(
+        engine,
+        client,
+        settings,
+        current.champion,
+        lambda seen: registry.roll_back(client, settings, seen),
+        lambda seen, now: _audit(
+            settings, ROLLBACK, now.champion, True, reason, champion=seen.champion
+        ),
+    )
+    tag_version(client, settings.model_name, str(before.champion), "rolled-back", reason)
+    return {
+        "action": ROLLBACK,
+        "champion_before": before.champion,
+        "champion": after.champion,
+        "previous_champion": after.previous,
+        "reason": reason,
+    }
+
+
+def force_promote(
+    client: MlflowClient, engine: Engine, settings: Settings, version: str, reason: str
+) -> dict[str, Any]:
+    """Make ``version`` champion without the gate: a human override, audited.
+
+    Raises:
+        RegistryError: no such version, or it is the champion already.
+    """
+    reason = _required_reason(reason)
+    try:
+        client.get_model_version(settings.model_name, version)
+    except MlflowException:
+        raise RegistryError(f"model '{settings.model_name}' has no version {version}") from None
+    current = registry.aliases(client, settings)
+    if current.champion == version:
+        raise RegistryError(f"version {version} is already the champion of '{settings.model_name}'")
+    before, after = guarded_move(
+        engine,
+        client,
+        settings,
+        current.champion,
+        lambda seen: registry.promote_version(client, settings, version, seen),
+        lambda seen, _: _audit(settings, FORCED, version, True, reason, champion=seen.champion),
+    )
+    tag_version(client, settings.model_name, version, "force-promoted", reason)
+    return {
+        "action": FORCED,
+        "champion_before": before.champion,
+        "champion": after.champion,
+        "previous_champion": after.previous,
+        "reason": reason,
+    }
+
+
+def _required_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise TriageError("a reason is required (--reason TEXT): it goes into the audit trail")
+    return reason.strip()

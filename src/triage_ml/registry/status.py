@@ -1,0 +1,81 @@
+"""What a workspace holds: the champion, its metrics, recent runs and decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+
+from triage_ml import registry, store
+from triage_ml.settings import Settings
+
+
+def champion_summary(client: MlflowClient, settings: Settings) -> dict[str, Any] | None:
+    """The champion version with the test metrics of the run that produced it."""
+    version = registry.alias_version(client, settings.model_name, settings.champion_alias)
+    if version is None:
+        return None
+    mv = client.get_model_version(settings.model_name, version)
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    run_metrics = (
+        {}
+        if run is None
+        else {k: v for k, v in run.data.metrics.items() if not k.startswith("champion.")}
+    )
+    return {
+        "version": version,
+        "run_id": mv.run_id,
+        "candidate": mv.tags.get("candidate"),
+        "metrics": run_metrics,
+        "previous_champion": registry.alias_version(
+            client, settings.model_name, settings.previous_alias
+        ),
+    }
+
+
+def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
+    """The newest retraining runs (parents only), newest first."""
+    runs = mlflow.search_runs(
+        experiment_names=[settings.experiment_name],
+        filter_string="tags.mlflow.runName = 'monthly-retrain'",
+        order_by=["start_time DESC"],
+        max_results=limit,
+        output_format="list",
+    )
+    return [
+        {
+            "run_id": r.info.run_id,
+            "start_time": r.info.start_time,
+            "status": r.info.status,
+            "decision": r.data.tags.get("promotion.decision"),
+            "challenger_version": r.data.tags.get("promotion.challenger_version"),
+            "category_macro_f1": r.data.metrics.get("category_macro_f1"),
+        }
+        for r in runs
+    ]
+
+
+def workspace_status(settings: Settings) -> dict[str, Any]:
+    """Everything ``triage-ml status`` reports."""
+    client = registry.use_workspace(settings)
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        decisions = store.recent_decisions(conn)
+        counts = {
+            "tickets": store.count_rows(conn, store.tickets),
+            "labeled": store.count_rows(conn, store.tickets, store.tickets.c.category.is_not(None)),
+            "feedback": store.count_rows(conn, store.feedback),
+            "surveys": store.count_rows(conn, store.surveys),
+            "quarantined": store.count_rows(
+                conn, store.quarantine, store.quarantine.c.released_at.is_(None)
+            ),
+            "predictions": store.count_rows(conn, store.predictions),
+        }
+    return {
+        "champion": champion_summary(client, settings),
+        "store": counts,
+        "runs": recent_runs(settings),
+        "decisions": decisions,
+        "model_name": settings.model_name,
+        "workspace": str(settings.home.resolve()),
+    }

@@ -1,0 +1,1 @@
+"""Scoring: the store in partitions (``batch``), a file (``files``), and MLflow's server (``serving``)."""

@@ -1,0 +1,144 @@
+"""The ticket store's tables: the one place its schema is declared (migrations follow it)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+ACCEPTED, BLOCKED = "accepted", "blocked"
+
+TICKET_FIELDS: tuple[str, ...] = (
+    "ticket_id",
+    "created_at",
+    "channel",
+    "customer_id",
+    "customer_tier",
+    "customer_ltv",
+    "language",
+    "subject",
+    "body",
+    "category",
+    "priority",
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=True, index=True),
+    sa.Column("channel", sa.String(64)),
+    sa.Column("customer_id", sa.String(128)),
+    sa.Column("customer_tier", sa.String(64)),
+    sa.Column("customer_ltv", sa.Float),
+    sa.Column("language", sa.String(16)),
+    sa.Column("subject", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("category", sa.String(128)),
+    sa.Column("priority", sa.String(64)),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+)
+# A customer's tickets in a time window, read from the index alone (scoring's
+# repeat-contact history: see migration 0004).
+sa.Index(
+    "ix_tickets_customer_history", tickets.c.customer_id, tickets.c.created_at, tickets.c.ticket_id
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("feedback_id", sa.String(64), primary_key=True),
+    sa.Column("ticket_id", sa.String(128), nullable=False, index=True),
+    sa.Column("corrected_category", sa.String(128)),
+    sa.Column("corrected_priority", sa.String(64)),
+    sa.Column("agent_id", sa.String(128)),
+    sa.Column("corrected_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+)
+
+surveys = sa.Table(
+    "surveys",
+    metadata,
+    sa.Column("survey_id", sa.String(64), primary_key=True),
+    sa.Column("ticket_id", sa.String(128), nullable=False, index=True),
+    sa.Column("csat", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("answered_at", sa.DateTime, nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rows_stored", sa.Integer, nullable=False),
+    sa.Column("rows_quarantined", sa.Integer, nullable=False),
+    sa.Column("rows_skipped", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("report", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("row_number", sa.Integer),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("released_at", sa.DateTime),
+    sa.Column("released_batch", sa.String(64)),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("model_version", sa.String(32), primary_key=True),
+    sa.Column("category", sa.String(128)),
+    sa.Column("category_proba", sa.Float),
+    sa.Column("top3", sa.Text),
+    sa.Column("priority", sa.String(64)),
+    sa.Column("priority_proba", sa.Float),
+    sa.Column("sentiment", sa.Float),
+    sa.Column("route", sa.String(128)),
+    sa.Column("needs_review", sa.Boolean),
+    sa.Column("scored_at", sa.DateTime, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("challenger_version", sa.String(32)),
+    sa.Column("champion_version", sa.String(32)),
+    sa.Column("promoted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", sa.Text),
+)
+
+# One row per registered model. A guarded alias move updates its row first, so
+# concurrent moves of the same model's aliases queue on the database's write
+# lock (SQLite's database lock, PostgreSQL's row lock) instead of racing:
+# MLflow's registry has no compare-and-set of its own.
+alias_locks = sa.Table(
+    "alias_locks",
+    metadata,
+    sa.Column("model_name", sa.String(128), primary_key=True),
+    sa.Column("locked_at", sa.DateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Training: the snapshot and its splits, candidates, the priority model, fitting and evaluation."""

@@ -1,0 +1,53 @@
+"""Evaluate a registered model on a user's labeled file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from triage_ml import ingest
+from triage_ml.errors import InputError
+from triage_ml.ingest import contracts
+from triage_ml.settings import Settings
+from triage_ml.training import metrics
+
+
+def read_labeled_file(
+    path: Path, mapping: ingest.ColumnMapping, settings: Settings
+) -> tuple[pd.DataFrame, int]:
+    """Canonical, contract-valid rows of a labeled file and the count of rejected rows."""
+    kept, rejected = [], 0
+    schema = contracts.load_schema("tickets", settings.priority_levels)
+    for raw in ingest.read_source(path, settings.ingest_chunk_rows):
+        resolved = ingest.resolve_mapping(list(raw.columns), mapping, str(path))
+        valid, bad = ingest.split_valid(raw, ingest.map_tickets(raw, resolved), schema, 0)
+        kept.append(valid)
+        rejected += len(bad)
+    frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+    if frame.empty:
+        raise InputError(f"{path} has no valid labeled rows to evaluate")
+    return frame, rejected
+
+
+def evaluate_file(
+    model: Any, path: Path, mapping: ingest.ColumnMapping, settings: Settings
+) -> dict[str, Any]:
+    """Metrics of ``model`` on ``path``, nested as ``category.*`` and ``priority.*``."""
+    frame, rejected = read_labeled_file(path, mapping, settings)
+    predicted = model.predict(frame.reset_index(drop=True))
+    flat = metrics.evaluate_predictions(pd.DataFrame(predicted), frame, settings.priority_levels)
+    out: dict[str, Any] = {
+        "n": len(frame),
+        "rejected_rows": rejected,
+        "category": {},
+        "priority": {},
+    }
+    for key, value in flat.items():
+        group, _, name = key.partition("_")
+        if group in ("category", "priority"):
+            out[group][name] = value
+    if not out["priority"]:
+        del out["priority"]
+    return out
