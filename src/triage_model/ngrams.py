@@ -22,8 +22,8 @@ the library. The word path's result equals ``vectorizer.transform`` bit for
 bit. The char path's holds the same n-grams with the same values but for
 their last bits (tested): it leaves each row's n-grams in the order the
 product gives them, where the library sorts them, and the weighting sums a
-row's squares for its L2 norm in that order. Sorting cost a third of the
-char path's time (17 of 55 µs per ticket, measured). The models read a
+row's squares for its L2 norm in that order; sorting would cost a large
+share of the char path's time (see docs/benchmarks.md). The models read a
 matrix in any order; a trained model's predictions equal those it makes
 on the library's matrix (tests/model/test_behaviour.py).
 """
@@ -40,13 +40,13 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 
-# Distinct words whose columns are kept per vectorizer (about 200 bytes
-# each); past it the cache starts again, so memory stays bounded.
+# Distinct words whose columns are kept per vectorizer; past it the cache
+# starts again, so memory stays bounded.
 MAX_CACHED_WORDS = 100_000
 
 
 class _CachedNgrams:
-    """A fitted vectorizer's weighting, and a bounded per-word cache that subclasses fill to count a batch."""
+    """A fitted vectorizer's weighting, and a bounded per-word cache that subclasses fill."""
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = MAX_CACHED_WORDS) -> None:
         self.vectorizer = vectorizer
@@ -76,7 +76,7 @@ class WordNgrams(_CachedNgrams):
         self.columns: dict[str, np.ndarray] = {}
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The n-gram count matrix of ``texts`` (texts x vocabulary), each row's n-grams in no particular order."""
+        """The n-gram count matrix of ``texts`` (texts x vocabulary), rows left unsorted."""
         words: dict[str, int] = {}
         tokens: list[int] = []
         indptr = [0]
@@ -90,7 +90,7 @@ class WordNgrams(_CachedNgrams):
             (np.ones(len(tokens), dtype=dtype), np.asarray(tokens, dtype=np.int64), indptr),
             shape=(len(texts), len(words)),
         )
-        # The sparse product sums each row's n-grams into one entry each, left unsorted (see the module's notes).
+        # The product sums a row's n-grams into one entry each, unsorted (see the module's notes).
         return (per_text @ self.word_matrix(list(words))).tocsr()
 
     def word_matrix(self, words: list[str]) -> sparse.csr_matrix:
@@ -134,14 +134,13 @@ def _weighting(vectorizer: TfidfVectorizer) -> TfidfTransformer:
     if vectorizer.use_idf:
         weighting.idf_ = vectorizer.idf_
     else:
-        weighting.n_features_in_ = len(
-            vectorizer.vocabulary_
-        )  # marks it fitted: without idf there is nothing to fit
+        # Without idf there is nothing to learn: the width alone marks it fitted.
+        weighting.n_features_in_ = len(vectorizer.vocabulary_)
     return weighting
 
 
 class TokenNgrams(_CachedNgrams):
-    """A fitted word-unigram (and bigram) vectorizer's vocabulary as token numbers, and its weighting."""
+    """A fitted word-unigram (and bigram) vectorizer's vocabulary as token numbers."""
 
     def __init__(self, vectorizer: TfidfVectorizer, max_words: int = MAX_CACHED_WORDS) -> None:
         super().__init__(vectorizer, max_words)
@@ -162,9 +161,8 @@ class TokenNgrams(_CachedNgrams):
                 unigrams[self.tokens[parts[0]]] = column
             else:
                 pairs[self.tokens[parts[0]] * self.base + self.tokens[parts[1]]] = column
-        self.unigram_columns = np.full(
-            len(self.tokens) + 1, -1, dtype=np.int64
-        )  # the last: unknown tokens
+        # One column per token number, -1 where none; the last number stands for unknown tokens.
+        self.unigram_columns = np.full(len(self.tokens) + 1, -1, dtype=np.int64)
         self.unigram_columns[list(unigrams)] = list(unigrams.values())
         keys = np.fromiter(pairs, dtype=np.int64, count=len(pairs))
         order = np.argsort(keys)
@@ -201,7 +199,7 @@ class TokenNgrams(_CachedNgrams):
         return counts
 
     def word_numbers(self, words: list[str]) -> list[tuple[int, ...]]:
-        """The numbers of each whitespace-separated word's tokens (unknown tokens: ``len(self.tokens)``)."""
+        """Each whitespace-separated word's token numbers (unknown: ``len(self.tokens)``)."""
         found = list(map(self.words.get, words))
         if None in found:
             unknown, lookup = len(self.tokens), self.tokens.get
@@ -218,7 +216,7 @@ class TokenNgrams(_CachedNgrams):
 
 
 def covers(vectorizer: Any) -> bool:
-    """Whether :class:`WordNgrams` or :class:`TokenNgrams` reproduces this fitted vectorizer's ``transform``."""
+    """Whether :class:`WordNgrams` or :class:`TokenNgrams` reproduces ``vectorizer.transform``."""
     return _char_words(vectorizer) or _word_pairs(vectorizer)
 
 
@@ -258,7 +256,15 @@ _CACHES_LOCK = threading.Lock()
 
 
 def transform(vectorizer: Any, texts: Sequence[str]) -> Any:
-    """``vectorizer.transform(texts)``, by :class:`WordNgrams` or :class:`TokenNgrams` where :func:`covers` allows."""
+    """``vectorizer.transform(texts)``, by a cached fast path where :func:`covers` allows.
+
+    Args:
+        vectorizer: A fitted ``TfidfVectorizer`` (any other transformer goes to the library).
+        texts: The texts to transform.
+
+    Returns:
+        The TF-IDF matrix, as ``vectorizer.transform(list(texts))`` returns it.
+    """
     if not covers(vectorizer) or not all(isinstance(t, str) for t in texts):
         return vectorizer.transform(list(texts))
     with _CACHES_LOCK:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.special import expit, softmax
+from sklearn import get_config
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from triage_model import ngrams
@@ -51,7 +52,10 @@ TRUSTED_TYPES: frozenset[str] = frozenset({"collections.OrderedDict"})
 
 
 def input_frame(tickets: pd.DataFrame) -> pd.DataFrame:
-    """The columns of ``tickets`` that the model's signature names (MLflow drops others with a warning per call)."""
+    """The columns of ``tickets`` that the model's signature names.
+
+    MLflow would drop the others itself, with a warning on every call.
+    """
     return tickets[[c for c in INPUT_COLUMNS if c in tickets.columns]]
 
 
@@ -72,13 +76,19 @@ PRIORITY_STARTS_FROM_TEXT = "priority_starts_from_text"
 
 
 def text_margin(proba: np.ndarray) -> np.ndarray:
-    """The priority booster's starting scores: the text model's log-probabilities (for two levels, its log-odds)."""
+    """The priority booster's starting scores: the text model's log-probabilities.
+
+    For two levels, its log-odds (LightGBM's binary booster has one score per row).
+    """
     logs = np.log(np.clip(proba, 1e-12, 1.0))
     return logs[:, 1] - logs[:, 0] if proba.shape[1] == 2 else logs
 
 
 def margin_proba(raw: np.ndarray) -> np.ndarray:
-    """Level probabilities from raw scores (the booster's plus the margin): LightGBM's own sigmoid or softmax."""
+    """Level probabilities from raw scores (the booster's plus the margin).
+
+    LightGBM's own link: the sigmoid for two levels, the softmax for more.
+    """
     if raw.ndim == 1:
         positive = expit(raw)
         return np.column_stack([1.0 - positive, positive])
@@ -147,7 +157,7 @@ class TriagePredictor:
         return pd.DataFrame(proba, columns=[str(c) for c in self.priority.classes_])
 
     def priority_inputs(self, inputs: Mapping[str, Any], matrix: Any) -> dict[str, Any]:
-        """The columns the LightGBM priority model reads, from model-input columns (or a frame of them)."""
+        """The columns the LightGBM priority model reads, from model-input columns or a frame."""
         # The text model reads the leading columns it was fitted on, the word
         # block (models logged before it was sliced here read every column).
         words = matrix[:, : self.priority_text.n_features_in_]
@@ -178,7 +188,7 @@ class TriagePredictor:
         return [str(c) for c in self.priority.classes_[best]], proba[np.arange(len(proba)), best]
 
     def _priority_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """The priority levels' probabilities for ``columns`` (:meth:`priority_inputs`), without building a frame."""
+        """The priority levels' probabilities for ``columns`` (see :meth:`priority_inputs`)."""
         *steps, (_, model) = self.priority.steps
         direct = len(steps) == 1 and type(model).__name__ == "LGBMClassifier"
         if not self.config.get(PRIORITY_STARTS_FROM_TEXT):
@@ -202,12 +212,12 @@ class TriagePredictor:
 
 
 def top_json(classes: list[Any], proba: np.ndarray, order: np.ndarray) -> list[str]:
-    """For each row, ``json.dumps([{"category": c, "proba": round(p, 4)}, ...])`` of the classes ``order`` picks.
+    """Per row, ``json.dumps([{"category": c, "proba": round(p, 4)}, ...])`` of the classes picked.
 
     Written from each class's JSON once and each probability's repr, which
-    is how ``json`` writes a float: one ``json.dumps`` per row took about
-    two thirds of the time (20,000 rows: 21 us a row, 8 us). When a picked
-    probability is not finite (which ``json`` spells differently), every row takes ``json.dumps``.
+    is how ``json`` writes a float, because one ``json.dumps`` per row cost
+    most of the time. When a picked probability is not finite (which
+    ``json`` spells differently), every row takes ``json.dumps``.
     """
     picked = np.take_along_axis(proba, order, axis=1)
     if not np.isfinite(picked).all():
@@ -229,20 +239,28 @@ def top_json(classes: list[Any], proba: np.ndarray, order: np.ndarray) -> list[s
 
 
 def transform_columns(transformer: Any, columns: Mapping[str, Any]) -> Any:
-    """``transformer.transform`` of a frame of ``columns`` (names to values, row order), without the frame.
+    """``transformer.transform`` of a frame of ``columns`` (names to values, row order), no frame.
 
     For the fitted ``ColumnTransformer`` shapes this package builds: parts
     that read one text column (the vectorisers), one-hot encoders that ignore
     unknown values, and passed-through numbers, stacked as the library stacks
-    them (char n-gram values to their last bits: see :mod:`triage_ml.ngrams`).
-    Anything else is handed to the library with the frame built.
+    them (char n-gram values to their last bits: see :mod:`triage_model.ngrams`).
+    Anything else, or any transformer set to return other containers, is
+    handed to the library with the frame built.
+
+    Args:
+        transformer: A fitted transformer, usually a ``ColumnTransformer``.
+        columns: Column names to values, each in row order.
+
+    Returns:
+        What ``transformer.transform(pd.DataFrame(columns))`` returns.
     """
     fitted = getattr(transformer, "transformers_", None)
     parts = [(part, used) for _, part, used in fitted or [] if not _is_dropped(part, used)]
     if (
         fitted is None
+        or not default_containers(transformer)
         or not all(_reads_directly(p, u) for p, u in parts)
-        or _has_output_config(transformer)
     ):
         return transformer.transform(pd.DataFrame(columns))
     blocks = [_transform_part(part, used, columns) for part, used in parts]
@@ -255,10 +273,28 @@ def _is_dropped(part: Any, used: Any) -> bool:
     return (isinstance(part, str) and part == "drop") or (isinstance(used, list) and not used)
 
 
-def _has_output_config(transformer: Any) -> bool:
-    return (
-        getattr(transformer, "_sklearn_output_config", {}).get("transform", "default") != "default"
-    )
+def default_containers(estimator: Any) -> bool:
+    """Whether ``estimator.transform`` returns scikit-learn's default containers.
+
+    The default is arrays and sparse matrices; ``set_output`` (on the estimator
+    or globally) and the global ``sparse_interface`` change it. scikit-learn
+    has no public way to read what ``set_output`` stored on one estimator, so
+    this is the one place that reads it (``_sklearn_output_config``);
+    ``tests/unit/test_runtime.py`` fails if the library stops keeping it there.
+
+    Args:
+        estimator: A fitted scikit-learn transformer.
+
+    Returns:
+        True when neither the global config nor the estimator asks for other containers.
+    """
+    config = get_config()
+    if config["transform_output"] != "default":
+        return False
+    if config.get("sparse_interface", "spmatrix") != "spmatrix":
+        return False
+    stored = getattr(estimator, "_sklearn_output_config", {})
+    return stored.get("transform", "default") == "default"
 
 
 def _is_passthrough(part: Any) -> bool:
@@ -272,17 +308,19 @@ def _reads_directly(part: Any, used: Any) -> bool:
         return (
             isinstance(used, list)
             and all(isinstance(c, str) for c in used)
-            and not _has_output_config(part)
+            and default_containers(part)
         )
     if isinstance(part, OneHotEncoder):
+        # Either parameter set groups infrequent categories, which one_hot does not.
         return (
             isinstance(used, list)
             and part.handle_unknown == "ignore"
             and part.drop is None
-            and not getattr(part, "_infrequent_enabled", False)
-            and not _has_output_config(part)
+            and part.min_frequency is None
+            and part.max_categories is None
+            and default_containers(part)
         )
-    return isinstance(used, str) and hasattr(part, "vocabulary_") and not _has_output_config(part)
+    return isinstance(used, str) and hasattr(part, "vocabulary_") and default_containers(part)
 
 
 def _transform_part(part: Any, used: Any, columns: Mapping[str, Any]) -> Any:
@@ -294,7 +332,10 @@ def _transform_part(part: Any, used: Any, columns: Mapping[str, Any]) -> Any:
 
 
 def one_hot(encoder: OneHotEncoder, values: Sequence[Sequence[Any]]) -> np.ndarray:
-    """A fitted one-hot encoder's output for one sequence of values per input column, unknown values all zero."""
+    """A fitted one-hot encoder's output for one sequence of values per input column.
+
+    Unknown values are all zero, as with ``handle_unknown="ignore"``.
+    """
     rows = len(values[0]) if values else 0
     blocks = []
     for categories, column in zip(encoder.categories_, values):
@@ -329,7 +370,10 @@ def priority_frame(
     text_proba: np.ndarray,
     levels: list[Any],
 ) -> pd.DataFrame:
-    """:func:`priority_columns` as a frame, for training (the served model passes the columns as they are)."""
+    """:func:`priority_columns` as a frame, for training.
+
+    The served model passes the columns as they are.
+    """
     return pd.DataFrame(
         priority_columns(
             inputs.reset_index(drop=True), category_proba, categories, text_proba, levels
@@ -355,7 +399,7 @@ def trusted_types(path: Path) -> list[str]:
 
 
 def load_pipeline(path: Path) -> Any:
-    """Load a skops pipeline after checking its types against the allow-list, vocabularies unpacked."""
+    """Load a skops pipeline, its types checked against the allow-list, vocabularies unpacked."""
     import skops.io as sio
 
     pipeline = sio.load(path, trusted=trusted_types(path))
@@ -385,9 +429,9 @@ def pack_vocabularies(pipeline: Any) -> None:
     """Replace fitted vectorizers' vocabularies by arrays of their terms in column order, in place.
 
     skops writes a dict as one indented JSON node per entry, encoded in pure
-    Python: the ~86,000 n-grams of a 50,000-ticket retraining took 5-15 s to
-    save and 3-8 s to load (and MLflow loads the model once more to check
-    the input example). One array of terms is a single ``.npy`` member.
+    Python, which made the n-gram vocabularies of a large retraining slow to
+    save and to load (and MLflow loads the model once more to check the
+    input example). One array of terms is a single ``.npy`` member.
     :func:`unpack_vocabularies` restores the mappings.
     """
     for part in _vocabulary_parts(pipeline):
@@ -396,7 +440,7 @@ def pack_vocabularies(pipeline: Any) -> None:
 
 
 def unpack_vocabularies(pipeline: Any) -> None:
-    """Turn vocabularies packed by :func:`pack_vocabularies` back into term-to-column mappings, in place."""
+    """Turn vocabularies packed by :func:`pack_vocabularies` back into term-to-column maps."""
     for part in _fitted_parts(pipeline):
         terms = getattr(part, "vocabulary_", None)
         if isinstance(terms, np.ndarray):

@@ -5,7 +5,7 @@ Invariance: details that carry no meaning (names, order numbers, e-mail
 addresses) do not change the category. Directional: escalation signals and a
 bigger customer push the priority towards urgent, never away from it.
 
-Only cases the synthetic generator (``synth.py`` templates) really supports
+Only cases the synthetic generator (``synth/templates.json``) really supports
 are asserted, and only on robust properties: labels and directions, no
 thresholds on individual probabilities.
 """
@@ -76,7 +76,7 @@ def test_the_trained_model_is_useful_on_the_test_month(
 def test_the_fast_n_grams_predict_what_the_library_s_transform_does(
     trained: TriagePredictor, split: dataset.Split, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The char path's features differ from the library's in their last bits only (tests/unit/test_ngrams.py).
+    # The char path's features differ from the library's in their last bits only (test_ngrams.py).
     fast = trained.predict(split.test)
     monkeypatch.setattr(ngrams, "covers", lambda vectorizer: False)
     library = trained.predict(split.test)
@@ -162,11 +162,13 @@ def test_routes_of_clear_tickets(trained: TriagePredictor) -> None:
 TEMPLATES = [
     (
         "Order {order} not arrived",
-        "Hi,\n\nMy order {order} still hasn't arrived. My account email is {email}.\n\nBest regards,\n{name}",
+        "Hi,\n\nMy order {order} still hasn't arrived. My account email is {email}."
+        "\n\nBest regards,\n{name}",
     ),
     (
         "Charged twice",
-        "Hello,\n\nI was charged twice for my Pro plan subscription this month. My account email is {email}.\n\nThanks,\n{name}",
+        "Hello,\n\nI was charged twice for my Pro plan subscription this month. "
+        "My account email is {email}.\n\nThanks,\n{name}",
     ),
     (
         "Return order {order}",
@@ -174,11 +176,13 @@ TEMPLATES = [
     ),
     (
         "Can't log in",
-        "Hi,\n\nMy username is {email} but the system says the account does not exist.\n\nRegards,\n{name}",
+        "Hi,\n\nMy username is {email} but the system says the account does not exist."
+        "\n\nRegards,\n{name}",
     ),
     (
         "Demo request",
-        "Hello,\n\nCan we schedule a demo for our team next week? Reach me at {email}.\n\nKind regards,\n{name}",
+        "Hello,\n\nCan we schedule a demo for our team next week? Reach me at {email}."
+        "\n\nKind regards,\n{name}",
     ),
     (
         "App crashes",

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from triage_ml import synth
 from triage_ml.training import candidates, fit
+from triage_ml.training.inputs import prepare
 from triage_model import features
 from triage_model import predictor as model
 
@@ -44,9 +45,9 @@ class Passthrough:
 @pytest.fixture(scope="module")
 def predictor(small_data: synth.SyntheticData) -> Iterator[model.TriagePredictor]:
     """complement_nb plus the stacked priority model, fitted on the small history."""
-    # One BLAS thread: on the shared 2-core machine threaded BLAS makes the small logistic fits ~20x slower.
+    # One BLAS thread: on a shared 2-core machine threaded BLAS makes the small logistic fits slow.
     with threadpool_limits(1):
-        inputs = fit.prepare(small_data.tickets)
+        inputs = prepare(small_data.tickets)
         spec = candidates.category_specs(("complement_nb",))[0]
         config = {"routes": ROUTES, "default_route": "fallback-queue", "review_threshold": 0.5}
         yield fit.fit_predictor(inputs, inputs, spec, config, seed=0)
@@ -191,7 +192,7 @@ def test_saved_vocabularies_are_arrays_of_terms_restored_on_load(
 def test_save_without_priority_writes_no_priority_files(
     saved: dict[str, str], tmp_path: Path
 ) -> None:
-    # Reuse the saved features and category model: dumping the vocabularies again would cost seconds.
+    # Reuse the saved features and category model: dumping the vocabularies again is slow.
     features, category = (
         model.load_pipeline(Path(saved[part])) for part in ("features", "category")
     )
@@ -247,7 +248,7 @@ def test_transform_columns_equals_the_library_on_a_frame(
     inputs = features.input_columns(odd)
     matrix = model.transform_columns(predictor.features, inputs)
     expected = predictor.features.transform(pd.DataFrame(inputs))
-    # The char n-gram block equals the library's but for its values' last bits (tests/unit/test_ngrams.py).
+    # The char n-gram block equals the library's but for its values' last bits (test_ngrams.py).
     assert matrix.shape == expected.shape and ((matrix != 0) != (expected != 0)).nnz == 0
     assert abs(matrix - expected).max() <= 1e-12 * abs(expected).max()
     stacked = predictor.priority_inputs(inputs, matrix)
