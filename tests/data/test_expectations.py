@@ -211,6 +211,6 @@ def test_a_check_that_cannot_run_is_reported_not_hidden(gx_root: Path) -> None:
     report = validate_batch(batch, BASELINE, gx_root, "no-body")
     assert not report.passed
     assert (
-        'body_length: expect_column_values_to_not_be_null could not run: Error: The column "body_length"'
-        in " ".join(report.failures)
+        "body_length: expect_column_values_to_not_be_null could not run: "
+        'Error: The column "body_length"' in " ".join(report.failures)
     )

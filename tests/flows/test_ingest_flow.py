@@ -1,4 +1,4 @@
-"""The ingest flow with batch validation: a bad batch is stored, blocked, reported, and kept out of training."""
+"""The ingest flow with batch checks: a bad batch is stored, blocked, reported, not trained on."""
 
 from __future__ import annotations
 

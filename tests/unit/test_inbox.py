@@ -1,4 +1,4 @@
-"""The inbox: every dropped file ends in processed/ or failed/ (with its reason), and nothing is taken twice."""
+"""The inbox: every dropped file ends in processed/ or failed/ (with why); none is taken twice."""
 
 from __future__ import annotations
 

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from triage_ml import ingest, store, synth
 from triage_ml.errors import InputError
-from triage_ml.ingest import batches
-from triage_ml.ingest.batches import ColumnMapping, IngestSummary
+from triage_ml.ingest import ColumnMapping, IngestOptions, IngestSummary, batches
 
 pytestmark = pytest.mark.unit
 
@@ -33,6 +32,8 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 LEVELS = synth.PRIORITIES
+OPTIONS = IngestOptions(LEVELS)
+DEFAULT_MAPPING = ColumnMapping()
 TABLES = (store.tickets, store.feedback, store.surveys, store.batches, store.quarantine)
 
 
@@ -85,10 +86,12 @@ def ingest_rows(
     engine: sa.Engine,
     path: Path,
     rows: list[dict[str, str]],
-    mapping: ColumnMapping = ColumnMapping(),
+    mapping: ColumnMapping = DEFAULT_MAPPING,
     chunk_rows: int = 20_000,
 ) -> IngestSummary:
-    summary = ingest.ingest_tickets(engine, write_csv(path, rows), mapping, LEVELS, chunk_rows)
+    summary = ingest.ingest_tickets(
+        engine, write_csv(path, rows), mapping, IngestOptions(LEVELS, chunk_rows)
+    )
     assert_adds_up(summary)
     return summary
 
@@ -126,7 +129,7 @@ def ingest_bad_rows(
     assert sorted(reasons) == list(range(2, len(bad) + 2))
     stored = stored_tickets(engine)
     assert sorted(stored.index) == sorted(
-        pd.DataFrame(before["tickets"])[0].tolist() + ["T-0010", "T-0011"]
+        [*pd.DataFrame(before["tickets"])[0].tolist(), "T-0010", "T-0011"]
     )
     return [reasons[n] for n in range(2, len(bad) + 2)]
 
@@ -137,7 +140,7 @@ def ingest_bad_rows(
 def test_ingest_stores_every_row_and_reingest_is_idempotent(
     engine: sa.Engine, tickets_csv: Path, small_data: synth.SyntheticData
 ) -> None:
-    first = ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), LEVELS)
+    first = ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), OPTIONS)
     assert (first.read, first.stored, first.inserted, first.quarantined, first.skipped) == (
         600,
         600,
@@ -152,7 +155,7 @@ def test_ingest_stores_every_row_and_reingest_is_idempotent(
     assert (stored.loc[expected.index, "category"] == expected["category"]).all()
     before = dump(engine)
 
-    again = ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), LEVELS)
+    again = ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), OPTIONS)
 
     assert (again.read, again.stored, again.quarantined, again.skipped) == (600, 0, 0, 600)
     after = dump(engine)
@@ -305,7 +308,7 @@ def test_excel_byte_order_mark_keeps_the_id_column(engine: sa.Engine, tmp_path: 
     path.write_bytes(
         b"\xef\xbb\xbf" + pd.DataFrame([ticket(0), ticket(1)]).to_csv(index=False).encode("utf-8")
     )
-    ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS)
+    ingest.ingest_tickets(engine, path, ColumnMapping(), OPTIONS)
     assert sorted(stored_tickets(engine).index) == ["T-0000", "T-0001"]
 
 
@@ -315,8 +318,8 @@ def test_parquet_round_trip_matches_csv(
     frame = small_data.tickets.head(40)
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame.to_parquet(tmp_path / "t.parquet", index=False)
-    from_csv = ingest.ingest_tickets(engine, tmp_path / "t.csv", ColumnMapping(), LEVELS)
-    from_parquet = ingest.ingest_tickets(engine, tmp_path / "t.parquet", ColumnMapping(), LEVELS)
+    from_csv = ingest.ingest_tickets(engine, tmp_path / "t.csv", ColumnMapping(), OPTIONS)
+    from_parquet = ingest.ingest_tickets(engine, tmp_path / "t.parquet", ColumnMapping(), OPTIONS)
     assert from_csv.stored == 40
     # Same content hashes: Parquet values are read exactly as the CSV's were.
     assert (from_parquet.read, from_parquet.stored, from_parquet.skipped) == (40, 0, 40)
@@ -327,7 +330,7 @@ def test_parquet_only_file_is_ingested(
 ) -> None:
     small_data.tickets.head(10).to_parquet(tmp_path / "t.parquet", index=False)
     summary = ingest.ingest_tickets(
-        engine, tmp_path / "t.parquet", ColumnMapping(), LEVELS, chunk_rows=4
+        engine, tmp_path / "t.parquet", ColumnMapping(), IngestOptions(LEVELS, chunk_rows=4)
     )
     assert (summary.read, summary.stored) == (10, 10)
     stored = stored_tickets(engine)
@@ -344,7 +347,7 @@ def test_parquet_only_file_is_ingested(
 def test_missing_file(stocked: sa.Engine, tmp_path: Path) -> None:
     before = dump(stocked)
     with pytest.raises(InputError) as error:
-        ingest.ingest_tickets(stocked, tmp_path / "nope.csv", ColumnMapping(), LEVELS)
+        ingest.ingest_tickets(stocked, tmp_path / "nope.csv", ColumnMapping(), OPTIONS)
     assert_rejected(stocked, before, error, "not found", "nope.csv")
     with pytest.raises(InputError, match="not found"):
         ingest.preflight_tickets(tmp_path / "nope.csv", ColumnMapping())
@@ -355,7 +358,7 @@ def test_empty_file(stocked: sa.Engine, tmp_path: Path) -> None:
     path.write_bytes(b"")
     before = dump(stocked)
     with pytest.raises(InputError) as error:
-        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS)
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), OPTIONS)
     assert_rejected(stocked, before, error, "is empty")
 
 
@@ -364,7 +367,7 @@ def test_header_only_file(stocked: sa.Engine, tmp_path: Path) -> None:
     path.write_text("ticket_id,created_at,subject,body,category,priority\n")
     before = dump(stocked)
     with pytest.raises(InputError) as error:
-        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS)
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), OPTIONS)
     assert_rejected(stocked, before, error, "header but no rows")
     with pytest.raises(InputError, match="header but no rows"):
         ingest.preflight_tickets(path, ColumnMapping())
@@ -392,7 +395,7 @@ def test_missing_named_column(stocked: sa.Engine, tmp_path: Path) -> None:
     before = dump(stocked)
     for mapping, named in MISSING_COLUMNS:
         with pytest.raises(InputError) as error:
-            ingest.ingest_tickets(stocked, path, mapping, LEVELS)
+            ingest.ingest_tickets(stocked, path, mapping, OPTIONS)
         assert_rejected(stocked, before, error, "not found", named)
         with pytest.raises(InputError, match=re.escape(named)):
             ingest.preflight_tickets(path, mapping)
@@ -405,7 +408,7 @@ def test_single_class_category(stocked: sa.Engine, tmp_path: Path) -> None:
     assert "'Billing'" in str(early.value)
     before = dump(stocked)
     with pytest.raises(InputError) as error:
-        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS, chunk_rows=2)
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), IngestOptions(LEVELS, chunk_rows=2))
     assert_rejected(stocked, before, error, "single class", "'Billing'")
 
 
@@ -417,7 +420,8 @@ def test_preflight_passes_a_good_file_and_an_unlabeled_one(tmp_path: Path) -> No
 
 
 BINARY = {
-    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00",
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    b"\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00",
     "random bytes": bytes((i * 7919 + 13) % 256 for i in range(4000)),
     "random bytes without NUL": bytes((i * 7919 + 13) % 255 + 1 for i in range(4000)),
     "utf-16 text": "ticket_id,body\n1,hello\n".encode("utf-16"),
@@ -430,7 +434,7 @@ def test_binary_file_is_not_a_csv(stocked: sa.Engine, tmp_path: Path) -> None:
         path = tmp_path / f"{name}.csv"
         path.write_bytes(content)
         with pytest.raises(InputError) as error:
-            ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS)
+            ingest.ingest_tickets(stocked, path, ColumnMapping(), OPTIONS)
         assert_rejected(stocked, before, error, "not a UTF-8 CSV file")
         with pytest.raises(InputError, match="not a UTF-8 CSV file"):
             ingest.preflight_tickets(path, ColumnMapping())
@@ -440,7 +444,7 @@ def test_csv_named_parquet_is_rejected(stocked: sa.Engine, tmp_path: Path) -> No
     path = write_csv(tmp_path / "t.parquet", [ticket(7), ticket(8)])
     before = dump(stocked)
     with pytest.raises(InputError) as error:
-        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS)
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), OPTIONS)
     assert_rejected(stocked, before, error, "not a readable Parquet file")
 
 
@@ -560,7 +564,7 @@ def test_invalid_utf8_quarantines_only_that_row(stocked: sa.Engine, tmp_path: Pa
     path.write_bytes(
         text.encode("utf-8").replace("Caf\u00e9".encode("utf-8"), "Caf\u00e9".encode("latin-1"))
     )
-    summary = ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS)
+    summary = ingest.ingest_tickets(stocked, path, ColumnMapping(), OPTIONS)
     assert (summary.stored, summary.quarantined) == (2, 1)
     assert quarantine_reasons(stocked, summary.batch_id) == {2: ["body: invalid UTF-8 bytes"]}
     assert stored_tickets(stocked).at["T-0011", "body"] == "na\u00efve"
@@ -601,7 +605,7 @@ def test_failure_mid_batch_leaves_the_store_as_it_was(
     calls = fail_on_second_insert(monkeypatch, "disk full")
     before = dump(stocked)
     with pytest.raises(RuntimeError, match="disk full"):
-        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS, chunk_rows=2)
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), IngestOptions(LEVELS, chunk_rows=2))
     assert len(calls) == 2
     assert dump(stocked) == before
 
@@ -653,7 +657,7 @@ def test_feedback_rows_are_checked_and_reingest_is_idempotent(
         feedback("T-0000"),
     ]
     path = write_csv(tmp_path / "fb.csv", rows)
-    summary = ingest.ingest_feedback(stocked, path, LEVELS, chunk_rows=3)
+    summary = ingest.ingest_feedback(stocked, path, IngestOptions(LEVELS, chunk_rows=3))
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (7, 2, 4, 1)
     reasons = quarantine_reasons(stocked, summary.batch_id)
     assert reasons[2] == ["ticket_id: unknown ticket 'T-9999'"]
@@ -668,7 +672,7 @@ def test_feedback_rows_are_checked_and_reingest_is_idempotent(
         )
     before = dump(stocked)
 
-    again = ingest.ingest_feedback(stocked, path, LEVELS)
+    again = ingest.ingest_feedback(stocked, path, OPTIONS)
 
     assert (again.stored, again.skipped, again.quarantined) == (0, 3, 4)
     after = dump(stocked)
@@ -688,14 +692,14 @@ def test_survey_rows_are_checked_and_reingest_is_idempotent(
         survey("T-0003", "5"),
     ]
     path = write_csv(tmp_path / "sv.csv", rows)
-    summary = ingest.ingest_surveys(stocked, path, LEVELS)
+    summary = ingest.ingest_surveys(stocked, path, OPTIONS)
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (7, 2, 5, 0)
     reasons = quarantine_reasons(stocked, summary.batch_id)
     assert all(reasons[n][0].startswith("csat:") for n in (2, 3, 4, 5))
     assert "unknown ticket" in reasons[6][0]
     before = dump(stocked)
 
-    again = ingest.ingest_surveys(stocked, path, LEVELS)
+    again = ingest.ingest_surveys(stocked, path, OPTIONS)
 
     assert (again.stored, again.skipped, again.quarantined) == (0, 2, 5)
     assert dump(stocked)["surveys"] == before["surveys"]
@@ -705,9 +709,9 @@ def test_feedback_for_a_ticket_ingested_earlier_in_the_store(
     engine: sa.Engine, tickets_csv: Path
 ) -> None:
     paths = {p.stem: p for p in tickets_csv.parent.glob("*.csv")}
-    ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), LEVELS)
-    fb = ingest.ingest_feedback(engine, paths["feedback"], LEVELS)
-    sv = ingest.ingest_surveys(engine, paths["surveys"], LEVELS)
+    ingest.ingest_tickets(engine, tickets_csv, ColumnMapping(), OPTIONS)
+    fb = ingest.ingest_feedback(engine, paths["feedback"], OPTIONS)
+    sv = ingest.ingest_surveys(engine, paths["surveys"], OPTIONS)
     assert fb.read > 0 and sv.read > 0
     assert (fb.stored, fb.quarantined, sv.stored, sv.quarantined) == (fb.read, 0, sv.read, 0)
 
@@ -719,7 +723,7 @@ def test_linked_file_missing_a_column(stocked: sa.Engine, tmp_path: Path, kind: 
     reader = ingest.ingest_feedback if kind == "feedback" else ingest.ingest_surveys
     before = dump(stocked)
     with pytest.raises(InputError) as error:
-        reader(stocked, path, LEVELS)
+        reader(stocked, path, OPTIONS)
     assert_rejected(stocked, before, error, "ticket_id", "not found")
     with pytest.raises(InputError, match="ticket_id"):
         ingest.preflight_linked(path, kind)
@@ -742,7 +746,7 @@ def test_linked_failure_mid_batch_leaves_the_store_as_it_was(
     fail_on_second_insert(monkeypatch, "connection lost")
     before = dump(stocked)
     with pytest.raises(RuntimeError):
-        ingest.ingest_surveys(stocked, path, LEVELS, chunk_rows=2)
+        ingest.ingest_surveys(stocked, path, IngestOptions(LEVELS, chunk_rows=2))
     assert dump(stocked) == before
 
 
@@ -817,7 +821,10 @@ def test_repeats_across_chunks_are_found_like_repeats_within_one(
 ) -> None:
     rows = [ticket(1), ticket(2), ticket(3), ticket(1), {**ticket(2), "body": "other text"}]
     summary = ingest.ingest_tickets(
-        engine, write_csv(tmp_path / "t.csv", rows), ColumnMapping(), LEVELS, chunk_rows
+        engine,
+        write_csv(tmp_path / "t.csv", rows),
+        ColumnMapping(),
+        IngestOptions(LEVELS, chunk_rows),
     )
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (5, 3, 1, 1)
     with engine.connect() as conn:
@@ -841,7 +848,7 @@ def test_unknown_category_is_quarantined_when_categories_are_configured(
     ]
     path = write_csv(tmp_path / "t.csv", rows)
     summary = ingest.ingest_tickets(
-        engine, path, ColumnMapping(), LEVELS, categories=("Billing", "Account")
+        engine, path, ColumnMapping(), IngestOptions(LEVELS, categories=("Billing", "Account"))
     )
     assert (summary.stored, summary.quarantined) == (2, 1)
     with engine.connect() as conn:
@@ -856,7 +863,7 @@ def test_customer_value_out_of_range_is_quarantined(
     engine: sa.Engine, tmp_path: Path, value: str
 ) -> None:
     path = write_csv(tmp_path / "t.csv", [ticket(1), ticket(2), ticket(3, customer_ltv=value)])
-    summary = ingest.ingest_tickets(engine, path, ColumnMapping(), LEVELS)
+    summary = ingest.ingest_tickets(engine, path, ColumnMapping(), OPTIONS)
     assert (summary.stored, summary.quarantined) == (2, 1)
     with engine.connect() as conn:
         [record] = quarantine_list(conn)
@@ -873,10 +880,9 @@ def test_read_ahead_raises_the_producers_error_in_the_caller() -> None:
         yield 1
         raise ValueError("chunk 2 is broken")
 
-    seen = []
+    seen: list[Any] = []
     with pytest.raises(ValueError, match="chunk 2 is broken"):
-        for item in ingest.read_ahead(items()):
-            seen.append(item)
+        seen.extend(ingest.read_ahead(items()))
     assert seen == [1]
 
 
@@ -896,5 +902,5 @@ def test_error_preparing_a_later_chunk_leaves_the_store_as_it_was(
     before = dump(stocked)
     path = write_csv(tmp_path / "t.csv", [ticket(30), ticket(31), ticket(32), ticket(33)])
     with pytest.raises(RuntimeError, match="parser crashed"):
-        ingest.ingest_tickets(stocked, path, ColumnMapping(), LEVELS, chunk_rows=2)
+        ingest.ingest_tickets(stocked, path, ColumnMapping(), IngestOptions(LEVELS, chunk_rows=2))
     assert dump(stocked) == before

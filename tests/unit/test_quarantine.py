@@ -10,11 +10,11 @@ import sqlalchemy as sa
 
 from triage_ml import ingest, store
 from triage_ml.errors import InputError
-from triage_ml.ingest import quarantine
-from triage_ml.ingest.batches import ColumnMapping
+from triage_ml.ingest import ColumnMapping, IngestOptions, quarantine
 
 pytestmark = pytest.mark.unit
 LEVELS = ("critical", "high", "normal", "low")
+OPTIONS = IngestOptions(LEVELS)
 MAPPING = ColumnMapping(
     text_columns=("text",),
     category_column="label",
@@ -36,7 +36,7 @@ def batch(engine: sa.Engine, tmp_path: Path) -> ingest.IngestSummary:
             "prio": ["high", "sky-high", "low", "normal"],
         }
     ).to_csv(path, index=False)
-    return ingest.ingest_tickets(engine, path, MAPPING, LEVELS)
+    return ingest.ingest_tickets(engine, path, MAPPING, OPTIONS)
 
 
 def test_list_and_show(engine: sa.Engine, batch: ingest.IngestSummary) -> None:
@@ -97,7 +97,7 @@ def test_feedback_for_a_ticket_that_arrives_later(engine: sa.Engine, tmp_path: P
             "corrected_at": ["2026-01-05T10:00:00Z"],
         }
     ).to_csv(feedback, index=False)
-    first = ingest.ingest_feedback(engine, feedback, LEVELS)
+    first = ingest.ingest_feedback(engine, feedback, OPTIONS)
     assert first.quarantined == 1
     tickets = tmp_path / "t.csv"
     pd.DataFrame(
@@ -108,7 +108,7 @@ def test_feedback_for_a_ticket_that_arrives_later(engine: sa.Engine, tmp_path: P
             "category": ["Account", "Billing"],
         }
     ).to_csv(tickets, index=False)
-    ingest.ingest_tickets(engine, tickets, ColumnMapping(), LEVELS)
+    ingest.ingest_tickets(engine, tickets, ColumnMapping(), OPTIONS)
     result = quarantine.release(engine, LEVELS, batch_id=first.batch_id)
     assert result["released"] == 1
     with engine.connect() as conn:

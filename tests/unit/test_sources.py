@@ -10,12 +10,12 @@ import sqlalchemy as sa
 
 from triage_ml import ingest, store
 from triage_ml.errors import InputError
-from triage_ml.ingest import sources
-from triage_ml.ingest.batches import ColumnMapping
+from triage_ml.ingest import ColumnMapping, IngestOptions, sources
 from triage_ml.ingest.sources import SqlSource
 
 pytestmark = pytest.mark.unit
 LEVELS = ("critical", "high", "normal", "low")
+OPTIONS = IngestOptions(LEVELS)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ MAPPING = ColumnMapping(
 
 def test_ingest_from_a_table(engine: sa.Engine, helpdesk: str) -> None:
     summary = ingest.ingest_tickets(
-        engine, SqlSource(helpdesk, table="tickets_export"), MAPPING, LEVELS
+        engine, SqlSource(helpdesk, table="tickets_export"), MAPPING, OPTIONS
     )
     assert (summary.read, summary.stored, summary.quarantined, summary.skipped) == (4, 3, 1, 0)
     with engine.connect() as conn:
@@ -70,22 +70,22 @@ def test_ingest_from_a_postgresql_table_by_plain_url(
     source_db.dispose()
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     summary = ingest.ingest_tickets(
-        engine, SqlSource(plain, table="tickets_export"), MAPPING, LEVELS
+        engine, SqlSource(plain, table="tickets_export"), MAPPING, OPTIONS
     )
     assert (summary.read, summary.stored, summary.quarantined) == (4, 3, 1)
 
 
 def test_ingest_from_a_query_is_idempotent(engine: sa.Engine, helpdesk: str) -> None:
     source = SqlSource(helpdesk, query="SELECT * FROM tickets_export WHERE description <> ''")
-    first = ingest.ingest_tickets(engine, source, MAPPING, LEVELS)
-    again = ingest.ingest_tickets(engine, source, MAPPING, LEVELS)
+    first = ingest.ingest_tickets(engine, source, MAPPING, OPTIONS)
+    again = ingest.ingest_tickets(engine, source, MAPPING, OPTIONS)
     assert (first.stored, again.stored, again.skipped) == (3, 0, 3)
 
 
 def test_unreachable_database_is_one_clear_line(engine: sa.Engine) -> None:
     source = SqlSource("postgresql://triage:secret@127.0.0.1:1/nowhere", table="tickets")
     with pytest.raises(InputError) as error:
-        ingest.ingest_tickets(engine, source, MAPPING, LEVELS)
+        ingest.ingest_tickets(engine, source, MAPPING, OPTIONS)
     message = str(error.value)
     assert "cannot read SQL source" in message and "\n" not in message
     assert "secret" not in message and "triage:***@" in message

@@ -170,7 +170,8 @@ def load_suite(params: dict[str, Any], path: Path | None = None) -> ExpectationS
     suite = gx.ExpectationSuite(**{**config, "expectations": wanted})
     if len(suite.expectations) != len(wanted):
         raise ValueError(
-            f"{path or SUITE_FILE}: an expectation is not valid GX configuration (see the log above)"
+            f"{path or SUITE_FILE}: an expectation is not valid GX configuration "
+            "(see the log above)"
         )
     return suite
 
@@ -207,11 +208,13 @@ def open_context(gx_root: Path) -> FileDataContext:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # mode="file" with an explicit root: GX neither searches cwd/parents/GX_HOME nor looks for cloud config.
+    # mode="file" with an explicit root: GX neither searches cwd/parents/GX_HOME
+    # nor looks for cloud config.
     context = gx.get_context(mode="file", project_root_dir=gx_root)
     # Configured once, when the project is new (analytics_enabled is then unset).
     if context.variables.analytics_enabled is not False:
-        # GX 1.24 ships no analytics client; the documented switch is still set so a later version honours it.
+        # GX 1.24 ships no analytics client; the documented switch is still set
+        # so a later version honours it.
         context.variables.analytics_enabled = False
         # tqdm bars on stderr would clutter ingestion logs.
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -221,7 +224,7 @@ def open_context(gx_root: Path) -> FileDataContext:
 
 
 def _checkpoint(context: FileDataContext, suite: ExpectationSuite) -> Checkpoint:
-    """Get or create the data source, asset and batch definition; save suite, validation and checkpoint."""
+    """Get or create the data source, asset and batch; save suite, validation and checkpoint."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
@@ -234,7 +237,8 @@ def _checkpoint(context: FileDataContext, suite: ExpectationSuite) -> Checkpoint
     )
     batch = next((b for b in asset.batch_definitions if b.name == _BATCH), None)
     batch = batch or asset.add_batch_definition_whole_dataframe(_BATCH)
-    # The suite changes with the baseline (checks without one are left out), so it is saved each run.
+    # The suite changes with the baseline (checks without one are left out), so it is saved
+    # each run.
     suite = context.suites.add_or_update(suite)
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)

@@ -115,7 +115,7 @@ def fail(item: InboxFile, root: Path, reason: str) -> dict[str, Any]:
 
 
 def ingest_file(engine: Engine, settings: Settings, item: InboxFile) -> ingest.IngestSummary:
-    """Ingest one inbox file the way ``triage-ml ingest <kind>`` would, with default column names."""
+    """Ingest one inbox file as ``triage-ml ingest <kind>`` would, with default column names."""
     if item.kind in ("tickets", "new-tickets"):
         mapping = ingest.ColumnMapping(labeled=item.kind == "tickets")
         return ingest.ingest_configured(engine, settings, "tickets", item.path, mapping)
@@ -123,7 +123,7 @@ def ingest_file(engine: Engine, settings: Settings, item: InboxFile) -> ingest.I
 
 
 def drain(root: Path, ingest_one: Callable[[InboxFile], ingest.IngestSummary]) -> InboxReport:
-    """Ingest every waiting file, then move it to ``processed/`` or, with its reason, to ``failed/``.
+    """Ingest every waiting file, then move it to ``processed/`` or (with why) to ``failed/``.
 
     Only a problem with the file itself (a :class:`TriageError`: unreadable,
     empty, missing columns...) sends it to ``failed/``. Anything else (the

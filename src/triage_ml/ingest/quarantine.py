@@ -9,6 +9,7 @@ new batch, and every released record points at that batch.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from triage_ml import ingest, store
 from triage_ml.errors import InputError
 
 ID_COLUMN = "_quarantine_id"
+logger = logging.getLogger(__name__)
 
 
 def list_records(
@@ -47,7 +49,9 @@ def list_records(
         statement = statement.where(q.c.batch_id == batch_id)
     if not include_released:
         statement = statement.where(q.c.released_at.is_(None))
-    return [{**row._mapping, "reasons": json.loads(row.reasons)} for row in conn.execute(statement)]
+    return [
+        {**row, "reasons": json.loads(row["reasons"])} for row in conn.execute(statement).mappings()
+    ]
 
 
 def show_record(conn: Connection, record_id: int) -> dict[str, Any]:
@@ -56,12 +60,14 @@ def show_record(conn: Connection, record_id: int) -> dict[str, Any]:
     Raises:
         InputError: no such record.
     """
-    row = conn.execute(
-        sa.select(store.quarantine).where(store.quarantine.c.id == record_id)
-    ).first()
+    row = (
+        conn.execute(sa.select(store.quarantine).where(store.quarantine.c.id == record_id))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise InputError(f"no quarantine record {record_id}")
-    return {**row._mapping, "raw": json.loads(row.raw), "reasons": json.loads(row.reasons)}
+    return {**row, "raw": json.loads(row["raw"]), "reasons": json.loads(row["reasons"])}
 
 
 def _records(conn: Connection, ids: Sequence[int], batch_id: str | None) -> pd.DataFrame:
@@ -145,12 +151,14 @@ def _release_group(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"released-{batch_id}.csv"
         pd.DataFrame(list(rows.values())).to_csv(path, index=False)
+        options = ingest.IngestOptions(tuple(levels))
         if kind == "tickets":
+            mapping = _batch_mapping(conn, batch_id)
             summary = ingest.ingest_tickets_into(
-                conn, path, _batch_mapping(conn, batch_id), levels, require_two_classes=False
+                conn, path, mapping, options, require_two_classes=False
             )
         else:
-            summary = ingest.ingest_linked_into(conn, path, kind, levels)
+            summary = ingest.ingest_linked_into(conn, path, kind, options)
     failing = {ids[n - 1] for n in summary.rejected_rows}
     conn.execute(
         store.quarantine.update()
@@ -193,8 +201,12 @@ def release(
                     conn, kind, origin, {int(i): rows[int(i)] for i in group["id"]}, levels
                 )
             )
-    return {
-        "batches": results,
-        "released": sum(r["released"] for r in results),
-        "still_failing": sum(r["still_failing"] for r in results),
-    }
+    released = sum(r["released"] for r in results)
+    still_failing = sum(r["still_failing"] for r in results)
+    logger.info(
+        "released %d quarantined row(s) in %d batch(es); %d still failing",
+        released,
+        len(results),
+        still_failing,
+    )
+    return {"batches": results, "released": released, "still_failing": still_failing}

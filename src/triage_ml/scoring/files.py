@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +17,20 @@ from triage_ml.ingest import contracts
 from triage_ml.scoring.batch import predictions_frame
 
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+logger = logging.getLogger(__name__)
 
 
 def rejected_path(output: Path) -> Path:
-    """Where rows of a scored file that break the ticket contract are written, with their reasons."""
+    """Where the rows of a scored file that break the ticket contract go, with their reasons."""
     return output.with_name(f"{output.stem}.rejected.csv")
 
 
-def _valid_tickets(
-    raw: pd.DataFrame, mapping: ingest.ColumnMapping, schema: Any, source: str, offset: int
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    resolved = ingest.resolve_mapping(list(raw.columns), mapping, source)
-    return ingest.split_valid(raw, ingest.map_tickets(raw, resolved), schema, offset)
-
-
 def _write_part(frame: pd.DataFrame, path: Path, fmt: str, first: bool, writer: Any) -> Any:
-    """Append ``frame`` to a CSV, or to a Parquet file through one ParquetWriter; returns the writer."""
+    """Append ``frame`` to a CSV, or to a Parquet file through one ParquetWriter.
+
+    Returns:
+        The Parquet writer (None for a CSV), to pass back in for the next part.
+    """
     if fmt == ".csv":
         frame.to_csv(path, mode="w" if first else "a", header=first, index=False)
         return None
@@ -43,6 +43,43 @@ def _write_part(frame: pd.DataFrame, path: Path, fmt: str, first: bool, writer: 
     return writer
 
 
+def _predict_chunks(
+    model: Any,
+    model_version: str,
+    chunks: Iterator[ingest.CheckedChunk],
+    partial: Path,
+    fmt: str,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Predict the valid rows of each checked chunk into ``partial``; returns (scored, rejected)."""
+    scored, rejected, writer = 0, [], None
+    try:
+        for chunk in chunks:
+            rejected += chunk.rejected
+            if chunk.valid.empty:
+                continue
+            predictions = predictions_frame(model, chunk.valid, model_version)
+            writer = _write_part(predictions, partial, fmt, scored == 0, writer)
+            scored += len(predictions)
+    finally:
+        if writer is not None:
+            writer.close()
+    return scored, rejected
+
+
+def _write_rejected(rejected: list[dict[str, Any]], path: Path) -> None:
+    """The rejected rows as CSV: row number, reasons joined by "; ", raw row as JSON."""
+    pd.DataFrame(
+        [
+            {
+                "row_number": r["row_number"],
+                "reasons": "; ".join(r["reasons"]),
+                "raw": json.dumps(r["raw"], default=str),
+            }
+            for r in rejected
+        ]
+    ).to_csv(path, index=False)
+
+
 def score_file(
     model: Any,
     model_version: str,
@@ -52,7 +89,7 @@ def score_file(
     priority_levels: tuple[str, ...],
     chunk_rows: int,
 ) -> dict[str, Any]:
-    """Predict every valid ticket of a CSV/Parquet file into ``output`` (same formats), chunk by chunk.
+    """Predict every valid ticket of a CSV/Parquet file into ``output`` (either format), by chunks.
 
     Rows that break the ticket contract are not predicted; they go to
     :func:`rejected_path` with their reasons. The output appears only when
@@ -67,35 +104,22 @@ def score_file(
         )
     schema = contracts.load_schema("tickets", priority_levels)
     partial = output.with_name(f".{output.name}.partial")
-    scored, rejected, writer, offset = 0, [], None, 0
-    try:
-        for raw in ingest.read_source(source, chunk_rows):
-            valid, bad = _valid_tickets(raw, mapping, schema, str(source), offset)
-            offset += len(raw)
-            rejected += bad
-            if valid.empty:
-                continue
-            predictions = predictions_frame(model, valid, model_version)
-            writer = _write_part(predictions, partial, output.suffix, scored == 0, writer)
-            scored += len(predictions)
-    finally:
-        if writer is not None:
-            writer.close()
+    chunks = ingest.checked_chunks(ingest.as_source(source), mapping, schema, chunk_rows)
+    scored, rejected = _predict_chunks(model, model_version, chunks, partial, output.suffix)
     if scored == 0:
         partial.unlink(missing_ok=True)
         raise InputError(f"{source} has no valid tickets to score ({len(rejected)} rejected)")
     os.replace(partial, output)
     if rejected:
-        pd.DataFrame(
-            [
-                {
-                    "row_number": r["row_number"],
-                    "reasons": "; ".join(r["reasons"]),
-                    "raw": json.dumps(r["raw"], default=str),
-                }
-                for r in rejected
-            ]
-        ).to_csv(rejected_path(output), index=False)
+        _write_rejected(rejected, rejected_path(output))
+    logger.info(
+        "scored %d ticket(s) of %s with model version %s into %s; %d rejected",
+        scored,
+        source,
+        model_version,
+        output,
+        len(rejected),
+    )
     return {
         "model_version": model_version,
         "scored": scored,

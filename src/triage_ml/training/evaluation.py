@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from triage_ml.ingest import contracts
 from triage_ml.settings import Settings
 from triage_ml.training import metrics
 
+logger = logging.getLogger(__name__)
+
 
 def read_labeled_file(
     path: Path, mapping: ingest.ColumnMapping, settings: Settings
@@ -20,11 +23,10 @@ def read_labeled_file(
     """Canonical, contract-valid rows of a labeled file and the count of rejected rows."""
     kept, rejected = [], 0
     schema = contracts.load_schema("tickets", settings.priority_levels)
-    for raw in ingest.read_source(path, settings.ingest_chunk_rows):
-        resolved = ingest.resolve_mapping(list(raw.columns), mapping, str(path))
-        valid, bad = ingest.split_valid(raw, ingest.map_tickets(raw, resolved), schema, 0)
-        kept.append(valid)
-        rejected += len(bad)
+    source = ingest.as_source(path)
+    for chunk in ingest.checked_chunks(source, mapping, schema, settings.ingest_chunk_rows):
+        kept.append(chunk.valid)
+        rejected += len(chunk.rejected)
     frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
     if frame.empty:
         raise InputError(f"{path} has no valid labeled rows to evaluate")
@@ -50,4 +52,5 @@ def evaluate_file(
             out[group][name] = value
     if not out["priority"]:
         del out["priority"]
+    logger.info("evaluated on %d row(s) of %s; %d rejected", len(frame), path, rejected)
     return out
