@@ -1,4 +1,4 @@
-"""The flows with the ticket store on a real PostgreSQL server: retrain with promotion, scoring, CLI audit.
+"""The flows with the ticket store on a real PostgreSQL server: retrain, promotion, scoring, audit.
 
 They share one PostgreSQL-backed trained workspace (``pg_trained_workspace``),
 built by the same ingest + retrain as the SQLite ``trained_workspace``.

@@ -1,4 +1,4 @@
-"""register -> gate -> alias as one Prefect transaction; rollback and forced promotion through the CLI."""
+"""register -> gate -> alias as one Prefect transaction; rollback and forced promotion (CLI)."""
 
 from __future__ import annotations
 
@@ -117,3 +117,13 @@ def test_forced_promotion_and_rollback_from_the_cli_are_audited(
         ("rollback", "hotfix misroutes refunds"),
         ("force-promote", "hotfix for the billing queue"),
     ]
+
+
+def test_the_retraining_run_logs_where_its_time_went(trained_workspace: Settings) -> None:
+    settings, client = trained_workspace, registry.client(trained_workspace)
+    champion = registry.aliases(client, settings).champion
+    run_id = client.get_model_version(settings.model_name, str(champion)).run_id
+    logged = client.get_run(run_id).data.metrics
+    timing = ("prepare_seconds", "fit_seconds_total", "predict_seconds", "flow_seconds")
+    assert all(logged[name] > 0 for name in (*timing, "predict_tickets_per_second"))
+    assert logged["flow_seconds"] > logged["fit_seconds_total"] + logged["predict_seconds"]

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from triage_ml import synth
 from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, fit
+from triage_ml.training import candidates, dataset, fit, inputs
 from triage_model.predictor import TriagePredictor
 
 # The category candidate the behavioural tests exercise; linear_svc is the
@@ -24,7 +24,7 @@ def one_blas_thread() -> Iterator[None]:
     """Fit and predict with one BLAS thread.
 
     On the shared 2-core machine threaded OpenBLAS makes the small logistic
-    fits about twenty times slower.
+    fits much slower.
     """
     with threadpool_limits(1):
         yield
@@ -54,7 +54,7 @@ def split(history: pd.DataFrame) -> dataset.Split:
 
 @pytest.fixture(scope="session")
 def trained(split: dataset.Split) -> TriagePredictor:
-    """Category candidate, stacked priority model and review thresholds, as a retraining assembles them."""
+    """Category candidate, stacked priority model and review thresholds, as a retraining has it."""
     settings = Settings()
     seed = settings.train.seed
     config = {
@@ -65,7 +65,7 @@ def trained(split: dataset.Split) -> TriagePredictor:
     }
     spec = candidates.category_specs((CANDIDATE,))[0]
     predictor = fit.fit_predictor(
-        fit.prepare(split.train), fit.prepare(split.valid), spec, config, seed
+        inputs.prepare(split.train), inputs.prepare(split.valid), spec, config, seed
     )
     predictor.config["review_thresholds"] = fit.review_thresholds(
         predictor.classes,

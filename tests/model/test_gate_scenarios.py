@@ -15,7 +15,7 @@ import pytest
 
 from triage_ml.registry import promotion
 from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, fit, retrain
+from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -47,14 +47,16 @@ def merged(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def challenger(split: dataset.Split, relabel: Relabel) -> retrain.Challenger:
-    prepared = retrain.Prepared(
-        split, fit.prepare(relabel(split.train)), fit.prepare(relabel(split.valid))
+    prepared = inputs.Prepared(
+        split, inputs.prepare(relabel(split.train)), inputs.prepare(relabel(split.valid))
     )
-    matrices = retrain.featurize(prepared)
+    matrices = inputs.featurize(prepared.train, prepared.valid)
     spec = candidates.category_specs(("complement_nb",), {}, {})[0]
     best = fit.fit_candidate(spec, matrices, SETTINGS.train.seed)
-    priority = retrain.train_priority(prepared, matrices, SETTINGS)
-    return retrain.assemble_challenger(best, prepared, matrices, SETTINGS, priority)
+    stacked = priority.fit_on_final_rows(prepared, matrices, SETTINGS.train)
+    predictor = retrain.assemble_challenger(best, prepared, matrices, SETTINGS, stacked)
+    metrics, predictions = fit.evaluate(predictor, split.test, SETTINGS.priority_levels)
+    return retrain.Challenger(predictor, best.name, metrics, predictions)
 
 
 @pytest.fixture(scope="module")

@@ -213,7 +213,7 @@ def test_guardrails_apply_even_without_champion_predictions() -> None:
     challenger = scores(0.95, category_f1__Shipping=0.5)
     decision = gate.decide(challenger, scores(0.7), truth, noisy_copy(truth, 0.05, 1), None, GATE)
     assert not decision.promote
-    # Significance cannot be shown without paired predictions, so it fails rather than being skipped.
+    # Significance cannot be shown without paired predictions, so it fails rather than is skipped.
     assert failed(decision) == {"bootstrap", "category_f1.Shipping"}
     assert decision.interval is None
 

@@ -42,7 +42,7 @@ def prediction_frame(
 def test_ece_of_perfectly_calibrated_predictions_is_zero() -> None:
     # In each confidence bin the share of correct rows equals the confidence.
     confidence = np.array([0.25] * 4 + [0.75] * 4 + [1.0] * 2)
-    correct = np.array([1, 0, 0, 0] + [1, 1, 1, 0] + [1, 1], dtype=float)
+    correct = np.array([*[1, 0, 0, 0], *[1, 1, 1, 0], *[1, 1]], dtype=float)
     assert metrics.expected_calibration_error(confidence, correct) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -121,7 +121,8 @@ def test_category_metrics_sanitize_per_class_keys() -> None:
 
 
 def test_urgent_recall_uses_the_most_urgent_configured_level_present() -> None:
-    # "critical" is absent, so "urgent" is the most urgent level present; "high" sorts first alphabetically.
+    # "critical" is absent, so "urgent" is the most urgent level present;
+    # "high" sorts first alphabetically.
     truth = ["urgent", "urgent", "high", "high", "low"]
     pred = ["urgent", "low", "high", "high", "low"]
     out = metrics.priority_metrics(

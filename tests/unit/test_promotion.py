@@ -1,4 +1,4 @@
-"""Alias moves against a real MLflow registry and a real SQLite store: guard, audit, rollback, override."""
+"""Alias moves on a real MLflow registry and SQLite store: guard, audit, rollback, override."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_rollback_never_offers_the_version_just_rolled_back_from(client, setting
 
 
 @pytest.mark.parametrize(
-    "call, message",
+    ("call", "message"),
     [
         (lambda c, e, s: promotion.roll_back(c, e, s, "why"), "has no champion to roll back"),
         (lambda c, e, s: promotion.force_promote(c, e, s, "9", "why"), "has no version 9"),
@@ -122,7 +122,7 @@ def test_promoting_the_champion_again_is_refused(client, settings, engine) -> No
 
 def test_a_stale_expectation_moves_nothing(client, settings, engine) -> None:
     promotion.force_promote(client, engine, settings, "1", "first")
-    with pytest.raises(promotion.ChampionMoved, match="champion moved from None to 1"):
+    with pytest.raises(promotion.ChampionMovedError, match="champion moved from None to 1"):
         promotion.guarded_move(
             engine,
             client,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import mlflow
 import pandas as pd
 import pytest
 
-from triage_ml.training import dataset, retrain
+from triage_ml import registry
+from triage_ml.settings import Settings
+from triage_ml.training import dataset, fit, retrain
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +31,16 @@ def test_lineage_records_the_digest_of_every_row_and_the_schema_without_text() -
         != data.digest
     )
     assert data.schema.input_names() == ["ticket_id", "category", "customer_ltv"]
+
+
+def test_a_candidate_is_logged_as_a_child_run_with_its_fit_time(workspace: Settings) -> None:
+    # The fit time left FittedCandidate; the flow measures it and the child run records it.
+    client = registry.use_workspace(workspace)
+    fitted = fit.FittedCandidate("logreg", None, None, {"C": 3.0}, {"valid_category_macro_f1": 0.8})
+    with mlflow.start_run(run_name="parent") as parent:
+        retrain.log_candidate(fitted, parent.info.run_id, 1.5)
+    (child,) = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert child.data.tags["candidate"] == "logreg" and child.data.params["C"] == "3.0"
+    assert child.data.metrics == {"valid_category_macro_f1": 0.8, "fit_seconds": 1.5}

@@ -1,4 +1,7 @@
-"""MLflow: the workspace, model versions and aliases (``versions``); the gate, promotion and status are modules of their own."""
+"""MLflow: the workspace, model versions and aliases (``versions``).
+
+The gate, promotion and status are modules of their own.
+"""
 
 from __future__ import annotations
 

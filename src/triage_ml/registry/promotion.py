@@ -34,7 +34,7 @@ from triage_ml.training import fit
 GATE, ROLLBACK, FORCED, REVERTED, ABORTED = "gate", "rollback", "force-promote", "revert", "aborted"
 
 
-class ChampionMoved(RegistryError):
+class ChampionMovedError(RegistryError):
     """The champion alias moved after the caller looked at it."""
 
     def __init__(self, expected: str | None, current: str | None) -> None:
@@ -108,7 +108,7 @@ def guarded_move(
         The aliases before and after the move.
 
     Raises:
-        ChampionMoved: the champion is no longer ``expected``; nothing changed.
+        ChampionMovedError: the champion is no longer ``expected``; nothing changed.
     """
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -117,7 +117,7 @@ def guarded_move(
             store.lock_aliases(engine, conn, settings.model_name)
             current = registry.aliases(client, settings)
             if current.champion != expected:
-                raise ChampionMoved(expected, current.champion)
+                raise ChampionMovedError(expected, current.champion)
             before = current
             after = move(before)
             store.record_decision(conn, audit(before, after))
@@ -178,41 +178,13 @@ def apply_decision(
     moved_from = None
     if decision.promote:
         try:
-            moved_from, _ = guarded_move(
-                engine,
-                client,
-                settings,
-                champion_version,
-                lambda before: registry.promote_version(
-                    client, settings, registered.version, before
-                ),
-                lambda before, _: _audit(
-                    settings,
-                    GATE,
-                    registered.version,
-                    True,
-                    decision.reason,
-                    registered.run_id,
-                    before.champion,
-                    decision.as_dict(),
-                ),
+            moved_from = promote_challenger(
+                client, engine, settings, decision, registered, champion_version
             )
-        except ChampionMoved as moved:
+        except ChampionMovedError as moved:
             decision = replace(decision, promote=False, reason=f"rejected: {moved}")
     if not decision.promote:
-        _record(
-            engine,
-            _audit(
-                settings,
-                GATE,
-                registered.version,
-                False,
-                decision.reason,
-                registered.run_id,
-                champion_version,
-                decision.as_dict(),
-            ),
-        )
+        _record(engine, _gate_audit(settings, decision, registered, champion_version))
     tag_version(
         client,
         registered.name,
@@ -221,6 +193,52 @@ def apply_decision(
         decision.reason,
     )
     return decision, moved_from
+
+
+def promote_challenger(
+    client: MlflowClient,
+    engine: Engine,
+    settings: Settings,
+    decision: gate.Decision,
+    registered: registry.RegisteredModel,
+    champion_version: str | None,
+) -> registry.Aliases:
+    """Make the registered challenger champion under the guard, with the gate's audit row.
+
+    Returns:
+        The aliases before the move.
+
+    Raises:
+        ChampionMovedError: the champion is no longer ``champion_version``; nothing changed.
+    """
+    before, _ = guarded_move(
+        engine,
+        client,
+        settings,
+        champion_version,
+        lambda seen: registry.promote_version(client, settings, registered.version, seen),
+        lambda seen, _: _gate_audit(settings, decision, registered, seen.champion),
+    )
+    return before
+
+
+def _gate_audit(
+    settings: Settings,
+    decision: gate.Decision,
+    registered: registry.RegisteredModel,
+    champion: str | None,
+) -> dict[str, Any]:
+    """The audit row of a gate decision about ``registered``."""
+    return _audit(
+        settings,
+        GATE,
+        registered.version,
+        decision.promote,
+        decision.reason,
+        registered.run_id,
+        champion,
+        decision.as_dict(),
+    )
 
 
 def tag_version(client: MlflowClient, name: str, version: str, outcome: str, reason: str) -> None:
@@ -235,7 +253,7 @@ def log_decision(
     champion_version: str | None,
     settings: Settings,
 ) -> dict[str, Any]:
-    """Put the decision on the retrain run: tags, champion metrics and a JSON artifact with every threshold."""
+    """Put the decision on the retrain run: tags, champion metrics, JSON of every threshold."""
     record = {
         **decision.as_dict(),
         "challenger_version": registered.version,
@@ -264,7 +282,7 @@ def revert_promotion(
     before: registry.Aliases,
     why: str,
 ) -> None:
-    """Undo a promotion of ``version`` whose retraining failed afterwards, if it is still champion."""
+    """Undo a promotion of ``version`` whose retraining failed afterwards, if still champion."""
 
     def restore(_: registry.Aliases) -> registry.Aliases:
         registry.restore_aliases(client, settings, before)

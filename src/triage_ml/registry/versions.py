@@ -234,11 +234,13 @@ def load_champion(client: MlflowClient, settings: Settings) -> tuple[Any, str] |
 
 
 def version_files(client: MlflowClient, name: str, version: str) -> str:
-    """Where version ``version`` of model ``name`` keeps its files: the URI ``models:/<name>/<version>`` resolves to.
+    """Where version ``version`` of model ``name`` keeps its files.
+
+    That is the URI ``models:/<name>/<version>`` resolves to.
 
     Loading from there needs no registry query: a scoring worker that loads
-    ``models:/...`` first opens a tracking-store client of its own (1.3 s on
-    the workspace's SQLite store, measured), so the flow resolves this once.
+    ``models:/...`` first opens a tracking-store client of its own, which is
+    slow, so the flow resolves this once.
     """
     return client.get_model_version_download_uri(name, version)
 
@@ -258,7 +260,7 @@ _LOADING = threading.Lock()
 
 
 def process_model(settings: Settings, model_uri: str) -> Any:
-    """The pyfunc model at ``model_uri`` (``models:/...``, or :func:`version_files`), loaded once per process.
+    """The pyfunc model at ``model_uri`` (``models:/...`` or :func:`version_files`), loaded once.
 
     Scoring partitions on the same worker share it.
     """
@@ -279,7 +281,8 @@ def load_version(settings: Settings, which: str) -> tuple[Any, str]:
     )
     if resolved is None:
         raise RegistryError(
-            f"model '{settings.model_name}' has no '{which}' alias yet; run `triage-ml retrain` first"
+            f"model '{settings.model_name}' has no '{which}' alias yet;"
+            " run `triage-ml retrain` first"
         )
     try:
         return mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{resolved}"), resolved

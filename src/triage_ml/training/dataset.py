@@ -1,6 +1,6 @@
 """The training snapshot: effective labels, joined surveys, and splits.
 
-Label rule (documented in the README): for each ticket and each label field
+Label rule (documented in docs/data.md): for each ticket and each label field
 (category, priority) the latest agent correction that sets the field wins;
 ties on ``corrected_at`` go to the higher ``feedback_id`` so the result never
 depends on read order. Without a correction the original label stands. The

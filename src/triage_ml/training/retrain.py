@@ -1,67 +1,54 @@
-"""The stages of a retraining run, as plain functions the flow composes.
+"""The stages of a retraining run that are not a model fit, as plain functions the flow composes.
 
-snapshot -> split -> train candidates (one MLflow child run each) ->
-assemble challenger -> evaluate on test. Registering, the gate and the alias
-move are in ``promotion``.
+snapshot -> split (here) -> model inputs and shared matrix (``inputs``) ->
+candidates (``fit``) beside the priority model (``priority``) -> ensemble
+and choice -> assemble the challenger (here) -> test metrics and
+diagnostics (here). Registering, the gate and the alias move are in
+``triage_ml.registry.promotion``; the flow is ``triage_ml.flows.retrain``.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
 import pandas as pd
-import scipy.sparse as sp
 from mlflow.data.meta_dataset import MetaDataset
-from threadpoolctl import threadpool_limits
 
-from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, diagnostics, fit
+from triage_ml.settings import Settings, TrainSettings
+from triage_ml.training import candidates, dataset, diagnostics, fit, inputs, metrics, priority
 from triage_model.predictor import TriagePredictor
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """A split with model inputs computed once per part."""
-
-    split: dataset.Split
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
 class Challenger:
-    """The assembled candidate model and its test-set evaluation."""
+    """The assembled candidate model and how it did on the test rows."""
 
     predictor: TriagePredictor
     candidate: str
     metrics: dict[str, float]
     predictions: pd.DataFrame
-    fit_seconds: float = 0.0
-    predict_seconds: float = 0.0
 
 
-def prepare_split(snapshot: dataset.Snapshot, settings: Settings) -> Prepared:
-    """Split the snapshot and compute model inputs for training and validation."""
-    cfg = settings.train
-    fit.require_trainable(snapshot.frame, cfg.min_rows)
-    split = dataset.split_snapshot(
-        snapshot.frame, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed
+def split_snapshot(snapshot: dataset.Snapshot, train: TrainSettings) -> dataset.Split:
+    """Refuse untrainable data, then split the snapshot into training, validation and test parts.
+
+    Raises:
+        TrainingDataError: too few labeled rows or a single category.
+    """
+    fit.require_trainable(snapshot.frame, train.min_rows)
+    return dataset.split_snapshot(
+        snapshot.frame, train.test_days, train.validation_fraction, train.test_fraction, train.seed
     )
-    started = time.perf_counter()
-    inputs = fit.prepare(split.train), fit.prepare(split.valid)
-    return Prepared(split, *inputs, time.perf_counter() - started)
 
 
 def lineage_dataset(part: pd.DataFrame, name: str, schema_rows: int = 1_000) -> MetaDataset:
-    """What lineage records of one part of the split: its name, the digest of all its rows, its schema.
+    """What lineage records of one part of the split: name, digest of all its rows, schema.
 
     The schema is inferred from the first ``schema_rows`` rows (text left
     out): a pandas dataset of the whole part inferred it value by value,
-    ~4 s per retraining at 50,000 tickets. The row count goes in the input's tags.
+    which was slow on large parts. The row count goes in the input's tags.
     """
     digest = dataset.frame_digest(part)
     columns = part.drop(columns=["body", "subject"]).head(schema_rows).reset_index(drop=True)
@@ -69,12 +56,12 @@ def lineage_dataset(part: pd.DataFrame, name: str, schema_rows: int = 1_000) -> 
     return MetaDataset(sample.source, name=name, digest=digest, schema=sample.schema)
 
 
-def log_lineage(snapshot: dataset.Snapshot, prepared: Prepared) -> None:
-    """Record which data the run saw: datasets with digests, and ingest batches."""
+def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
+    """Record on the active run which data it saw: datasets with digests, and ingest batches."""
     for context, part in (
-        ("training", prepared.split.train),
-        ("validation", prepared.split.valid),
-        ("test", prepared.split.test),
+        ("training", split.train),
+        ("validation", split.valid),
+        ("test", split.test),
     ):
         mlflow.log_input(
             lineage_dataset(part, f"tickets-{context}"),
@@ -90,115 +77,46 @@ def log_lineage(snapshot: dataset.Snapshot, prepared: Prepared) -> None:
     )
     mlflow.log_params(
         {
-            "split_strategy": prepared.split.strategy,
-            "rows_train": len(prepared.split.train),
-            "rows_valid": len(prepared.split.valid),
-            "rows_test": len(prepared.split.test),
+            "split_strategy": split.strategy,
+            "rows_train": len(split.train),
+            "rows_valid": len(split.valid),
+            "rows_test": len(split.test),
         }
     )
 
 
-def single_blas_thread() -> threadpool_limits:
-    """Fit with one BLAS thread.
-
-    The linear models' BLAS calls are small; with two OpenBLAS threads on a
-    2-core machine shared with the Prefect server they ran 2-20x slower
-    (measured: priority stack 53 s vs 21 s).
-    """
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def featurize(prepared: Prepared) -> fit.Matrices:
-    """The shared n-gram matrix of the training and validation rows."""
-    return fit.featurize(prepared.train, prepared.valid)
-
-
-def candidate_specs(settings: Settings) -> list[candidates.CandidateSpec]:
-    """The configured single-model candidates, with their search grids unless search is off."""
-    cfg = settings.train
-    return candidates.category_specs(
-        cfg.candidates, cfg.candidate_params, None if cfg.search else {}
-    )
-
-
-def _log_candidate(fitted: fit.FittedCandidate, parent_run_id: str) -> None:
+def log_candidate(fitted: fit.FittedCandidate, parent_run_id: str, fit_seconds: float) -> None:
+    """Log a fitted candidate as a child run of the retraining (parameters, figures, fit time)."""
     with mlflow.start_run(
         run_name=f"candidate-{fitted.name}", nested=True, parent_run_id=parent_run_id
     ):
         mlflow.set_tag("candidate", fitted.name)
         mlflow.log_params(fitted.params)
-        mlflow.log_metrics({**fitted.valid_metrics, "fit_seconds": fitted.fit_seconds})
+        mlflow.log_metrics({**fitted.valid_metrics, "fit_seconds": fit_seconds})
 
 
-def train_candidate(
-    spec: candidates.CandidateSpec, matrices: fit.Matrices, settings: Settings, parent_run_id: str
-) -> fit.FittedCandidate:
-    """Search and fit one category candidate; log it as a child run of the retraining."""
-    with single_blas_thread():
-        fitted = fit.fit_candidate(spec, matrices, settings.train.seed)
-    _log_candidate(fitted, parent_run_id)
-    return fitted
-
-
-def train_ensemble(
-    fitted: list[fit.FittedCandidate],
-    matrices: fit.Matrices,
-    settings: Settings,
-    parent_run_id: str,
+def configured_ensemble(
+    fitted: list[fit.FittedCandidate], matrices: inputs.Matrices, train: TrainSettings
 ) -> fit.FittedCandidate | None:
     """The soft-vote ensemble of the best candidates, when configured and there are two or more."""
-    if candidates.ENSEMBLE not in settings.train.candidates or len(fitted) < 2:
+    if candidates.ENSEMBLE not in train.candidates or len(fitted) < 2:
         return None
-    ensemble = fit.fit_ensemble(fitted, matrices, settings.train.ensemble_members)
-    _log_candidate(ensemble, parent_run_id)
-    return ensemble
-
-
-def final_rows(
-    prepared: Prepared, matrices: fit.Matrices, settings: Settings
-) -> tuple[pd.DataFrame, Any]:
-    """The rows the challenger's final models learn from, and their shared matrix.
-
-    With ``refit_on_validation`` and at most ``refit_max_rows`` training rows,
-    training and validation rows together (the choice of candidate is made;
-    on small data the rows are worth more as training data). Above that size
-    the refit costs tens of seconds for a few thousand extra rows, so the
-    training rows alone.
-    """
-    if settings.train.refit_on_validation and len(prepared.train) <= settings.train.refit_max_rows:
-        rows = pd.concat([prepared.train, prepared.valid], ignore_index=True)
-        return rows, sp.vstack([matrices.train, matrices.valid], format="csr")
-    return prepared.train, matrices.train
-
-
-def train_priority(
-    prepared: Prepared, matrices: fit.Matrices, settings: Settings
-) -> fit.PriorityModel | None:
-    """The stacked priority model, fitted on the final rows.
-
-    It needs no category candidate (it has a category model of its own), so
-    it can fit while the candidates do.
-    """
-    rows, matrix = final_rows(prepared, matrices, settings)
-    with single_blas_thread():
-        return fit.fit_priority(
-            matrix, rows, settings.train.seed, fit.word_columns(matrices.features)
-        )
+    return fit.fit_ensemble(fitted, matrices, train.ensemble_members)
 
 
 def assemble_challenger(
     best: fit.FittedCandidate,
-    prepared: Prepared,
-    matrices: fit.Matrices,
+    prepared: inputs.Prepared,
+    matrices: inputs.Matrices,
     settings: Settings,
-    priority: fit.PriorityModel | None,
-) -> Challenger:
-    """Add the priority model and review thresholds to the best candidate, then test it.
+    stacked: priority.PriorityModel | None,
+) -> TriagePredictor:
+    """Add the priority model and review thresholds to the best candidate.
 
     Review thresholds come from the candidate as fitted on the training part,
     scored on validation rows it has not seen. When the final rows
-    (:func:`final_rows`) include the validation rows, the category model is
-    then refitted on them.
+    (:func:`inputs.final_rows`) include the validation rows, the category
+    model is then refitted on them.
     """
     config = {
         "routes": dict(settings.routes),
@@ -214,31 +132,45 @@ def assemble_challenger(
         0.9,
         settings.review_threshold,
     )
-    started = time.perf_counter()
-    rows, matrix = final_rows(prepared, matrices, settings)
+    rows, matrix = inputs.final_rows(prepared, matrices, settings.train)
     category = best.model
     if len(rows) > len(prepared.train):
-        with single_blas_thread():
-            category = fit.refit(best.blueprint, matrix, fit.labels(rows))
-    fit_seconds = time.perf_counter() - started
-    predictor = fit.assemble_predictor(
-        matrices.features, category, priority, {**config, "review_thresholds": thresholds}
+        category = fit.refit(best.blueprint, matrix, inputs.labels(rows))
+    return fit.assemble_predictor(
+        matrices.features, category, stacked, {**config, "review_thresholds": thresholds}
     )
-    started = time.perf_counter()
-    test_metrics, predictions = fit.evaluate(
-        predictor, prepared.split.test, settings.priority_levels
-    )
-    predict_seconds = time.perf_counter() - started
-    test_metrics["predict_tickets_per_second"] = len(predictions) / max(predict_seconds, 1e-9)
-    return Challenger(predictor, best.name, test_metrics, predictions, fit_seconds, predict_seconds)
 
 
-def log_test_diagnostics(challenger: Challenger, test: pd.DataFrame) -> None:
-    """Confusion matrices, per-class F1 and masked misclassified examples, as run artifacts."""
+def metrics_on_test(
+    predictions: pd.DataFrame, test: pd.DataFrame, levels: tuple[str, ...], predict_seconds: float
+) -> dict[str, float]:
+    """The challenger's metrics on the test rows, with its prediction speed."""
+    figures = metrics.evaluate_predictions(predictions, test.reset_index(drop=True), levels)
+    figures["predict_tickets_per_second"] = len(predictions) / max(predict_seconds, 1e-9)
+    return figures
+
+
+def log_test_diagnostics(predictions: pd.DataFrame, test: pd.DataFrame) -> int:
+    """Confusion matrices, per-class F1 and masked misclassified examples, as run artifacts.
+
+    Returns:
+        How many misclassified examples were logged.
+    """
     import matplotlib.pyplot as plt
 
+    figures = diagnostic_figures(predictions, test)
+    for path, figure in figures.items():
+        mlflow.log_figure(figure, path)
+        plt.close(figure)
+    wrong = diagnostics.misclassified_examples(test.reset_index(drop=True), predictions)
+    mlflow.log_table(wrong, "evaluation/misclassified_examples.json")
+    return len(wrong)
+
+
+def diagnostic_figures(predictions: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """The figures of the test results by artifact path (priority where both sides have one)."""
     truth = test["category"].astype(str).tolist()
-    predicted = challenger.predictions["category"].astype(str).tolist()
+    predicted = predictions["category"].astype(str).tolist()
     figures = {
         "evaluation/category_confusion_matrix.png": diagnostics.confusion_matrix_figure(
             truth, predicted, "Category (test)"
@@ -247,42 +179,11 @@ def log_test_diagnostics(challenger: Challenger, test: pd.DataFrame) -> None:
             truth, predicted, "Category F1 (test)"
         ),
     }
-    labeled = (
-        test["priority"].notna().to_numpy() & challenger.predictions["priority"].notna().to_numpy()
-    )
+    labeled = test["priority"].notna().to_numpy() & predictions["priority"].notna().to_numpy()
     if labeled.any():
         figures["evaluation/priority_confusion_matrix.png"] = diagnostics.confusion_matrix_figure(
             test["priority"].to_numpy(dtype=object)[labeled].astype(str).tolist(),
-            challenger.predictions["priority"].to_numpy(dtype=object)[labeled].astype(str).tolist(),
+            predictions["priority"].to_numpy(dtype=object)[labeled].astype(str).tolist(),
             "Priority (test)",
         )
-    for path, figure in figures.items():
-        mlflow.log_figure(figure, path)
-        plt.close(figure)
-    mlflow.log_table(
-        diagnostics.misclassified_examples(test.reset_index(drop=True), challenger.predictions),
-        "evaluation/misclassified_examples.json",
-    )
-
-
-def timing_metrics(
-    prepared: Prepared,
-    matrices: fit.Matrices,
-    candidates_seconds: float,
-    ensemble: fit.FittedCandidate | None,
-    challenger: Challenger,
-    flow_seconds: float,
-) -> dict[str, float]:
-    """Where a retraining's time went; ``candidates_seconds`` is the wall time of the overlapping candidate and priority fits."""
-    fitting = (
-        matrices.seconds
-        + candidates_seconds
-        + (ensemble.fit_seconds if ensemble else 0.0)
-        + challenger.fit_seconds
-    )
-    return {
-        "fit_seconds_total": fitting,
-        "predict_seconds": challenger.predict_seconds,
-        "prepare_seconds": prepared.seconds,
-        "flow_seconds": flow_seconds,
-    }
+    return figures

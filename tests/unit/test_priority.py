@@ -1,0 +1,100 @@
+"""The stacked priority model: two levels needed, gaps allowed, a booster that corrects the text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from triage_ml import synth
+from triage_ml.training import candidates, fit, inputs, priority
+
+pytestmark = pytest.mark.unit
+
+# Small vocabularies and models: these tests check wiring, not quality.
+FAST = {"word_features": 2_000, "char_features": 2_000, "n_estimators": 20, "svd_components": 20}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread() -> Iterator[None]:
+    # Threaded BLAS on the shared 2-core machine makes small logistic fits much slower.
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def tickets(small_data: synth.SyntheticData) -> pd.DataFrame:
+    return inputs.prepare(small_data.tickets)
+
+
+@pytest.fixture(scope="module")
+def matrices(tickets: pd.DataFrame) -> inputs.Matrices:
+    return inputs.featurize(tickets.iloc[:450], tickets.iloc[450:], FAST)
+
+
+def test_fit_priority_needs_two_priority_levels(
+    tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    rows, words = tickets.iloc[:450], priority.word_columns(matrices.features)
+    assert priority.fit_priority(matrices.train, rows.assign(priority=None), 0, words) is None
+    assert priority.fit_priority(matrices.train, rows.assign(priority="normal"), 0, words) is None
+
+
+def test_fit_priority_copes_with_a_category_without_priority_labels(
+    tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    rows = tickets.iloc[:450]
+    partly = rows.assign(priority=rows["priority"].where(rows["category"] != "Sales", None))
+    stacked = priority.fit_priority(
+        matrices.train, partly, 0, priority.word_columns(matrices.features), {"n_estimators": 20}
+    )
+    assert stacked is not None and stacked.text.n_features_in_ == priority.word_columns(
+        matrices.features
+    )
+    category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
+    predictor = fit.assemble_predictor(matrices.features, category, stacked, {})
+    out = predictor.predict(
+        pd.DataFrame({"subject": ["Quote request"], "body": ["Pricing for 50 seats please."]})
+    )
+    assert out.loc[0, "priority"] in set(synth.PRIORITIES)
+
+
+def test_priority_booster_corrects_the_text_model_with_what_the_text_lacks(
+    small_data: synth.SyntheticData, tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    # Priority set by the customer's tier alone: the text model cannot see it,
+    # so only the booster's rounds, which start from that model, can learn it.
+    def by_tier(rows: pd.DataFrame) -> np.ndarray:
+        return np.where(
+            rows["customer_tier"].isin(["premium", "enterprise"]), "high", "low"
+        ).astype(object)
+
+    rows, words = tickets.iloc[:450], priority.word_columns(matrices.features)
+    stacked = priority.fit_priority(matrices.train, rows.assign(priority=by_tier(rows)), 0, words)
+    assert stacked is not None
+    assert stacked.model.named_steps["model"].n_estimators > 1
+    category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
+    predictor = fit.assemble_predictor(matrices.features, category, stacked, {})
+    truth = by_tier(tickets.iloc[450:])
+    assert (
+        np.mean(predictor.predict(small_data.tickets.iloc[450:])["priority"].to_numpy() == truth)
+        > 0.95
+    )
+    assert np.mean(stacked.text.predict(matrices.valid[:, :words]) == truth) < 0.8
+
+
+def test_priority_booster_stops_early_on_labels_nothing_predicts(
+    tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    rows = tickets.iloc[:450]
+    noise = np.random.default_rng(0).choice(
+        np.array(["high", "low", "normal"], dtype=object), len(rows)
+    )
+    stacked = priority.fit_priority(
+        matrices.train, rows.assign(priority=noise), 0, priority.word_columns(matrices.features)
+    )
+    # Stopped by lightgbm.cv well before the cap (the rounds it keeps undo the text model's noise).
+    assert stacked is not None and stacked.model.named_steps["model"].n_estimators < 200
