@@ -22,7 +22,7 @@ SHARED_SAMPLE = (
 
 @pytest.fixture(scope="session")
 def shared_sample() -> pd.DataFrame:
-    """The realistic tickets sample beside the repository; the test is skipped where it is absent."""
+    """The realistic tickets sample beside the repository; tests skip where it is absent."""
     if not SHARED_SAMPLE.exists():
         pytest.skip(f"{SHARED_SAMPLE} is absent")
     return pd.read_csv(SHARED_SAMPLE)
@@ -60,7 +60,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """URL of an empty ticket store: a SQLite file, or a fresh database on the session's PostgreSQL server."""
+    """URL of an empty ticket store: a SQLite file, or a fresh database on the test PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("postgres_url")

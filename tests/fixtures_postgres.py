@@ -19,17 +19,20 @@ _started: list[pgserver.PostgresServer] = []
 
 
 @pytest.fixture(scope="session")
-def postgres_server(request: pytest.FixtureRequest) -> pgserver.PostgresServer:
-    """A PostgreSQL server on 127.0.0.1 for the whole session (stopped by a finalizer, also on failure)."""
+def postgres_server() -> Iterator[pgserver.PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (stopped at its end)."""
     bin_dir = pgserver.find_bin_dir()
     if bin_dir is None:
         pytest.skip(
-            "PostgreSQL tests skipped: no PostgreSQL binaries (pg_ctl/initdb) on PATH or in /usr/lib/postgresql/*/bin"
+            "PostgreSQL tests skipped: no PostgreSQL binaries (pg_ctl/initdb) on PATH "
+            "or in /usr/lib/postgresql/*/bin"
         )
     server = pgserver.start(bin_dir)
-    request.addfinalizer(server.stop)
     _started.append(server)
-    return server
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -44,5 +47,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how long the PostgreSQL start cost, so a slow machine shows up in the output."""
     for server in _started:
         terminalreporter.write_line(
-            f"postgresql: test server from {server.bin_dir} on 127.0.0.1:{server.port} started in {server.started_seconds:.1f} s"
+            f"postgresql: test server from {server.bin_dir} on 127.0.0.1:{server.port} "
+            f"started in {server.started_seconds:.1f} s"
         )

@@ -1,4 +1,4 @@
-"""Pytest plugin: one real Prefect server per test session, started on first use and stopped at the end.
+"""Pytest plugin: one real Prefect server per test session, started on first use, stopped at end.
 
 Registered from ``tests/conftest.py`` (``pytest_plugins``). A test asks for
 ``prefect_server`` (session scope) and gets a :class:`PrefectServer`: its
@@ -43,7 +43,10 @@ class PrefectServer:
     startup_seconds: float
 
     def cli_env(self, **extra: str) -> dict[str, str]:
-        """This process's environment without Prefect settings, pointed at the server through TRIAGE_PREFECT_API_URL."""
+        """This process's environment without Prefect settings, pointed at the server.
+
+        The server is named through TRIAGE_PREFECT_API_URL, as an operator would.
+        """
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(
             {
@@ -78,7 +81,10 @@ class PrefectServer:
         worker: subprocess.Popen[bytes] | None = None,
         log: Path | None = None,
     ) -> dict[str, Any]:
-        """Poll a flow run until it reaches a terminal state; fail early if ``worker`` (logging to ``log``) exits."""
+        """Poll a flow run until it reaches a terminal state.
+
+        Fails early if ``worker`` (logging to ``log``) exits.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if worker is not None:
@@ -88,7 +94,8 @@ class PrefectServer:
                 return run
             time.sleep(1)
         raise AssertionError(
-            f"flow run {run_id} still {run['state_type']} after {timeout} s\n{tail(log) if log else ''}"
+            f"flow run {run_id} still {run['state_type']} after {timeout} s\n"
+            f"{tail(log) if log else ''}"
         )
 
 

@@ -44,7 +44,9 @@ class PostgresStartError(RuntimeError):
 def find_bin_dir(
     path: str | None = None, pattern: str = "/usr/lib/postgresql/*/bin"
 ) -> Path | None:
-    """The directory holding ``initdb`` and ``pg_ctl``: on ``path`` (default PATH) first, then ``pattern``, newest version first.
+    """The directory holding ``initdb`` and ``pg_ctl``.
+
+    Looked for on ``path`` (default PATH) first, then ``pattern``, newest version first.
 
     Returns:
         The directory, or None when no PostgreSQL binaries exist at all.
@@ -120,14 +122,14 @@ class PostgresServer:
             conn.execute(sql)
 
     def create_database(self, prefix: str = "t") -> str:
-        """Create a fresh, uniquely named, empty database; returns its ``postgresql+psycopg://`` URL."""
+        """Create a fresh, uniquely named, empty database; its ``postgresql+psycopg://`` URL."""
         self._counter += 1
         name = f"{prefix}_{self._counter}_{uuid.uuid4().hex[:8]}".lower()
         self._admin(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
-        """Drop the database of ``url`` (created by :meth:`create_database`), closing its connections."""
+        """Drop the database of ``url`` (from :meth:`create_database`), closing its connections."""
         name = url.rsplit("/", 1)[1]
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -60,7 +60,7 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 def running(
     command: Sequence[str], env: Mapping[str, str], log: Path, health_url: str
 ) -> Iterator[float]:
-    """Run ``command`` in its own process group until the block ends; yields its start-up seconds."""
+    """Run ``command`` in its own process group until the block ends; yields start-up seconds."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             list(command),
@@ -88,7 +88,7 @@ class MlflowServer:
 
 @contextmanager
 def mlflow_server(root: Path, backend_store_uri: str | None = None) -> Iterator[MlflowServer]:
-    """``mlflow/server.sh`` on a free loopback port, its state under ``root``; stopped when the block ends."""
+    """``mlflow/server.sh`` on a free loopback port, state under ``root``, until the block ends."""
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     backend = backend_store_uri or f"sqlite:///{root / 'mlflow.db'}"

@@ -22,7 +22,7 @@ def prefect_harness() -> Iterator[None]:
 
 
 def train_home(home: Path, database_url: str | None = None) -> Path:
-    """Ingest a small labeled history into the workspace ``home`` and retrain once (version 1 becomes champion).
+    """Ingest a small labeled history into the workspace ``home``; retrain once (v1 is champion).
 
     Its synthetic files, and 300 unlabeled ``new_tickets.csv``, go to ``<home>/../data``.
     """
@@ -76,7 +76,7 @@ def trained_workspace(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> Se
 def pg_trained_workspace(
     pg_trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
-    """The shared PostgreSQL-backed trained workspace, as the current TRIAGE_HOME and TRIAGE_DATABASE_URL."""
+    """The shared PostgreSQL-backed trained workspace, as TRIAGE_HOME and TRIAGE_DATABASE_URL."""
     home, url = pg_trained_home
     monkeypatch.setenv("TRIAGE_HOME", str(home))
     monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
@@ -88,7 +88,7 @@ def pg_trained_workspace(
 def workspace_store(
     request: pytest.FixtureRequest, workspace: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
-    """The fresh ``workspace`` with its ticket store in SQLite (the default) or in a fresh PostgreSQL database."""
+    """The fresh ``workspace``, its ticket store in SQLite (default) or new PostgreSQL database."""
     if request.param == "sqlite":
         return workspace
     monkeypatch.setenv("TRIAGE_DATABASE_URL", request.getfixturevalue("postgres_url"))

@@ -1,4 +1,4 @@
-"""`triage-ml deploy` and `triage-ml serve-flows` against a real Prefect server, run the way an operator would.
+"""`triage-ml deploy` and `serve-flows` against a real Prefect server, as an operator runs them.
 
 Every command runs as a subprocess with its own environment, so this
 process's Prefect settings (the other flow tests' harness) stay untouched.
@@ -28,8 +28,8 @@ pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 TRIAGE_ML = str(Path(sys.executable).parent / "triage-ml")
 PREFECT = str(Path(sys.executable).parent / "prefect")
-# Inbox ingestion once a day (at midnight, Berlin time): a scheduled inbox run coming due while the
-# worker test runs would compete for the deployment's single concurrency slot with the run it starts.
+# Inbox ingestion once a day (at midnight, Berlin time): a scheduled inbox run coming due while
+# the worker test runs would compete for the deployment's one concurrency slot with its own run.
 SETTINGS = {
     "TRIAGE_SCHEDULES__TIMEZONE": "Europe/Berlin",
     "TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES": "10",
@@ -69,7 +69,7 @@ def drop_tickets(home: Path, rows: int, seed: int) -> Path:
 def deployed(
     prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[dict[str, Any], Path]:
-    """`triage-ml deploy --json` run once against the real server: (its output, the workspace home)."""
+    """`triage-ml deploy --json` run once against the real server: (its output, the workspace)."""
     home = tmp_path_factory.mktemp("deploy") / "home"
     started = time.monotonic()
     done = run_cli(prefect_server.cli_env(TRIAGE_HOME=str(home), **SETTINGS), "deploy", "--json")
@@ -164,7 +164,8 @@ def test_serve_flows_serves_the_deployments_and_runs_one(
     dropped = drop_tickets(home, 200, seed=21)
     since = datetime.now(UTC)
     log = tmp_path / "serve-flows.log"
-    # PYTHONFAULTHANDLER: if it ever hangs on shutdown again, SIGABRT prints every thread's stack (see stop_serving).
+    # PYTHONFAULTHANDLER: should it hang on shutdown, SIGABRT prints every thread's stack
+    # (see stop_serving).
     env = prefect_server.cli_env(TRIAGE_HOME=str(home), PYTHONFAULTHANDLER="1")
     with log.open("w") as err:
         serving = subprocess.Popen(
@@ -200,7 +201,7 @@ def test_serve_flows_serves_the_deployments_and_runs_one(
 
 
 def stop_serving(serving: subprocess.Popen[str], log: Path, timeout: float = 60) -> str:
-    """Ctrl-C, as an operator stops it; its stdout. A hang fails with every thread's stack from the log."""
+    """Ctrl-C, as an operator stops it; its stdout. A hang fails with every thread's stack."""
     serving.send_signal(signal.SIGINT)
     try:
         return serving.communicate(timeout=timeout)[0]

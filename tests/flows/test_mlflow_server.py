@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """The project's tracking server script on its default local store (SQLite + artifact directory)."""
+    """The project's tracking server script on its default store (SQLite + artifact directory)."""
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as server:
         yield server
 
@@ -99,5 +99,6 @@ def test_an_s3_artifact_root_without_boto3_is_refused_in_one_line(tmp_path: Path
     assert done.returncode == 2
     assert (
         done.stderr.strip()
-        == "error: an s3:// artifact destination needs boto3 in the server's environment (pip install boto3)"
+        == "error: an s3:// artifact destination needs boto3 in the server's environment "
+        "(pip install boto3)"
     )

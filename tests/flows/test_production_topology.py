@@ -47,7 +47,7 @@ class Topology:
             TRIAGE_MLFLOW_TRACKING_URI=self.mlflow.url,
             TRIAGE_TRAIN__CANDIDATES='["complement_nb"]',
             TRIAGE_SCHEDULES__WORK_POOL=POOL,
-            # Daily schedules: no scheduled run comes due during the test and competes with the ones it starts.
+            # Daily schedules: no scheduled run comes due in the test to compete with its own runs.
             TRIAGE_SCHEDULES__SCORE_INTERVAL_MINUTES="1440",
             TRIAGE_SCHEDULES__INGEST_INTERVAL_MINUTES="1440",
             **extra,
@@ -89,7 +89,7 @@ def worker(topology: Topology, tmp_path: Path) -> Iterator[subprocess.Popen[byte
 def run_deployment(
     topology: Topology, name: str, worker: subprocess.Popen[bytes], log: Path, timeout: float = 420
 ) -> dict[str, Any]:
-    """Start a run of deployment ``<flow>/triage-ml`` on the server and wait for the worker to finish it."""
+    """Start a run of deployment ``<flow>/triage-ml``; wait for the worker to finish it."""
     deployment = topology.prefect.api("GET", f"/deployments/name/{name}/triage-ml")
     run = topology.prefect.api("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
     state = topology.prefect.wait_for_run(run["id"], timeout, worker, log)
@@ -149,7 +149,7 @@ def test_deploy_ingest_retrain_promote_score_on_real_servers(
     mlflow_db.dispose()
     assert not (topology.home / "mlflow.db").exists()
 
-    # The PostgreSQL ticket store: every ticket scored once by the champion, and the promotion audited.
+    # The PostgreSQL ticket store: every ticket scored once by the champion, the promotion audited.
     with store.opened(topology.store_url) as engine, engine.connect() as conn:
         assert engine.dialect.name == "postgresql"
         tickets = store.count_rows(conn, store.tickets)

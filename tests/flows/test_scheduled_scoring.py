@@ -1,4 +1,4 @@
-"""The scoring deployment's entry point picks the task runner from the settings of the machine that runs it."""
+"""The scoring deployment's entry point picks the task runner from the settings of its machine."""
 
 from __future__ import annotations
 

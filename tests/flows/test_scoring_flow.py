@@ -1,4 +1,4 @@
-"""The scoring flow partitions its work; on worker processes (a pool or Dask) it gives what one process gives."""
+"""The scoring flow partitions its work; worker processes (a pool, Dask) give what threads give."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ def stored_predictions(settings: Settings) -> pd.DataFrame:
 
 
 def use_small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Score in partitions of at most 500 tickets (4 for the trained workspace's, two per worker), in chunks of 200."""
+    """Score in partitions of at most 500 tickets, in chunks of 200.
+
+    That makes 4 partitions of the trained workspace's tickets, two per worker.
+    """
     monkeypatch.setenv("TRIAGE_SCORE_PARTITION_ROWS", "500")
     monkeypatch.setenv("TRIAGE_SCORE_CHUNK_ROWS", "200")
 
@@ -37,7 +40,7 @@ def use_small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
 def use_store_copy(
     settings: Settings, directory: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> Settings:
-    """Point TRIAGE_DATABASE_URL at a fresh copy of the workspace's unscored store; the settings that follow."""
+    """Point TRIAGE_DATABASE_URL at a fresh copy of the workspace's unscored store; new settings."""
     copy = directory / f"{name}.db"
     shutil.copy(settings.store_url.removeprefix("sqlite:///"), copy)
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{copy}")
@@ -46,7 +49,7 @@ def use_store_copy(
 
 @pytest.fixture(scope="module")
 def scored_on_threads(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """The predictions that threads store, in small partitions: what every other runner must store."""
+    """The predictions threads store, in small partitions: what every other runner must store."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TRIAGE_HOME", str(trained_home))
         use_small_partitions(monkeypatch)
@@ -86,7 +89,7 @@ def test_a_process_pool_scores_what_threads_score_on_the_cli_s_one_temporary_ser
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``triage-ml score`` without an API URL: the pool's workers report to its one temporary Prefect server."""
+    """``triage-ml score`` without an API URL: the pool's workers report to its temporary server."""
     processes = use_store_copy(small_partitions, tmp_path, monkeypatch, "processes")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
     done = subprocess.run(
@@ -113,19 +116,20 @@ def test_workers_load_a_version_s_files_without_a_registry_client(
     import pandas as pd
 
     from triage_ml import registry
+    from triage_ml.registry import versions
 
     client = registry.client(trained_workspace)
     version = registry.alias_version(client, trained_workspace.model_name, "champion")
     uri = registry.version_files(client, trained_workspace.model_name, version)
     expected = mlflow.pyfunc.load_model(f"models:/{trained_workspace.model_name}/{version}")
-    registry._cached_model.cache_clear()
+    versions._cached_model.cache_clear()
 
     def no_client(*args, **kwargs):
         raise AssertionError("a registry client was opened")
 
     monkeypatch.setattr(mlflow.tracking.client.MlflowClient, "__init__", no_client)
     model = registry.process_model(trained_workspace, uri)
-    registry._cached_model.cache_clear()
+    versions._cached_model.cache_clear()
     tickets = pd.DataFrame(
         {"subject": ["Charged twice"], "body": ["I was charged twice for my subscription"]}
     )
@@ -144,8 +148,9 @@ def test_partitions_on_threads_load_the_model_once_and_leave_sys_modules_clean(
     import threading
 
     from triage_ml import registry
+    from triage_ml.registry import versions
 
-    registry._cached_model.cache_clear()
+    versions._cached_model.cache_clear()
     version = registry.alias_version(
         registry.client(trained_workspace), trained_workspace.model_name, "champion"
     )

@@ -1,4 +1,4 @@
-"""The deployment specs: defaults from the issue, entrypoints that exist, one definition for deploy and serve."""
+"""The deployment specs: the issue's defaults, entrypoints that exist, one definition for both."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The test suite's PostgreSQL helper: where it finds the binaries, and that a failed start is an error."""
+"""The suite's PostgreSQL helper: where it finds the binaries; a failed start is an error."""
 
 from __future__ import annotations
 

@@ -73,7 +73,8 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
         DeploymentSpec(
             "scheduled-scoring",
             "triage_ml/flows/score.py:scheduled_scoring",
-            "Score new tickets with the champion, on the task runner the settings choose (threads or Dask).",
+            "Score new tickets with the champion, "
+            "on the task runner the settings choose (threads or Dask).",
             s.timezone,
             interval_minutes=s.score_interval_minutes,
             parameters={"rescore": False},
@@ -89,7 +90,10 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
 
 
 def project_root() -> Path:
-    """The directory holding the ``triage_ml`` package: the source a process worker runs the entrypoints from."""
+    """The directory holding the ``triage_ml`` package (``src/``).
+
+    A process worker runs the deployments' entrypoints (``triage_ml/flows/<x>.py:<fn>``) from it.
+    """
     import triage_ml
 
     return Path(triage_ml.__file__).resolve().parent.parent
@@ -113,7 +117,7 @@ def schedule(spec: DeploymentSpec) -> Schedule:
 
 
 def concurrency(spec: DeploymentSpec) -> Any:
-    """At most ``spec.concurrency_limit`` runs; a run that collides is queued (ENQUEUE), never cancelled."""
+    """At most ``spec.concurrency_limit`` runs; a run that collides is queued, never cancelled."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
     return ConcurrencyLimitConfig(
@@ -161,7 +165,8 @@ def require_api_url(command: str) -> str:
     url = PREFECT_API_URL.value()
     if not url:
         raise TriageError(
-            f"{command} needs a Prefect server: set TRIAGE_PREFECT_API_URL (e.g. http://127.0.0.1:4200/api, "
+            f"{command} needs a Prefect server: set TRIAGE_PREFECT_API_URL "
+            "(e.g. http://127.0.0.1:4200/api, "
             "from `prefect server start` or `make prefect-ui`)"
         )
     with get_client(sync_client=True) as client:
@@ -203,7 +208,7 @@ def ensure_work_pool(name: str, concurrency_limit: int | None) -> WorkPool:
 
 
 def register(settings: Settings) -> dict[str, Any]:
-    """Register the work pool and the deployments (with their schedules and limits) on the configured API.
+    """Register the work pool and the deployments (schedules, limits) on the configured API.
 
     Returns:
         What the server now holds, read back from its API.
@@ -229,7 +234,7 @@ def register(settings: Settings) -> dict[str, Any]:
 
 
 def read_back(deployment_id: Any) -> dict[str, Any]:
-    """One deployment as the server holds it: schedules, next runs, parameters, pool, concurrency."""
+    """One deployment as the server holds it: schedules, next runs, parameters, pool, limits."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
@@ -250,7 +255,7 @@ def read_back(deployment_id: Any) -> dict[str, Any]:
 
 
 def schedule_summary(server_schedule: Any, runs: int = 3) -> dict[str, Any]:
-    """A schedule as the API returned it, with its next run times (computed by Prefect's server code)."""
+    """A schedule as the API returned it, with its next run times (from Prefect's server code)."""
     import asyncio
 
     from prefect.server.schemas import schedules
@@ -263,7 +268,10 @@ def schedule_summary(server_schedule: Any, runs: int = 3) -> dict[str, Any]:
 
 
 def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> None:
-    """Run the deployments in this process (schedules included) until interrupted, for setups without workers."""
+    """Run the deployments in this process (schedules included) until interrupted.
+
+    For setups without workers: ``triage-ml serve-flows``.
+    """
     from prefect import serve as prefect_serve
 
     require_api_url("serve-flows")
@@ -277,12 +285,11 @@ def interrupt_raises_at_once() -> Iterator[None]:
     """Make Ctrl-C raise KeyboardInterrupt where the main thread is, as Python did before 3.11.
 
     ``asyncio.run`` (3.11+) otherwise turns a first Ctrl-C into a cancellation
-    of its main task, which Prefect's runner sometimes absorbed: in the test
-    suite ``serve-flows`` twice failed to stop within 60 s of a Ctrl-C (a
-    thread dump of the second showed its loop idle in ``select``). ``prefect.serve``
-    handles the KeyboardInterrupt itself, and ``asyncio.run`` still cancels
-    the runner's tasks on the way out, so its schedules are paused (tested).
-    asyncio leaves a handler of one's own in place.
+    of its main task, which Prefect's runner sometimes absorbed, so that
+    ``serve-flows`` did not stop. ``prefect.serve`` handles the
+    KeyboardInterrupt itself, and ``asyncio.run`` still cancels the runner's
+    tasks on the way out, so its schedules are paused (tested). asyncio
+    leaves a handler of one's own in place.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

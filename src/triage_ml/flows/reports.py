@@ -1,4 +1,7 @@
-"""Human-readable summaries: Prefect markdown artifacts and CLI text."""
+"""The Prefect markdown artifacts the flows publish: decisions, alias moves, ingest and inbox runs.
+
+The CLI's text versions of the same results are in ``triage_ml.cli.render``.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ def decision_markdown(record: dict[str, Any]) -> str:
         "",
         f"{record['reason']}",
         "",
-        f"challenger version {record['challenger_version']}, champion before {record['champion_version']}",
+        f"challenger version {record['challenger_version']}, "
+        f"champion before {record['champion_version']}",
         "",
         "| metric | challenger | champion | delta |",
         "|---|---|---|---|",
@@ -38,7 +42,10 @@ def decision_markdown(record: dict[str, Any]) -> str:
             lines.append(f"| {key} | {_fmt(challenger[key])} | {_fmt(before)} | {_fmt(delta)} |")
     if record.get("interval"):
         low, high = record["interval"]
-        lines += ["", f"Paired bootstrap interval of the macro-F1 gain: [{low:+.4f}, {high:+.4f}]"]
+        lines += [
+            "",
+            f"Paired bootstrap interval of the macro-F1 gain: [{low:+.4f}, {high:+.4f}]",
+        ]
     lines += ["", "| check | passed | detail |", "|---|---|---|"]
     lines += [
         f"| {c['name']} | {'yes' if c['passed'] else 'NO'} | {c['detail']} |"
@@ -55,16 +62,12 @@ def alias_move_markdown(result: dict[str, Any]) -> str:
             "",
             "| champion before | champion now | previous-champion now |",
             "|---|---|---|",
-            f"| {_fmt(result['champion_before'])} | {_fmt(result['champion'])} | {_fmt(result['previous_champion'])} |",
+            f"| {_fmt(result['champion_before'])} | {_fmt(result['champion'])} "
+            f"| {_fmt(result['previous_champion'])} |",
             "",
             f"Reason: {result['reason']}",
         ]
     )
-
-
-def metrics_line(metrics: dict[str, Any]) -> str:
-    """The headline metrics on one line."""
-    return ", ".join(f"{k}={_fmt(metrics[k])}" for k in HEADLINE_METRICS if k in metrics)
 
 
 def ingest_markdown(summary: dict[str, Any]) -> str:
@@ -72,14 +75,16 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
     failures = "".join(f"\n- {line}" for line in summary.get("batch_failures", []))
     verdict = f"**{summary['status']}**"
     if failures:
-        verdict += f": left out of training until accepted (`triage-ml batches accept {summary['batch_id']}`){failures}"
+        accept = f"`triage-ml batches accept {summary['batch_id']}`"
+        verdict += f": left out of training until accepted ({accept}){failures}"
     return "\n".join(
         [
             f"### Ingest {summary['kind']}",
             "",
             "| read | stored | quarantined | skipped |",
             "|---|---|---|---|",
-            f"| {summary['read']} | {summary['stored']} | {summary['quarantined']} | {summary['skipped']} |",
+            f"| {summary['read']} | {summary['stored']} | {summary['quarantined']} "
+            f"| {summary['skipped']} |",
             "",
             f"Batch validation: {verdict}",
             "",
@@ -96,53 +101,12 @@ def inbox_markdown(report: dict[str, Any]) -> str:
         return "### Inbox\n\nNo new files."
     lines = ["### Inbox", "", "| kind | file | outcome |", "|---|---|---|"]
     lines += [
-        f"| {item['kind']} | `{item['file']}` | {item['status']}: stored {item['stored']}, quarantined "
-        f"{item['quarantined']}, skipped {item['skipped']} |"
+        f"| {item['kind']} | `{item['file']}` | {item['status']}: stored {item['stored']}, "
+        f"quarantined {item['quarantined']}, skipped {item['skipped']} |"
         for item in report["processed"]
     ]
     lines += [
         f"| {item['kind']} | `{item['file']}` | failed: {item['reason']} |"
         for item in report["failed"]
     ]
-    return "\n".join(lines)
-
-
-def deploy_text(result: dict[str, Any]) -> str:
-    """What ``triage-ml deploy`` registered, with each deployment's schedule and next runs."""
-    pool = result["work_pool"]
-    lines = [
-        f"registered on {result['api_url']}:",
-        f"  work pool {pool['name']} ({pool['type']}, concurrency limit {pool['concurrency_limit'] or 'none'})",
-    ]
-    for item in result["deployments"]:
-        lines.append(
-            f"  deployment {item['name']}: {item['entrypoint']}, at most {item['concurrency_limit']} run(s) "
-            f"at once ({item['collision_strategy']})"
-        )
-        for when in item["schedules"]:
-            rule = (
-                f"cron {when['cron']}" if "cron" in when else f"every {when['interval'] / 60:g} min"
-            )
-            lines.append(f"    {rule} ({when['timezone']}); next: {', '.join(when['next_runs'])}")
-    lines.append(f"start a worker: prefect worker start --pool {pool['name']}")
-    return "\n".join(lines)
-
-
-def ingest_text(summary: dict[str, Any]) -> str:
-    """The plain-text ingest summary the CLI prints."""
-    lines = [
-        f"ingest {summary['kind']}: read {summary['read']}, stored {summary['stored']}, "
-        f"quarantined {summary['quarantined']}, skipped {summary['skipped']} (batch {summary['batch_id']})"
-    ]
-    if summary.get("batch_failures"):
-        lines.append(
-            f"batch BLOCKED from training (accept with `triage-ml batches accept {summary['batch_id']}`):"
-        )
-        lines += [f"  - {line}" for line in summary["batch_failures"]]
-    if summary.get("quarantined"):
-        lines.append(
-            f"see the rejected rows with `triage-ml quarantine list --batch {summary['batch_id']}`"
-        )
-    if summary.get("data_docs"):
-        lines.append(f"Data Docs: {summary['data_docs']}")
     return "\n".join(lines)

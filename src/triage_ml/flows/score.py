@@ -2,33 +2,114 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prefect import flow, task
+from mlflow import MlflowClient
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
+from sqlalchemy.engine import Engine
 
 from triage_ml import registry
 from triage_ml.errors import RegistryError
-from triage_ml.flows._common import open_store
+from triage_ml.flows._common import Stopwatch, open_store
 from triage_ml.scoring import batch
 from triage_ml.scoring.startup import import_skops_first
 from triage_ml.settings import Settings
 
 
+@flow(name="score-new-tickets")
+def score_new_tickets(rescore: bool = False, settings: Settings | None = None) -> dict[str, Any]:
+    """Predict every ticket not scored yet (with ``rescore``: not scored by this champion).
+
+    Args:
+        rescore: also score tickets that an earlier champion scored.
+        settings: the workspace; None builds them from this machine's environment.
+
+    Returns:
+        The model version, tickets scored, those needing review, chunks, partitions and seconds.
+    """
+    stopwatch = Stopwatch()
+    settings = settings or Settings()
+    engine, client = open_store(settings), registry.use_workspace(settings)
+    version, model_uri = find_champion(client, settings)
+    ranges = plan_partitions(engine, settings, version if rescore else None)
+    futures = score_partition.map(
+        unmapped(settings), unmapped(version), unmapped(model_uri), ranges, unmapped(rescore)
+    )
+    summary = batch.combine([future.result() for future in futures], version)
+    report_scoring(summary, len(ranges), stopwatch.seconds())
+    return {
+        "model_version": version,
+        "scored": summary.scored,
+        "needs_review": summary.needs_review,
+        "chunks": summary.chunks,
+        "partitions": len(ranges),
+        "seconds": stopwatch.seconds(),
+    }
+
+
+@task(task_run_name="find-champion", cache_policy=NO_CACHE)
+def find_champion(client: MlflowClient, settings: Settings) -> tuple[str, str]:
+    """The champion's version and the URI of its files (workers load them without a registry).
+
+    Raises:
+        RegistryError: no champion yet.
+    """
+    version = registry.alias_version(client, settings.model_name, settings.champion_alias)
+    if version is None:
+        raise RegistryError(
+            f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; "
+            "run `triage-ml retrain` first"
+        )
+    model_uri = registry.version_files(client, settings.model_name, version)
+    get_run_logger().info("scoring with %s version %s", settings.model_name, version)
+    return version, model_uri
+
+
+@task(task_run_name="plan-partitions", cache_policy=NO_CACHE)
+def plan_partitions(
+    engine: Engine, settings: Settings, scored_by: str | None
+) -> list[batch.KeyRange]:
+    """Key ranges of the unscored tickets (not scored by ``scored_by``; by anyone when None)."""
+    ranges = batch.partitions(
+        engine, scored_by, settings.score_partition_rows, settings.score_workers
+    )
+    get_run_logger().info(
+        "%d partition(s) of at most %d tickets for %d worker(s)",
+        len(ranges),
+        settings.score_partition_rows,
+        settings.score_workers,
+    )
+    return ranges
+
+
+def partition_run_name(parameters: dict[str, Any]) -> str:
+    """``score_partition-(after, upto]``: the key range a partition's task run scores."""
+    after, upto = parameters["key_range"]
+    return f"score_partition-({after or 'start'}, {upto or 'end'}]"
+
+
 # Retried as a whole: a partition reads and writes the store, and a retry
 # rescores only the chunks that were not written (each chunk commits alone).
-@task(retries=2, retry_delay_seconds=[5, 15], cache_policy=NO_CACHE)
+@task(
+    task_run_name=partition_run_name,
+    retries=2,
+    retry_delay_seconds=[5, 15],
+    cache_policy=NO_CACHE,
+)
 def score_partition(
     settings: Settings, version: str, model_uri: str, key_range: batch.KeyRange, rescore: bool
 ) -> batch.ScoreSummary:
-    """Score one key range of tickets with the model at ``model_uri`` (version ``version``), on whichever worker runs it."""
+    """Score one key range with the model at ``model_uri`` (``version``), on any worker.
+
+    Its INFO line (tickets scored, chunks, needs review) comes from :func:`batch.score_partition`.
+    """
     engine, model = (
         batch.process_engine(settings.store_url),
         registry.process_model(settings, model_uri),
@@ -38,42 +119,28 @@ def score_partition(
     )
 
 
-@flow(name="score-new-tickets")
-def score_new_tickets(rescore: bool = False) -> dict[str, Any]:
-    """Predict every ticket not scored yet (with ``rescore``: not scored by this champion) and store the results."""
-    started = time.perf_counter()
-    settings = Settings()
-    engine, client = open_store(settings), registry.use_workspace(settings)
-    version = registry.alias_version(client, settings.model_name, settings.champion_alias)
-    if version is None:
-        raise RegistryError(
-            f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; run `triage-ml retrain` first"
-        )
-    ranges = batch.partitions(
-        engine, version if rescore else None, settings.score_partition_rows, settings.score_workers
+@task(task_run_name="report-scoring", cache_policy=NO_CACHE)
+def report_scoring(summary: batch.ScoreSummary, partitions: int, seconds: float) -> None:
+    """Log the run's figures in one line and publish them as the ``scoring-summary`` artifact."""
+    get_run_logger().info(
+        "scored %d tickets with version %s in %d partition(s), %d chunk(s) in %.1f s; "
+        "%d need review",
+        summary.scored,
+        summary.model_version,
+        partitions,
+        summary.chunks,
+        seconds,
+        summary.needs_review,
     )
-    model_uri = registry.version_files(client, settings.model_name, version)
-    futures = score_partition.map(
-        unmapped(settings), unmapped(version), unmapped(model_uri), ranges, unmapped(rescore)
-    )
-    summary = batch.combine([future.result() for future in futures], version)
     create_markdown_artifact(
         key="scoring-summary",
-        markdown=f"Scored **{summary.scored}** tickets with version {version} "
-        f"in {len(ranges)} partitions; {summary.needs_review} need review.",
+        markdown=f"Scored **{summary.scored}** tickets with version {summary.model_version} "
+        f"in {partitions} partitions; {summary.needs_review} need review.",
     )
-    return {
-        "model_version": version,
-        "scored": summary.scored,
-        "needs_review": summary.needs_review,
-        "chunks": summary.chunks,
-        "partitions": len(ranges),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
 
 
 def task_runner(settings: Settings) -> TaskRunner:
-    """Threads in this process, a pool of local worker processes, or Dask (a local cluster or ``dask_address``'s).
+    """Threads in this process, local worker processes, or Dask (local, or ``dask_address``'s).
 
     Prediction is CPU-bound Python (the sentiment analyzer, text vectorisers),
     so threads share one core; processes and Dask use them all.
@@ -99,9 +166,18 @@ def task_runner(settings: Settings) -> TaskRunner:
 
 
 def score(settings: Settings, rescore: bool = False) -> dict[str, Any]:
-    """Run the scoring flow on the task runner the settings choose."""
+    """Run the scoring flow on the task runner the settings choose.
+
+    Args:
+        settings: the workspace, passed to the flow as its parameter.
+        rescore: also score tickets that an earlier champion scored.
+
+    Returns:
+        What :func:`score_new_tickets` returns.
+    """
     with api_shared_with_workers(settings):
-        return score_new_tickets.with_options(task_runner=task_runner(settings))(rescore=rescore)
+        flow_on_runner = score_new_tickets.with_options(task_runner=task_runner(settings))
+        return flow_on_runner(rescore=rescore, settings=settings)
 
 
 @contextmanager
@@ -129,9 +205,17 @@ def api_shared_with_workers(settings: Settings) -> Iterator[None]:
 
 # A worker or `prefect serve` loads a deployment's flow from its entrypoint,
 # so a runner picked with `with_options` at deploy time would be lost: this
-# entry point picks it when the run starts, from the settings of the machine
-# that runs it (TRIAGE_SCORE_RUNNER, TRIAGE_DASK_ADDRESS).
+# entry point picks it when the run starts, from the settings it is given or,
+# without them, from the environment of the machine that runs it.
 @flow(name="scheduled-scoring")
-def scheduled_scoring(rescore: bool = False) -> dict[str, Any]:
-    """Deployment entry point: run score-new-tickets on the task runner the settings choose."""
-    return score(Settings(), rescore=rescore)
+def scheduled_scoring(rescore: bool = False, settings: Settings | None = None) -> dict[str, Any]:
+    """Deployment entry point: run score-new-tickets on the task runner the settings choose.
+
+    Args:
+        rescore: also score tickets that an earlier champion scored.
+        settings: the workspace; None (what deployments pass) builds them from the environment.
+
+    Returns:
+        What :func:`score_new_tickets` returns.
+    """
+    return score(settings or Settings(), rescore=rescore)

@@ -1,1 +1,4 @@
-"""Scoring: the store in partitions (``batch``), a file (``files``), and MLflow's server (``serving``)."""
+"""Scoring: the store in partitions (``batch``), a file (``files``), MLflow's server (``serving``).
+
+``startup`` holds what a process that loads the champion does first.
+"""

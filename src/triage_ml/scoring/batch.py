@@ -7,6 +7,7 @@ transaction, so memory stays flat and a failed chunk leaves nothing behind.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from sqlalchemy.engine import Engine
 from triage_ml import store
 from triage_model import features
 from triage_model.predictor import input_frame
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,7 +51,10 @@ KeyRange = tuple[str | None, str | None]
 def unscored_chunks(
     engine: Engine, model_version: str | None, chunk_rows: int, key_range: KeyRange = (None, None)
 ) -> Iterator[pd.DataFrame]:
-    """Unscored tickets in ``key_range`` (``after < id <= upto``), one chunk at a time, with ``repeat_contacts``."""
+    """Unscored tickets in ``key_range`` (``after < id <= upto``), a chunk at a time.
+
+    Each chunk carries ``repeat_contacts``, which the features need.
+    """
     after, upto = key_range
     while True:
         with engine.connect() as conn:
@@ -69,11 +75,11 @@ def unscored_chunks(
 def partitions(
     engine: Engine, model_version: str | None, partition_rows: int, workers: int = 1
 ) -> list[KeyRange]:
-    """Key ranges covering every unscored ticket, at most ``partition_rows`` each, their sizes within one of each other.
+    """Key ranges covering every unscored ticket, at most ``partition_rows`` each.
 
-    Their number is a multiple of ``workers``, so that every worker gets the
-    same share: 56,000 tickets in ranges of 20,000 (two workers) left one
-    worker to score the third range alone while the other sat idle.
+    Their sizes are within one of each other and their number is a multiple
+    of ``workers``, so that every worker gets the same share: an odd range
+    out would leave one worker scoring it alone while the others sat idle.
     """
     with engine.connect() as conn:
         total = store.count_unscored(conn, model_version)
@@ -116,6 +122,13 @@ def score_partition(
         summary.scored += write_chunk(engine, predictions)
         summary.needs_review += int(predictions["needs_review"].sum())
         summary.chunks += 1
+    logger.info(
+        "scored %d tickets of key range %s in %d chunk(s); %d need review",
+        summary.scored,
+        key_range,
+        summary.chunks,
+        summary.needs_review,
+    )
     return summary
 
 

@@ -24,19 +24,20 @@ def model_uri(settings: Settings, which: str) -> str:
     """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` for ``which``.
 
     Raises:
-        RegistryError: the alias is unset (checked here, so the server does not start and then fail).
+        RegistryError: the alias is unset (checked here, so the server does not start, then fail).
     """
     if which.isdigit():
         return f"models:/{settings.model_name}/{which}"
     if registry.alias_version(registry.client(settings), settings.model_name, which) is None:
         raise RegistryError(
-            f"model '{settings.model_name}' has no '{which}' alias yet; run `triage-ml retrain` first"
+            f"model '{settings.model_name}' has no '{which}' alias yet; "
+            "run `triage-ml retrain` first"
         )
     return f"models:/{settings.model_name}@{which}"
 
 
 def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:
-    """The ``mlflow models serve`` command for ``uri``, in this environment (no conda or virtualenv)."""
+    """The ``mlflow models serve`` command for ``uri``, in this environment (no conda, no venv)."""
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     return [
         str(mlflow_cli),
@@ -56,7 +57,7 @@ def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:
 
 
 def serve_environment(settings: Settings) -> dict[str, str]:
-    """The environment of the server process: the workspace's stores, and this environment's tools first on PATH.
+    """The server's environment: the workspace's stores, and this environment's tools first on PATH.
 
     MLflow starts its server by running ``uvicorn`` from PATH, which a
     virtual environment that is not activated does not provide.
@@ -72,7 +73,10 @@ def serve_environment(settings: Settings) -> dict[str, str]:
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 180.0) -> float:
-    """Poll ``url`` (a server's health endpoint, e.g. ``.../ping``) until it answers 200; returns the seconds it took.
+    """Poll ``url`` (a server's health endpoint, e.g. ``.../ping``) until it answers 200.
+
+    Returns:
+        The seconds it took.
 
     Raises:
         RuntimeError: the process exited, or the timeout passed.
