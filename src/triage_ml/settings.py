@@ -117,7 +117,7 @@ class ScheduleSettings(_Frozen):
     def _valid_cron(cls, value: str) -> str:
         # cronsim (already installed with Prefect) rather than Prefect's own
         # croniter: importing prefect here would freeze Prefect's settings
-        # before cli.prepare_environment points PREFECT_HOME at the workspace.
+        # before cli.runner.prepare_environment points PREFECT_HOME at the workspace.
         from cronsim import CronSim, CronSimError
 
         if len(value.split()) != 5:
@@ -167,9 +167,8 @@ class Settings(BaseSettings):
     default_route: str = "general-queue"
     review_threshold: float = 0.5
     ingest_chunk_rows: int = Field(default=20_000, ge=1)
-    # A chunk's sparse n-gram matrices cost about 25 KB a ticket while it is
-    # predicted: 5,000-row chunks predicted faster than 20,000-row ones here
-    # (median 235 against 259 us a ticket) and took 28% off the peak RSS.
+    # A chunk's sparse n-gram matrices are held while it is predicted: smaller
+    # chunks were faster and lowered the peak RSS (docs/benchmarks.md).
     score_chunk_rows: int = Field(default=5_000, ge=1)
     score_partition_rows: int = Field(default=20_000, ge=1)
     score_runner: Literal["threads", "processes", "dask"] = "threads"
@@ -223,7 +222,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment, then the secrets directory, then the config file (see the module docstring)."""
+        """Environment, then the secrets directory, then the config file (module docstring)."""
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if secrets := os.environ.get(SECRETS_ENV):
             sources.append(
@@ -263,7 +262,7 @@ class Settings(BaseSettings):
 
 
 def config_file() -> Path | None:
-    """The TOML config file being read: the one given to :meth:`Settings.load`, else $TRIAGE_CONFIG."""
+    """The TOML config file being read: the one :meth:`Settings.load` got, else $TRIAGE_CONFIG."""
     if (given := _CONFIG_FILE.get()) is not None:
         return given
     return Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None
@@ -277,7 +276,8 @@ def _existing(path: Path, variable: str, kind: str) -> Path:
 
 
 def checked_config_file(path: Path) -> Path:
-    """``path`` if it is a readable TOML config without credentials; a one-line ConfigError otherwise."""
+    """``path`` if it is a readable TOML config without credentials; a one-line ConfigError
+    otherwise."""
     _existing(path, CONFIG_ENV, "file")
     try:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -292,10 +292,16 @@ def checked_config_file(path: Path) -> Path:
     return path
 
 
-def effective_config(settings: Settings) -> dict[str, Any]:
-    """Every setting with its effective value, the URLs the platform derives, and where they came from.
+def effective_config(settings: Settings, config_file: Path | None = None) -> dict[str, Any]:
+    """Every setting with its effective value, the URLs the platform derives, and where they came
+    from.
 
     Credentials are masked; this is what ``triage-ml config show`` prints.
+
+    Args:
+        settings: the settings in effect.
+        config_file: the config file they were loaded from (``Settings.load``);
+            None means $TRIAGE_CONFIG's, if any.
     """
     values = settings.model_dump(mode="json")
     for name in URL_FIELDS:
@@ -311,7 +317,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "home": str(settings.home.resolve()),
     }
     values["sources"] = {
-        "config_file": os.environ.get(CONFIG_ENV),
+        "config_file": str(config_file) if config_file is not None else os.environ.get(CONFIG_ENV),
         "secrets_dir": os.environ.get(SECRETS_ENV),
     }
     return values

@@ -1,4 +1,5 @@
-"""Configuration: environment over secrets directory over TOML config file over defaults; credentials masked."""
+"""Configuration: environment over secrets directory over TOML config file over defaults;
+credentials masked."""
 
 from __future__ import annotations
 

@@ -1,0 +1,180 @@
+"""Scoring commands: ``score`` (the store or a file) and ``serve`` (HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from triage_ml.cli import render
+from triage_ml.cli.options import (
+    CategoryColumn,
+    ConfigFile,
+    CreatedAtColumn,
+    IdColumn,
+    JsonFlag,
+    ModelChoice,
+    PriorityColumn,
+    TextColumns,
+    column_mapping,
+    counted,
+)
+from triage_ml.cli.runner import invoke
+from triage_ml.errors import TriageError
+
+if TYPE_CHECKING:
+    from triage_ml.ingest.mapping import ColumnMapping
+    from triage_ml.settings import Settings
+
+PANEL = "Scoring"
+FILE_PANEL = "Scoring a file"
+
+
+# ---- logic ----------------------------------------------------------------------
+
+
+def score_store(settings: Settings, rescore: bool = False) -> dict[str, Any]:
+    """Score the stored tickets the champion has not scored yet (all of them with ``rescore``)."""
+    from triage_ml.scoring.startup import import_skops_first
+
+    import_skops_first()
+    from triage_ml.flows.score import score
+
+    return score(settings, rescore=rescore)
+
+
+def score_file(
+    settings: Settings, source: Path, output: Path, model: str, mapping: ColumnMapping
+) -> dict[str, Any]:
+    """Score a CSV or Parquet file of tickets into a .csv or .parquet file."""
+    from triage_ml.scoring.startup import import_skops_first
+
+    import_skops_first()
+    from triage_ml import registry
+    from triage_ml.scoring import files
+
+    registry.use_workspace(settings)
+    loaded, version = registry.load_version(settings, model)
+    return files.score_file(
+        loaded,
+        version,
+        source,
+        output,
+        mapping,
+        settings.priority_levels,
+        settings.score_chunk_rows,
+    )
+
+
+def serve_model(
+    settings: Settings, model: str, host: str, port: int, workers: int
+) -> dict[str, Any]:
+    """Run MLflow's scoring server on a registered model until it is interrupted."""
+    import subprocess
+
+    from triage_ml.scoring import serving
+
+    uri = serving.model_uri(settings, model)
+    typer.echo(f"serving {uri} on http://{host}:{port}/invocations (Ctrl-C stops)", err=True)
+    completed = subprocess.run(
+        serving.serve_command(uri, host, port, workers),
+        env=serving.serve_environment(settings),
+        check=False,
+    )
+    return {"model_uri": uri, "exit_code": completed.returncode}
+
+
+# ---- commands ---------------------------------------------------------------------
+
+
+def score_command(
+    ctx: typer.Context,
+    rescore: Annotated[
+        bool, typer.Option("--rescore", help="Also score tickets an earlier champion scored.")
+    ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="CSV or Parquet file of tickets to score instead of the store.",
+            rich_help_panel=FILE_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the predictions go (.csv or .parquet), with --input.",
+            rich_help_panel=FILE_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="'champion' or a version number, with --input.", rich_help_panel=FILE_PANEL
+        ),
+    ] = "champion",
+    text_columns: TextColumns = None,
+    category_column: CategoryColumn = None,
+    priority_column: PriorityColumn = None,
+    id_column: IdColumn = None,
+    created_at_column: CreatedAtColumn = None,
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """Score the stored tickets the champion has not scored yet, or a file with --input/--output."""
+
+    def action(settings: Settings) -> dict[str, Any]:
+        if (source is None) != (output is None):
+            raise TriageError(
+                "--input and --output go together "
+                "(a CSV or Parquet file in, a .csv or .parquet file out)"
+            )
+        if source is None or output is None:
+            return score_store(settings, rescore)
+        mapping = column_mapping(
+            text_columns,
+            category_column,
+            priority_column,
+            id_column,
+            created_at_column,
+            labeled=False,
+        )
+        return score_file(settings, source, output, model, mapping)
+
+    invoke(ctx, action, render.score, as_json, config)
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, counted(1, "Port to listen on.")] = 5001,
+    workers: Annotated[int, counted(1, "Server worker processes.")] = 1,
+    model: ModelChoice = "champion",
+    as_json: JsonFlag = False,
+    config: ConfigFile = None,
+) -> None:
+    """Serve a registered model over HTTP with MLflow's scoring server until Ctrl-C."""
+    invoke(
+        ctx,
+        lambda settings: serve_model(settings, model, host, port, workers),
+        render.served,
+        as_json,
+        config,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the scoring commands to the ``triage-ml`` app."""
+    app.command(
+        "score",
+        rich_help_panel=PANEL,
+        epilog="Example: triage-ml score --input tickets.csv --output predictions.parquet",
+    )(score_command)
+    app.command(
+        "serve",
+        rich_help_panel=PANEL,
+        epilog="Example: triage-ml serve --port 5001 --model champion",
+    )(serve_command)
