@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import string
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +14,8 @@ import pytest
 
 from triage_ml import synth
 from triage_ml.synth import CATEGORIES, CHANNELS, LANGUAGES, PRIORITIES, TIERS, SyntheticData
+from triage_ml.synth.templates import Templates, load_templates, parse_templates
+from triage_ml.synth.text import slot_makers
 
 pytestmark = pytest.mark.unit
 
@@ -276,3 +281,45 @@ def test_invalid_arguments_raise() -> None:
         synth.generate(10, seed=-1)
     with pytest.raises(ValueError):
         synth.generate_unlabeled(10, days=0)
+
+
+def _raw_templates() -> dict:
+    text = resources.files("triage_ml.synth").joinpath("templates.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _all_strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _all_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _all_strings(v)]
+    return []
+
+
+def test_templates_load_once_in_category_order() -> None:
+    templates = load_templates()
+    assert isinstance(templates, Templates) and load_templates() is templates
+    assert len(templates.topics) == len(templates.short_bodies) == len(CATEGORIES)
+    assert templates.topics[1][0].name == "outage"
+    assert set(templates.greetings) == set(templates.closings) == set(LANGUAGES)
+    assert all(len(phrases) == len(CATEGORIES) for phrases in templates.local_subjects.values())
+
+
+def test_every_template_slot_has_a_value() -> None:
+    known = set(slot_makers(load_templates().vocabulary)) | {"cat", "agent"}
+    used = {
+        field
+        for text in _all_strings(_raw_templates())
+        for _, field, _, _ in string.Formatter().parse(text)
+        if field
+    }
+    assert used and used <= known, sorted(used - known)
+
+
+def test_templates_with_a_missing_category_are_rejected() -> None:
+    raw = _raw_templates()
+    del raw["topics"]["Sales"]
+    with pytest.raises(ValueError, match="topics"):
+        parse_templates(raw)

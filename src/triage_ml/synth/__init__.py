@@ -1,8 +1,9 @@
-"""The synthetic ticket generator."""
+"""The synthetic ticket generator; its text material is data in ``templates.json``."""
 
 from __future__ import annotations
 
-from triage_ml.synth.generator import (
+from triage_ml.synth.generator import SyntheticData, generate, generate_unlabeled, write
+from triage_ml.synth.schema import (
     CATEGORIES,
     CHANNELS,
     DEFAULT_START,
@@ -13,10 +14,6 @@ from triage_ml.synth.generator import (
     SURVEY_COLUMNS,
     TICKET_COLUMNS,
     TIERS,
-    SyntheticData,
-    generate,
-    generate_unlabeled,
-    write,
 )
 
 __all__ = [
