@@ -5,7 +5,7 @@ batch suite (with its Data Docs). The parent process writes the files; each
 size is ingested in a fresh child process, so the peak RSS printed is the
 ingest's own. One-off process warm-up happens before the clock starts, as in
 a long-running worker, and its time is printed apart: importing GX, and
-pandera's first validation (it registers its backends, ~0.4 s). Usage:
+pandera's first validation (it registers its backends). Usage:
     python benchmarks/bench_ingest.py [--rows 25000 100000 200000] [--chunk-rows 20000]
 """
 
@@ -35,20 +35,20 @@ def ingest_once(path: Path, chunk_rows: int) -> dict[str, float]:
 
     head = next(sources.read_source(path, 50))
     schema = contracts.load_schema("tickets", Settings().priority_levels)
-    ingest.prepare_ticket_chunk(head, ingest.ColumnMapping(), schema, "warm-up", 0)
+    ingest.prepare_ticket_chunk(
+        ingest.check_chunk(head, ingest.ColumnMapping(), schema, "warm-up", 0)
+    )
     imports = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         engine = store.connect(f"sqlite:///{Path(tmp) / 'bench.db'}")
         before = peak_rss_mb()
         started = time.perf_counter()
-        summary = ingest.ingest_tickets(
-            engine,
-            path,
-            ingest.ColumnMapping(),
-            Settings().priority_levels,
-            chunk_rows,
+        options = ingest.IngestOptions(
+            priority_levels=tuple(Settings().priority_levels),
+            chunk_rows=chunk_rows,
             gx_root=Path(tmp) / "gx",
         )
+        summary = ingest.ingest_tickets(engine, path, ingest.ColumnMapping(), options)
         elapsed = time.perf_counter() - started
         engine.dispose()
     return {
@@ -75,7 +75,8 @@ def main() -> None:
     from triage_ml import synth
 
     print(
-        f"{'rows':>8} {'seconds':>8} {'rows/s':>8} {'RSS before MB':>14} {'peak RSS MB':>12} {'warm-up s':>10}"
+        f"{'rows':>8} {'seconds':>8} {'rows/s':>8} {'RSS before MB':>14} "
+        f"{'peak RSS MB':>12} {'warm-up s':>10}"
         f"  (chunk {args.chunk_rows} rows, SQLite, pandera + GX)"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +99,8 @@ def main() -> None:
             )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(
-                f"{r['rows']:>8} {r['seconds']:>8} {r['rows_per_second']:>8} {r['rss_before_mb']:>14} "
+                f"{r['rows']:>8} {r['seconds']:>8} {r['rows_per_second']:>8} "
+                f"{r['rss_before_mb']:>14} "
                 f"{r['peak_rss_mb']:>12} {r['import_seconds']:>10}"
             )
 

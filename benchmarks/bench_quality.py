@@ -62,7 +62,10 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict
 
 
 def baseline_model() -> Any:
-    """The issue's baseline, unfitted: word 1-2 + char_wb 2-5 TF-IDF, LogisticRegression(C=10, balanced)."""
+    """The issue's baseline, unfitted.
+
+    Word 1-2 + char_wb 2-5 TF-IDF, LogisticRegression(C=10, balanced).
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
@@ -185,7 +188,8 @@ def shared_target(data: pd.DataFrame, target: str, tmp: Path) -> dict[str, Any]:
 def print_shared(results: list[dict[str, Any]]) -> None:
     """One line per target: baseline, ours, the issue's target."""
     print(
-        f"\n{'target':<10} {'baseline':>9} {'ours':>7} {'target':>7}  met  (tickets sample, stratified 80/20, seed 0)"
+        f"\n{'target':<10} {'baseline':>9} {'ours':>7} {'target':>7}  met  "
+        "(tickets sample, stratified 80/20, seed 0)"
     )
     rows = [(r["target"], r["baseline"], r["ours"]) for r in results]
     rows += [
@@ -195,20 +199,22 @@ def print_shared(results: list[dict[str, Any]]) -> None:
     ]
     for name, base, ours in rows:
         print(
-            f"{name:<10} {base:>9.4f} {ours:>7.4f} {TARGETS[name]:>7.2f}  {'yes' if ours >= TARGETS[name] else 'NO'}"
+            f"{name:<10} {base:>9.4f} {ours:>7.4f} {TARGETS[name]:>7.2f}  "
+            f"{'yes' if ours >= TARGETS[name] else 'NO'}"
         )
     for r in results:
         if r["target"] == "queue" and r["urgent_recall"] is not None:
             print(f"  priority: recall of the most urgent level (high) {r['urgent_recall']:.4f}")
         same = "the same as the baseline's" if r["same_test_rows"] else "NOT the baseline's"
         print(
-            f"  {r['target']}: {r['stored']} stored, {r['quarantined']} quarantined, {r['test_rows']} test rows ({same}), "
+            f"  {r['target']}: {r['stored']} stored, {r['quarantined']} quarantined, "
+            f"{r['test_rows']} test rows ({same}), "
             f"champion candidate {r['candidate']}, retrain {r['retrain_seconds']:.0f} s (CLI wall)"
         )
 
 
 def synthetic(tickets: int, tmp: Path) -> None:
-    """Generate, ingest, retrain (timed) and report quality against the baseline on the same split."""
+    """Generate, ingest, retrain (timed); report quality against the baseline on the same split."""
     home, out = tmp / "home-synthetic", tmp / "synthetic"
     cli(
         home,
@@ -233,7 +239,8 @@ def synthetic(tickets: int, tmp: Path) -> None:
     ours = retrained["challenger_metrics"]
     labeled = len(split.train) + len(split.valid) + len(split.test)
     print(
-        f"\nsynthetic: {labeled} labeled tickets, {split.strategy} split, {len(split.test)} test rows, "
+        f"\nsynthetic: {labeled} labeled tickets, {split.strategy} split, "
+        f"{len(split.test)} test rows, "
         f"champion candidate {retrained['candidate']}"
     )
     for name, column in (("category", "category"), ("priority", "priority")):
@@ -253,9 +260,12 @@ def synthetic(tickets: int, tmp: Path) -> None:
     preparing = logged["prepare_seconds"]
     other = flow - fitting - predicting - preparing
     print(
-        f"  retrain: {wall:.1f} s CLI wall = process start and imports {wall - flow:.1f} s + flow {flow:.1f} s; "
-        f"in the flow: model inputs (sentiment, escalation flags) {preparing:.1f} s, model fitting {fitting:.1f} s, "
-        f"test predictions {predicting:.1f} s, orchestration and logging {other:.1f} s = {other / flow:.1%} of the flow"
+        f"  retrain: {wall:.1f} s CLI wall = process start and imports {wall - flow:.1f} s "
+        f"+ flow {flow:.1f} s; "
+        f"in the flow: model inputs (sentiment, escalation flags) {preparing:.1f} s, "
+        f"model fitting {fitting:.1f} s, "
+        f"test predictions {predicting:.1f} s, orchestration and logging {other:.1f} s "
+        f"= {other / flow:.1%} of the flow"
     )
 
 

@@ -24,7 +24,8 @@ Its first run pays the workers' imports and model load; later runs find
 them done, which is what a standing cluster saves. Its peak RSS is the
 largest of the CLI process and the workers' own peaks (``VmHWM``).
 
-    python benchmarks/bench_scoring.py [--sizes 50000,200000] [--tickets 6000] [--runners threads,processes,standing-dask]
+    python benchmarks/bench_scoring.py [--sizes 50000,200000] [--tickets 6000]
+        [--runners threads,processes,standing-dask]
 """
 
 from __future__ import annotations
@@ -61,22 +62,26 @@ def cli(env: dict[str, str], *args: str) -> tuple[dict, float]:
 
 # Linux starts a process's ru_maxrss from its parent's peak when the parent
 # spawns it (the kernel keeps the old memory's high-water mark across exec),
-# and this process holds the champion and 20,000 tickets: a /bin/true spawned
-# beside 800 MB "peaked" at 789 MB. Measured from here, the CLI's peak was at
-# least this process's own. So a launcher of about 10 MB starts the CLI and
-# reports the wait4 figures of the CLI's process tree alone, and its wall time.
+# and this process holds the champion and 20,000 tickets (docs/benchmarks.md).
+# Measured from here, the CLI's peak was at least this process's own. So a
+# small launcher starts the CLI and reports the wait4 figures of the CLI's
+# process tree alone, and its wall time.
 LAUNCHER = """
 import os, subprocess, sys, time
 started = time.perf_counter()
 child = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(child.pid, 0)
 with open(sys.argv[1], "w") as report:
-    report.write(f"{os.waitstatus_to_exitcode(status)} {time.perf_counter() - started} {usage.ru_maxrss}")
+    elapsed = time.perf_counter() - started
+    report.write(f"{os.waitstatus_to_exitcode(status)} {elapsed} {usage.ru_maxrss}")
 """
 
 
 def cli_measured(env: dict[str, str], *args: str) -> tuple[dict, float, float]:
-    """Like :func:`cli`, plus the peak RSS in MB of the CLI's process tree (the CLI and the workers it waited for)."""
+    """Like :func:`cli`, plus the peak RSS in MB of the CLI's process tree.
+
+    The tree is the CLI and the workers it waited for.
+    """
     with (
         tempfile.TemporaryFile("w+") as out,
         tempfile.TemporaryFile("w+") as err,
@@ -110,7 +115,9 @@ def raw_inputs(settings, version: str, rows: int) -> tuple[Any, Any]:
 
 
 def plain_baseline(tickets_csv: str):
-    """The issue's point of comparison: word n-gram TF-IDF + a linear model, fitted on the training tickets' categories.
+    """The issue's point of comparison: word n-gram TF-IDF + a linear model.
+
+    It is fitted on the training tickets' categories.
 
     It takes the champion's input frame (subject and body joined as the
     platform joins them), so :func:`raw_predict` times it on the same rows.
@@ -174,7 +181,7 @@ def prefect_server(home: Path) -> Iterator[str]:
 
 
 class StandingDask:
-    """A real Prefect server and a local Dask cluster of single-threaded worker processes, started on first use.
+    """A real Prefect server and a local Dask cluster of one-thread workers, started on first use.
 
     They stay up for every later run, as a production cluster outlives a scoring run.
     """
@@ -187,7 +194,7 @@ class StandingDask:
         self.runs = 0
 
     def env(self, workers: int) -> dict[str, str]:
-        """The CLI settings for a run on this cluster, starting it (and the server) the first time."""
+        """The CLI settings for a run on this cluster, starting it (and the server) at first."""
         if self.address is None:
             from distributed import Client, LocalCluster
 
@@ -211,7 +218,10 @@ class StandingDask:
         }
 
     def after_run(self) -> tuple[str, float]:
-        """What the run just finished found (workers that scored before, or not), and the workers' peak RSS in MB."""
+        """What the run just finished found, and the workers' peak RSS in MB.
+
+        What it found: workers that scored before, or not.
+        """
         self.runs += 1
         found = (
             "warm workers (they scored before)"
@@ -222,7 +232,9 @@ class StandingDask:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS in MB: Linux's VmHWM, which exec resets (unlike ru_maxrss, see :data:`LAUNCHER`).
+    """This process's peak RSS in MB: Linux's VmHWM, which exec resets.
+
+    Unlike ru_maxrss, see :data:`LAUNCHER`.
 
     Run on each Dask worker here, and by ``bench_ingest`` in its child.
     """
@@ -258,7 +270,8 @@ def main() -> None:
         trained = cli(base, "retrain")[0]
         version = trained["champion_version"]
         print(
-            f"champion: version {version} ({trained['candidate']}), {trained['challenger_metrics']['predict_tickets_per_second']:.0f} "
+            f"champion: version {version} ({trained['candidate']}), "
+            f"{trained['challenger_metrics']['predict_tickets_per_second']:.0f} "
             "tickets/s on the retraining's test rows"
         )
         for size in (int(s) for s in args.sizes.split(",")):
@@ -276,8 +289,10 @@ def main() -> None:
             # just after it (one measurement serves as the next flow's "before").
             raw_after = raw_predict(model, inputs, settings.score_chunk_rows)
             print(
-                f"{size:>7} new tickets: raw predict {raw_after:,.0f} tickets/s (one process, {len(inputs):,} stored tickets); "
-                f"plain word TF-IDF + logistic regression on the same rows {raw_predict(baseline, inputs, settings.score_chunk_rows):,.0f}/s"
+                f"{size:>7} new tickets: raw predict {raw_after:,.0f} tickets/s "
+                f"(one process, {len(inputs):,} stored tickets); "
+                "plain word TF-IDF + logistic regression on the same rows "
+                f"{raw_predict(baseline, inputs, settings.score_chunk_rows):,.0f}/s"
             )
             for runner in args.runners.split(","):
                 raw_before = raw_after
@@ -300,12 +315,16 @@ def main() -> None:
                 raw = (raw_before + raw_after) / 2
                 flow = scored["scored"] / scored["seconds"]
                 print(
-                    f"  {runner:>9}: {scored['scored']:>7} tickets, flow {scored['seconds']:.1f} s = {flow:,.0f} tickets/s end to end "
-                    f"(store reads and writes, model load included; {scored['scored'] / seconds:,.0f}/s counting the CLI "
-                    f"process's start too), peak RSS {peak:.0f} MB, {scored['partitions']} partitions"
+                    f"  {runner:>9}: {scored['scored']:>7} tickets, flow {scored['seconds']:.1f} s "
+                    f"= {flow:,.0f} tickets/s end to end "
+                    "(store reads and writes, model load included; "
+                    f"{scored['scored'] / seconds:,.0f}/s counting the CLI "
+                    f"process's start too), peak RSS {peak:.0f} MB, "
+                    f"{scored['partitions']} partitions"
                 )
                 print(
-                    f"    raw predict just before and after: {raw_before:,.0f} and {raw_after:,.0f} tickets/s; "
+                    f"    raw predict just before and after: {raw_before:,.0f} and "
+                    f"{raw_after:,.0f} tickets/s; "
                     f"flow/raw {flow / raw:.0%} (against their mean)"
                 )
                 print(

@@ -106,7 +106,8 @@ def main() -> None:
             log.close()
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
     print(
-        f"single-ticket requests: {len(latencies)} sequential, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, "
+        f"single-ticket requests: {len(latencies)} sequential, "
+        f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, "
         f"max {max(latencies):.1f} ms (target p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'})"
     )
 

@@ -1,4 +1,6 @@
-"""How far the tickets sample's labels follow its text: label agreement of similar tickets, and a near-duplicate lookup.
+"""How far the tickets sample's labels follow its text, and what a near-duplicate lookup adds.
+
+It measures the label agreement of similar tickets.
 
 Not a model of the platform: an analysis of ``../shared/data/tickets-sample``
 that puts issue 4's quality targets in context (skipped when the file is
@@ -45,7 +47,7 @@ def similarities(text: list[str]) -> np.ndarray:
 
 
 def agreement_by_band(sims: np.ndarray, labels: np.ndarray) -> str:
-    """One line: for each similarity band, the share of pairs with the same label and the number of pairs."""
+    """One line: per similarity band, the share of pairs with the same label, and the pair count."""
     upper = np.triu_indices(len(labels), 1)
     pair_sims, same = sims[upper], labels[upper[0]] == labels[upper[1]]
     chance = float(np.sum(pd.Series(labels).value_counts(normalize=True).to_numpy() ** 2))
@@ -59,7 +61,7 @@ def agreement_by_band(sims: np.ndarray, labels: np.ndarray) -> str:
 
 
 def near_duplicate_lookup(text: np.ndarray, labels: np.ndarray) -> list[str]:
-    """The baseline on the issue's split, and with nearest-training-neighbour labels above each threshold."""
+    """The baseline on the issue's split, and with nearest-neighbour labels per threshold."""
     train, test = train_test_split(
         np.arange(len(labels)), test_size=0.2, random_state=0, stratify=labels
     )
