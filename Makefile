@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
 
-.PHONY: env demo test test-fast bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui mlflow-server lock clean
+.PHONY: env demo test test-fast lint format bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui mlflow-server lock clean
 
 env: $(STAMP)
 
@@ -27,6 +27,15 @@ demo: env
 
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (pinned in the lock): lint rules and the formatter, configured in pyproject.toml.
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: env
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test-fast: env
 	$(BIN)/python -m pytest -m "unit or data" $(PYTEST_ARGS)

@@ -22,4 +22,5 @@ class ConfigError(TriageError):
 
 
 class StoreError(TriageError):
-    """The ticket store cannot be opened: a bad URL, an unreachable server, an unknown schema revision."""
+    """The ticket store cannot be opened: a bad URL, an unreachable server, an unknown schema
+    revision."""

@@ -17,7 +17,9 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Phone numbers written with a country code or an area code in brackets:
 # +44 20 7946 0958, +1-555-123-4567, (555) 123-4567.
 PHONE_MARKED = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,5}|\(\d{2,5}\)[ .\-]?\d{3,4}[ .\-]?\d{3,5})(?!\w)"
+    r"(?<![\w+])"
+    r"(?:\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,5}|\(\d{2,5}\)[ .\-]?\d{3,4}[ .\-]?\d{3,5})"
+    r"(?!\w)"
 )
 # Card and account numbers: a run of 8+ digits, or 4-digit groups (cards,
 # IBANs after their country code). Dates (2024-05-01) and versions stay.
@@ -36,7 +38,8 @@ MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def mask_personal_data(text: str) -> str:
-    """``text`` with e-mail addresses, card/account numbers and phone numbers replaced by placeholders."""
+    """``text`` with e-mail addresses, card/account numbers and phone numbers replaced by
+    placeholders."""
     for pattern, placeholder in MASKS:
         text = pattern.sub(placeholder, text)
     return text
@@ -53,7 +56,8 @@ def url_has_password(url: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with the password of its user part and credential-like query values replaced by ``***``.
+    """``url`` with the password of its user part and credential-like query values replaced by
+    ``***``.
 
     Works for SQLAlchemy URLs (``postgresql+psycopg://u:p@h/db``) and HTTP URLs alike.
     """

@@ -1,4 +1,5 @@
-"""Schema migrations of the ticket store, on SQLite and PostgreSQL: upgrade in place, no drift, bad URLs."""
+"""Schema migrations of the ticket store, on SQLite and PostgreSQL: upgrade in place, no drift, bad
+URLs."""
 
 from __future__ import annotations
 

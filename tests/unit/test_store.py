@@ -37,7 +37,7 @@ def tickets(n: int, **columns: object) -> pd.DataFrame:
 
 
 def insert_tickets(engine: sa.Engine, frame: pd.DataFrame) -> int:
-    """Insert tickets together with accepted records of their batches (training reads only those)."""
+    """Insert tickets with accepted records of their batches (training reads only those)."""
     with engine.begin() as conn:
         known = store.existing_ids(
             conn, store.batches, "batch_id", frame["batch_id"].unique().tolist()
@@ -229,7 +229,7 @@ def test_partitions_share_the_tickets_equally_among_the_workers(
     insert_tickets(engine, tickets(rows))
     parts = ids_per_range(engine, batch.partitions(engine, None, partition_rows, workers))
     assert [len(p) for p in parts] == sizes
-    assert sum(parts, []) == [f"T-{i:05d}" for i in range(rows)]
+    assert [i for part in parts for i in part] == [f"T-{i:05d}" for i in range(rows)]
 
 
 def test_decisions_are_read_back_newest_first(engine: sa.Engine) -> None:
@@ -267,7 +267,8 @@ def test_customer_contacts_are_the_tickets_with_a_customer_to_the_microsecond(
 
 
 def test_a_chunk_s_repeat_contacts_are_counted_from_one_index_on_sqlite(tmp_path) -> None:
-    """One covering-index range per ticket: the count never reads the table or scans other customers."""
+    """One covering-index range per ticket: the count never reads the table or scans other
+    customers."""
     engine = store.connect(f"sqlite:///{tmp_path / 'store.db'}")
     insert_tickets(engine, tickets(50, customer_id=[f"c{i % 7}" for i in range(50)]))
     statements: list[tuple[str, object]] = []
@@ -292,7 +293,8 @@ def test_a_chunk_s_repeat_contacts_are_counted_from_one_index_on_sqlite(tmp_path
 
 
 def contact_history(seed: int, rows: int) -> pd.DataFrame:
-    """Tickets of a few customers over four months, ids in no time order, with contacts on the window's edges."""
+    """Tickets of a few customers over four months, ids in no time order, with contacts on the
+    window's edges."""
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2026-01-01T00:00:00Z")
     times = start + pd.to_timedelta(rng.integers(0, 120 * 86_400 * 10**6, rows), unit="us")

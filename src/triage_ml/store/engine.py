@@ -34,7 +34,8 @@ def database_url(url: str) -> sa.URL:
     """Parse a store URL; a plain ``postgresql://`` URL uses the installed psycopg 3 driver.
 
     Raises:
-        StoreError: ``url`` is not a SQLAlchemy URL (the text is not echoed: it may hold a password).
+        StoreError: ``url`` is not a SQLAlchemy URL (the text is not echoed: it may hold a
+        password).
     """
     try:
         parsed = make_url(url)

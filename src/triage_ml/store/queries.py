@@ -66,8 +66,8 @@ def _lookup_sql(
     dialect: sa.Dialect, table: sa.Table, key: str, columns: tuple[str, ...]
 ) -> tuple[str, tuple[str, ...] | None]:
     # Compiled once per (dialect, table, columns) and sent to the driver as
-    # is: SQLAlchemy's per-call IN-list expansion and parameter processing
-    # cost ~4 us per id, three times the query itself, on the ingest hot path.
+    # is: SQLAlchemy's per-call IN-list expansion cost more than the query
+    # itself on the ingest hot path (docs/benchmarks.md).
     params = [sa.bindparam(f"p{i}") for i in range(_IN_SIZE)]
     statement = sa.select(*(table.c[c] for c in columns)).where(table.c[key].in_(params))
     compiled = statement.compile(dialect=dialect)
@@ -106,7 +106,7 @@ CONTACT_COLUMNS: tuple[str, ...] = ("ticket_id", "customer_id", "created_at")
 
 
 def customer_contacts(conn: Connection) -> pd.DataFrame:
-    """``ticket_id``, ``customer_id`` and ``created_at`` of every stored ticket that has a customer."""
+    """``ticket_id``, ``customer_id`` and ``created_at`` of every ticket with a customer."""
     statement = sa.select(*(tickets.c[c] for c in CONTACT_COLUMNS)).where(
         tickets.c.customer_id.is_not(None)
     )
@@ -139,7 +139,7 @@ def insert_rows(
     """Insert every row of ``frame`` into ``table``; returns the row count.
 
     This is the ingest and scoring hot path. SQLAlchemy's per-row parameter
-    processing cost ~25 us a row (most of the ingest time), so the compiled
+    processing was most of the ingest time, so the compiled
     INSERT is sent to the driver's executemany with values already in the
     form the dialect stores (timestamps formatted as SQLAlchemy does).
     """
@@ -211,10 +211,9 @@ def _frame(conn: Connection, statement: sa.Select, time_columns: Sequence[str]) 
 def _rows_frame(
     rows: Sequence[Any], columns: Sequence[str], time_columns: Sequence[str]
 ) -> pd.DataFrame:
-    """A frame of result rows, ``time_columns`` as tz-aware UTC (the driver hands back text on SQLite)."""
+    """Result rows as a frame, ``time_columns`` tz-aware UTC (SQLite's driver gives text)."""
     # Plain tuples: given SQLAlchemy rows, pandas asks each for a ``dtype``
-    # attribute, which a row answers by raising and catching a KeyError: half
-    # of a scoring chunk's read time (17,667 rows: 0.23 s, 0.12 s as tuples).
+    # attribute, which a row answers by raising and catching a KeyError.
     frame = pd.DataFrame([tuple(row) for row in rows], columns=list(columns))
     for column in time_columns:
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -267,8 +266,8 @@ def list_batches(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
     """The newest ingest batches with their counts, status and validation failures."""
     statement = sa.select(batches).order_by(batches.c.created_at.desc()).limit(limit)
     out = []
-    for row in conn.execute(statement):
-        record = dict(row._mapping)
+    for row in conn.execute(statement).mappings():
+        record = dict(row)
         report = json.loads(record.pop("report") or "{}")
         record["failures"] = report.get("expectations", {}).get("failures", [])
         record["data_docs"] = report.get("expectations", {}).get("data_docs")
@@ -277,7 +276,7 @@ def list_batches(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def set_batch_status(conn: Connection, batch_id: str, status: str, note: str) -> bool:
-    """Change a batch's status (e.g. accept a blocked batch after review); returns whether it existed."""
+    """Change a batch's status (accept a blocked one after review); False if there is none."""
     row = conn.execute(sa.select(batches.c.report).where(batches.c.batch_id == batch_id)).first()
     if row is None:
         return False
@@ -350,17 +349,15 @@ def unscored_tickets(
 
 
 def repeat_contacts_column(dialect: str, window_days: int) -> sa.ColumnElement[Any]:
-    """Per selected ticket, how many stored tickets its customer opened in the ``window_days`` before it.
+    """Per ticket, how many stored tickets its customer opened in the ``window_days`` before it.
 
     The database's count of what :func:`triage_ml.features.repeat_contacts`
     counts in memory, by the same rule: whole seconds, a contact counts when
     created at or after the ticket's second minus the window and before that
     second; NULL when the ticket has no customer or no time. Counted here,
-    each ticket is one range of ``ix_tickets_customer_history``. Counted in
-    memory, a scoring chunk first fetched its customers' whole window of
-    history as rows: reading a chunk with its counts took 27.5-30.3 us per
-    ticket that way, 12.9-16.4 us this way (8 chunks of 5,000 of 212,000
-    stored tickets, two rounds).
+    each ticket is one range of ``ix_tickets_customer_history``, where
+    counting in memory had to fetch its customers' whole window of history
+    as rows first (about twice as slow: docs/benchmarks.md).
     """
     contact = tickets.alias("contact")
     ticket_time = tickets.c.created_at
@@ -392,7 +389,7 @@ def count_unscored(conn: Connection, model_version: str | None) -> int:
 
 
 def unscored_ids_at(conn: Connection, model_version: str | None, positions: list[int]) -> list[str]:
-    """The ids at these 0-based positions of the unscored tickets in id order (positions past the end give none)."""
+    """Ids at these 0-based positions of the unscored tickets in id order (none past the end)."""
     base = (
         sa.select(tickets.c.ticket_id).where(_unscored(model_version)).order_by(tickets.c.ticket_id)
     )
@@ -448,7 +445,7 @@ def lock_aliases(engine: Engine, conn: Connection, model_name: str) -> None:
 def recent_decisions(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
     """The newest audit rows, newest first."""
     statement = sa.select(decisions).order_by(decisions.c.id.desc()).limit(limit)
-    return [dict(row._mapping) for row in conn.execute(statement)]
+    return [dict(row) for row in conn.execute(statement).mappings()]
 
 
 def count_rows(conn: Connection, table: sa.Table, *where: Any) -> int:

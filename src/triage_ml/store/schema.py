@@ -33,7 +33,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic configuration built in code (no alembic.ini, no dependency on the current directory)."""
+    """Alembic configuration built in code (no alembic.ini, whatever the current directory)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     if connection is not None:
@@ -49,7 +49,8 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def legacy_revision(conn: Connection) -> str | None:
-    """Revision of a store made by ``metadata.create_all`` before migrations existed; None for an empty store.
+    """Revision of a store made by ``metadata.create_all`` before migrations existed; None for an
+    empty store.
 
     Releases before Alembic created the tables directly, so the schema itself
     tells which revision it matches.

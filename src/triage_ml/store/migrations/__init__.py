@@ -1,1 +1,2 @@
-"""Alembic migrations of the ticket store (``env.py``, ``versions/``); driven from :mod:`triage_ml.schema`."""
+"""Alembic migrations of the ticket store (``env.py``, ``versions/``); driven from
+:mod:`triage_ml.schema`."""

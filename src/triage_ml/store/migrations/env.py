@@ -15,7 +15,8 @@ from triage_ml.store import schema
 
 
 def run_on(connection: object) -> None:
-    """Run the requested migrations on ``connection`` (inside the caller's transaction if it has one)."""
+    """Run the requested migrations on ``connection`` (inside the caller's transaction if it has
+    one)."""
     context.configure(
         connection=connection, target_metadata=store.metadata, version_table=schema.VERSION_TABLE
     )

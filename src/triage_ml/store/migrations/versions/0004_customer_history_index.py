@@ -1,4 +1,5 @@
-"""tickets (customer_id, created_at, ticket_id): one index that answers a scoring chunk's customer-history query.
+"""tickets (customer_id, created_at, ticket_id): one index that answers a scoring chunk's
+customer-history query.
 
 ``store.customer_contacts`` asks for some customers' tickets created in a
 time window. With an index on each column alone, SQLite scanned the window's
