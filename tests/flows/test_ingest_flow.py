@@ -70,3 +70,44 @@ def test_bad_batches_are_blocked_not_lost(
     capsys.readouterr()
     assert "Gardening" in set(dataset.load_snapshot(engine).frame["category"])
     engine.dispose()
+
+
+def test_a_sql_source_password_never_reaches_the_prefect_api(
+    prefect_harness, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+    import sqlalchemy as sa
+    from prefect.client.orchestration import get_client
+
+    from triage_ml.flows.ingest import ingest_tickets
+    from triage_ml.ingest import ColumnMapping, sources
+    from triage_ml.settings import Settings
+
+    helpdesk = sa.create_engine(postgres_url)
+    pd.DataFrame(
+        {"ticket_id": ["P1", "P2"], "body": ["refund", "login"], "category": ["Billing", "Account"]}
+    ).to_sql("helpdesk", helpdesk, index=False)
+    helpdesk.dispose()
+    # The test server trusts loopback connections, so it accepts the password and ignores it.
+    real_url = postgres_url.replace("://postgres@", "://postgres:s3cret-pw@", 1)
+    opened: list[str] = []
+    database_url = sources.database_url
+    monkeypatch.setattr(
+        sources, "database_url", lambda url: opened.append(url) or database_url(url)
+    )
+
+    (tmp_path / "home").mkdir()
+    state = ingest_tickets(
+        None,
+        ColumnMapping(),
+        sql=sources.SqlSource(real_url, table="helpdesk"),
+        settings=Settings(home=tmp_path / "home"),
+        return_state=True,
+    )
+
+    assert state.is_completed() and state.result()["stored"] == 2
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert "s3cret-pw" not in json.dumps(run.parameters)
+    assert run.parameters["sql"]["url"] == real_url.replace("s3cret-pw", "***")
+    assert opened == [real_url]  # the flow itself read with the real URL

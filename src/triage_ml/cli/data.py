@@ -206,12 +206,14 @@ def export_quarantined(
 def release_quarantined(
     settings: Settings, ids: list[int], batch: str | None, fixed: Path | None
 ) -> dict[str, Any]:
-    """Re-ingest quarantined rows (as fixed in ``fixed``) through the same contracts."""
+    """Re-ingest quarantined rows (as fixed in ``fixed``) through the same contracts and
+    batch expectations as any batch."""
     from triage_ml import store
-    from triage_ml.ingest import quarantine
+    from triage_ml.ingest import IngestOptions, quarantine
 
+    options = IngestOptions.from_settings(settings)
     with store.opened(settings.store_url) as engine:
-        return quarantine.release(engine, settings.priority_levels, ids, batch, fixed)
+        return quarantine.release(engine, settings.priority_levels, ids, batch, fixed, options)
 
 
 # ---- commands ---------------------------------------------------------------------
@@ -345,13 +347,18 @@ def quarantine_show(
 @quarantine_app.command("export", epilog="Example: triage-ml quarantine export --out fix.csv")
 def quarantine_export(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="CSV file to write.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (in an existing folder).")],
     ids: RecordIds = None,
     batch: BatchOption = None,
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
-    """Write quarantined rows to a CSV (first column _quarantine_id) for fixing."""
+    """Write quarantined rows to a CSV (first column _quarantine_id) for fixing.
+
+    Safe to open in a spreadsheet: a cell that starts with =, +, -, @, a tab, a
+    carriage return or ' is written with a ' in front, so it is never run as a
+    formula; `quarantine release --file` removes that one ' again.
+    """
     invoke(
         ctx,
         lambda settings: export_quarantined(settings, out, ids or [], batch),
@@ -375,7 +382,11 @@ def quarantine_release(
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
-    """Re-ingest quarantined rows (as fixed in --file) in one transaction."""
+    """Re-ingest quarantined rows (as fixed in --file) in one transaction.
+
+    Released tickets go through the row contracts and the batch expectations
+    like any batch; a release that fails the latter is stored blocked.
+    """
     invoke(
         ctx,
         lambda settings: release_quarantined(settings, ids or [], batch, fixed),

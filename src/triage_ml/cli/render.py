@@ -182,17 +182,34 @@ def quarantine_export(result: dict[str, Any]) -> Text:
 
 def quarantine_release(result: dict[str, Any]) -> Group:
     """What a release re-ingested, per batch."""
-    return Group(
+    parts: list[Any] = [
         Text(f"released {result['released']}, still failing {result['still_failing']}"),
         table(
             None,
-            ["new batch", "released", "still failing", "stored", "skipped"],
+            ["new batch", "released", "still failing", "stored", "skipped", "status"],
             (
-                [b["batch_id"], b["released"], b["still_failing"], b["stored"], b["skipped"]]
+                [
+                    b["batch_id"],
+                    b["released"],
+                    b["still_failing"],
+                    b["stored"],
+                    b["skipped"],
+                    b.get("status", "-"),
+                ]
                 for b in result["batches"]
             ),
         ),
-    )
+    ]
+    for batch in result["batches"]:
+        if batch.get("status") == "blocked":
+            parts.append(
+                Text(
+                    f"batch {batch['batch_id']} is blocked from training "
+                    f"({'; '.join(batch.get('batch_failures') or [])}); let it in with "
+                    f"`triage-ml batches accept {batch['batch_id']} --reason TEXT`"
+                )
+            )
+    return Group(*parts)
 
 
 # ---- models ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ into valid ones and quarantine records (row number, raw row, reasons).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from triage_ml.ingest.mapping import Mapping
 from triage_ml.ingest.sources import Source
 
 T = TypeVar("T")
+# C0 and C1 control characters and DEL, but not tab, line feed or carriage
+# return: written as RE2 escapes for Arrow's regex kernel.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+_CONTROL_NAMES = {0x00: "NUL", 0x1B: "ESC", 0x7F: "DEL"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,39 @@ def undecodable_rows(raw: pd.DataFrame) -> dict[Any, list[str]]:
     return reasons
 
 
+def control_character_rows(raw: pd.DataFrame) -> dict[Any, list[str]]:
+    """Rows holding a control character other than tab, line feed or carriage return.
+
+    Such text is a broken export or a crafted value: PostgreSQL cannot store a
+    NUL at all, and terminal escapes would reach logs and reports. The reason
+    names the character, never the text around it.
+    """
+    reasons: dict[Any, list[str]] = {}
+    for column in raw.columns:
+        text = raw[column].astype("string")
+        hits = text.str.contains(_CONTROL, regex=True).fillna(False).astype(bool)
+        for index in raw.index[hits.to_numpy()]:
+            reasons.setdefault(index, []).append(
+                f"{column}: control character {_control_name(str(text[index]))}"
+            )
+    return reasons
+
+
+def _control_name(value: str) -> str:
+    match = re.search(_CONTROL, value)
+    code = ord(match.group()) if match else 0
+    name = _CONTROL_NAMES.get(code)
+    return f"U+{code:04X}" + (f" ({name})" if name else "")
+
+
+def _merged(*found: dict[Any, list[str]]) -> dict[Any, list[str]]:
+    out: dict[Any, list[str]] = {}
+    for reasons in found:
+        for index, items in reasons.items():
+            out.setdefault(index, []).extend(items)
+    return out
+
+
 def split_valid(
     raw: pd.DataFrame, canonical: pd.DataFrame, schema: pa.DataFrameSchema, offset: int
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -122,9 +160,9 @@ def split_valid(
     Raises:
         InputError: a failure that belongs to no row (a missing column, say).
     """
-    undecodable = undecodable_rows(raw)
+    unreadable = _merged(undecodable_rows(raw), control_character_rows(raw))
     try:
-        verdict = contracts.validate_rows(canonical.drop(index=list(undecodable)), schema)
+        verdict = contracts.validate_rows(canonical.drop(index=list(unreadable)), schema)
     except pa.errors.SchemaErrors as errors:
         first = errors.failure_cases.iloc[0]
         raise InputError(
@@ -132,7 +170,7 @@ def split_valid(
         ) from errors
     rejected = [
         rejection(raw, i, offset, reasons)
-        for i, reasons in {**undecodable, **verdict.rejected}.items()
+        for i, reasons in {**unreadable, **verdict.rejected}.items()
     ]
     return verdict.valid, rejected
 

@@ -15,7 +15,10 @@ lost and nothing is taken twice. A file is moved only after its batch is
 committed; if the process dies in between, the next run ingests it again and
 the store skips its rows as duplicates (ingestion is idempotent by content hash).
 Writers should drop files atomically: write ``.name.csv`` or ``name.csv.part``
-and rename; hidden and partial files are ignored.
+and rename; hidden and partial files are ignored. A symbolic link is taken
+only when it points at a file inside the inbox; any other link is moved (the
+link itself, never what it points at) to ``failed/`` unread, so a link cannot
+make the inbox read a file from elsewhere on the machine.
 """
 
 from __future__ import annotations
@@ -82,10 +85,29 @@ def pending(root: Path) -> Iterator[InboxFile]:
         files = [
             p
             for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUFFIXES
+            if (p.is_file() or p.is_symlink())
+            and not p.name.startswith(".")
+            and p.suffix.lower() in SUFFIXES
         ]
-        for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
+        # lstat: the link's own time, and no error for a link that points nowhere.
+        for path in sorted(files, key=lambda p: (p.lstat().st_mtime, p.name)):
             yield InboxFile(kind, path)
+
+
+def link_problem(item: InboxFile, root: Path) -> str | None:
+    """Why a symbolic link in the inbox is refused, or None for a plain file or a link kept inside.
+
+    The link is resolved without being read: its target must be a regular
+    file under ``root``.
+    """
+    if not item.path.is_symlink():
+        return None
+    target = item.path.resolve()
+    if not target.is_relative_to(root.resolve()):
+        return f"{item.path.name} is a symbolic link out of the inbox (to {target}); not read"
+    if not target.is_file():
+        return f"{item.path.name} is a symbolic link to no regular file ({target}); not read"
+    return None
 
 
 def move_out(item: InboxFile, root: Path, outcome: str) -> Path:
@@ -131,6 +153,9 @@ def drain(root: Path, ingest_one: Callable[[InboxFile], ingest.IngestSummary]) -
     """
     report = InboxReport()
     for item in pending(root):
+        if (problem := link_problem(item, root)) is not None:
+            report.failed.append(fail(item, root, problem))
+            continue
         try:
             summary = ingest_one(item)
         except TriageError as exc:
