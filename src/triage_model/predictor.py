@@ -10,6 +10,7 @@ pickle of a project class is ever written or read.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +45,26 @@ INPUT_COLUMNS: tuple[str, ...] = (
     "language",
     "repeat_contacts",
 )
-# Modules whose types a skops file may contain, plus single types outside them;
-# anything else refuses to load. No "builtins." prefix: it would admit
-# eval, exec and getattr as FunctionTransformer functions.
-TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "scipy.")
-TRUSTED_TYPES: frozenset[str] = frozenset({"collections.OrderedDict"})
+# The exact types, beyond skops' own defaults (scikit-learn estimators, numpy
+# and scipy ufuncs and dtypes, plain containers), that the project's fitted
+# pipelines contain; a skops file naming any other type or function refuses to
+# load. Exact names, never module prefixes: a prefix such as "numpy." admitted
+# numpy.testing._private.utils.runstring, which executes a string. Collected by
+# fitting every candidate, the ensemble and the priority stack and listing
+# skops.io.get_untrusted_types; tests/unit/test_model_integrity.py fails when a
+# pipeline the project builds needs a type outside it.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.utils._bunch.Bunch",
+)
+
+
+class UntrustedModelError(ValueError):
+    """A model file names a type or function outside the allow-list; nothing in it was run."""
 
 
 def input_frame(tickets: pd.DataFrame) -> pd.DataFrame:
@@ -382,27 +398,38 @@ def priority_frame(
 
 
 def trusted_types(path: Path) -> list[str]:
-    """The types of a skops file, provided every one is allow-listed.
+    """The types of a skops file beyond skops' defaults, provided every one is allow-listed.
+
+    Only the file's schema is read (skops builds its tree without importing
+    or calling anything), so a refused file has run nothing.
 
     Raises:
-        ValueError: the file contains a type outside the allow-list.
+        UntrustedModelError: the file names a type or function outside ``TRUSTED_TYPES``,
+            or is not a skops file.
     """
     import skops.io as sio
 
-    found = sio.get_untrusted_types(file=path)
-    refused = [
-        t for t in found if t not in TRUSTED_TYPES and not t.startswith(TRUSTED_MODULE_PREFIXES)
-    ]
+    try:
+        found = sio.get_untrusted_types(file=path)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise UntrustedModelError(f"{path.name} is not a readable skops file: {exc}") from exc
+    refused = sorted(set(found) - set(TRUSTED_TYPES))
     if refused:
-        raise ValueError(f"{path.name} contains types outside the allow-list: {refused}")
+        raise UntrustedModelError(f"{path.name} contains types outside the allow-list: {refused}")
     return found
 
 
 def load_pipeline(path: Path) -> Any:
-    """Load a skops pipeline, its types checked against the allow-list, vocabularies unpacked."""
+    """Load a skops pipeline, its types checked against the allow-list, vocabularies unpacked.
+
+    Raises:
+        UntrustedModelError: see :func:`trusted_types`.
+    """
     import skops.io as sio
 
-    pipeline = sio.load(path, trusted=trusted_types(path))
+    trusted_types(path)
+    # skops audits the tree again against the same exact list before it constructs anything.
+    pipeline = sio.load(path, trusted=list(TRUSTED_TYPES))
     unpack_vocabularies(pipeline)
     return pipeline
 

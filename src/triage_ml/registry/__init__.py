@@ -1,6 +1,6 @@
 """MLflow: the workspace, model versions and aliases (``versions``).
 
-The gate, promotion and status are modules of their own.
+The gate, promotion, recovery, integrity and status are modules of their own.
 """
 
 from __future__ import annotations
@@ -17,17 +17,28 @@ from triage_ml.registry.versions import (
     client,
     input_example,
     load_champion,
+    load_checked,
+    load_files,
+    load_verified,
     load_version,
     log_triage_model,
+    logged_files,
     model_signature,
     pinned_requirements,
     process_model,
     promote_version,
     register,
+    registered_name,
+    registered_version,
+    resolve_version,
     restore_aliases,
     roll_back,
+    stored_manifest,
     use_workspace,
+    verified_files,
+    verified_version_files,
     version_files,
+    version_label,
 )
 
 __all__ = [
@@ -42,15 +53,26 @@ __all__ = [
     "client",
     "input_example",
     "load_champion",
+    "load_checked",
+    "load_files",
+    "load_verified",
     "load_version",
     "log_triage_model",
+    "logged_files",
     "model_signature",
     "pinned_requirements",
     "process_model",
     "promote_version",
     "register",
+    "registered_name",
+    "registered_version",
+    "resolve_version",
     "restore_aliases",
     "roll_back",
+    "stored_manifest",
     "use_workspace",
+    "verified_files",
+    "verified_version_files",
     "version_files",
+    "version_label",
 ]
