@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -13,7 +16,7 @@ from mlflow import MlflowClient
 
 from triage_ml import registry, store
 from triage_ml.errors import RegistryError, TriageError
-from triage_ml.registry import gate, promotion
+from triage_ml.registry import gate, owners, promotion, recovery
 from triage_ml.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -214,3 +217,125 @@ def test_revert_restores_both_aliases_and_is_audited(client, settings, engine) -
     assert (
         client.get_model_version(settings.model_name, "2").tags["promotion.decision"] == "aborted"
     )
+
+
+# ---- crash recovery: intents, reconciliation -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dead_owner() -> str:
+    """``host:pid`` of a real process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return f"{socket.gethostname()}:{process.pid}"
+
+
+def leave_pending_move(
+    engine: sa.Engine, client: MlflowClient, settings: Settings, owner: str, version: str
+) -> registry.Aliases:
+    """What a process killed between moving the alias and auditing it leaves behind."""
+    before = registry.aliases(client, settings)
+    with engine.begin() as conn:
+        store.write_intent(
+            conn,
+            {
+                "model_name": settings.model_name,
+                "action": promotion.FORCED,
+                "owner": owner,
+                "before_champion": before.champion,
+                "before_previous": before.previous,
+            },
+        )
+    registry.promote_version(client, settings, version, before)
+    return before
+
+
+def test_reconcile_undoes_a_dead_process_s_move_and_audits_it(
+    client, settings, engine, dead_owner
+) -> None:
+    promotion.force_promote(client, engine, settings, "1", "first")
+    leave_pending_move(engine, client, settings, dead_owner, "2")
+    assert state(client, settings) == ("2", "1")
+    summary = recovery.reconcile(engine, client, settings)
+    assert [m["moved"] for m in summary["moves_undone"]] == [True]
+    assert state(client, settings) == ("1", None)
+    last = [r for r in audit_rows(engine) if r["action"] != "aborted"][-1]
+    assert (last["action"], last["challenger_version"], last["champion_version"]) == (
+        "revert",
+        "1",
+        "2",
+    )
+    assert json.loads(last["details"])["dead_owner"] == dead_owner
+    with engine.connect() as conn:
+        assert store.pending_intents(conn, settings.model_name) == []
+
+
+def test_the_next_guarded_move_settles_a_dead_move_first(
+    client, settings, engine, dead_owner
+) -> None:
+    promotion.force_promote(client, engine, settings, "1", "first")
+    leave_pending_move(engine, client, settings, dead_owner, "2")
+    # It saw the unaudited champion 2: the move is put back first, and then refused.
+    with pytest.raises(promotion.ChampionMovedError, match="champion moved from 2 to 1"):
+        promotion.force_promote(client, engine, settings, "3", "saw the unaudited champion")
+    assert state(client, settings) == ("1", None)
+    promotion.force_promote(client, engine, settings, "3", "sees the audited champion")
+    assert state(client, settings) == ("3", "1")
+    assert [r["action"] for r in audit_rows(engine)] == ["force-promote", "revert", "force-promote"]
+
+
+def test_a_live_process_s_pending_move_is_left_alone(client, settings, engine) -> None:
+    promotion.force_promote(client, engine, settings, "1", "first")
+    leave_pending_move(engine, client, settings, owners.current_owner(), "2")
+    summary = recovery.reconcile(engine, client, settings)
+    assert summary["moves_undone"] == [] and summary["champion_restored"] is None
+    assert state(client, settings) == ("2", "1")
+
+
+def test_reconcile_puts_back_a_champion_the_audit_does_not_know(client, settings, engine) -> None:
+    promotion.force_promote(client, engine, settings, "1", "first")
+    promotion.force_promote(client, engine, settings, "2", "second")
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, "3")
+    summary = recovery.reconcile(engine, client, settings)
+    assert summary["champion_restored"] == {"from": "3", "to": "2"}
+    assert state(client, settings) == ("2", "1")
+    last = [r for r in audit_rows(engine) if r["action"] != "aborted"][-1]
+    assert (last["action"], last["challenger_version"], last["champion_version"]) == (
+        recovery.RECONCILED,
+        "2",
+        "3",
+    )
+    assert recovery.reconcile(engine, client, settings)["champion_restored"] is None
+
+
+def test_reconcile_decides_every_version_left_without_a_decision(client, settings, engine) -> None:
+    with engine.begin() as conn:  # version 2's gate verdict was audited, its tag never written
+        store.record_decision(
+            conn, promotion.audit_row(settings, promotion.GATE, "2", False, "rejected: worse")
+        )
+    summary = recovery.reconcile(engine, client, settings)
+    assert (sorted(summary["versions_aborted"]), summary["versions_tagged"]) == (["1", "3"], ["2"])
+    tags = {
+        v: client.get_model_version(settings.model_name, v).tags["promotion.decision"]
+        for v in ("1", "2", "3")
+    }
+    assert tags == {"1": "aborted", "2": "rejected", "3": "aborted"}
+    aborted = [r["challenger_version"] for r in audit_rows(engine) if r["action"] == "aborted"]
+    assert sorted(aborted) == ["1", "3"]
+    assert recovery.reconcile(engine, client, settings)["versions_aborted"] == []
+
+
+def test_reconcile_fails_the_runs_of_dead_processes_only(
+    client, settings, engine, dead_owner
+) -> None:
+    experiment = client.create_experiment(f"e-{uuid.uuid4().hex[:8]}")
+    settings = settings.model_copy(
+        update={"experiment_name": client.get_experiment(experiment).name}
+    )
+    dead = client.create_run(experiment, tags={owners.OWNER_TAG: dead_owner})
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": dead.info.run_id})
+    live = client.create_run(experiment, tags={owners.OWNER_TAG: owners.current_owner()})
+    failed = recovery.reconcile(engine, client, settings)["runs_failed"]
+    assert sorted(failed) == sorted([dead.info.run_id, child.info.run_id])
+    statuses = [client.get_run(r.info.run_id).info.status for r in (dead, child, live)]
+    assert statuses == ["FAILED", "FAILED", "RUNNING"]

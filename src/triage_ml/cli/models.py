@@ -35,10 +35,33 @@ Reason = Annotated[str, typer.Option(help="Why; kept in the audit trail.", show_
 # ---- logic ----------------------------------------------------------------------
 
 
+def require_labeled(settings: Settings) -> None:
+    """Refuse a store with too few labeled tickets before Prefect starts.
+
+    The flow checks the data again (with feedback applied); this check only
+    keeps the common case, an empty store, to one line instead of a Prefect
+    traceback of the failed task.
+
+    Raises:
+        TrainingDataError: fewer labeled tickets than ``train.min_rows``.
+    """
+    from triage_ml import store
+    from triage_ml.errors import TrainingDataError
+
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        labeled = store.count_labeled(conn)
+    if labeled < settings.train.min_rows:
+        raise TrainingDataError(
+            f"only {labeled} labeled tickets in the store; at least {settings.train.min_rows}"
+            " are needed to train (ingest labeled tickets first: `triage-ml ingest tickets FILE`)"
+        )
+
+
 def retrain(settings: Settings) -> dict[str, Any]:
     """Run the retraining flow and report its promotion decision."""
     from triage_ml.flows.retrain import monthly_retrain
 
+    require_labeled(settings)
     record = monthly_retrain(settings=settings)
     return {
         "promoted": record["promote"],

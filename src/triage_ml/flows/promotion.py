@@ -1,4 +1,8 @@
-"""rollback_champion and force_promote: the human side of the registry, audited."""
+"""rollback_champion and force_promote: the human side of the registry, audited.
+
+Each starts by reconciling what a crashed process left (``reconcile_workspace``),
+which the retraining flow shares.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from sqlalchemy.engine import Engine
 from triage_ml import registry
 from triage_ml.flows import reports
 from triage_ml.flows._common import open_store
-from triage_ml.registry import promotion
+from triage_ml.registry import promotion, recovery
 from triage_ml.settings import Settings
 
 
@@ -30,6 +34,7 @@ def rollback_champion(reason: str, settings: Settings | None = None) -> dict[str
     """
     settings = settings or Settings()
     engine, client = open_store(settings), registry.use_workspace(settings)
+    reconcile_workspace(engine, client, settings)
     result = roll_back(client, engine, settings, reason)
     report_move(result, "champion-rollback")
     return result
@@ -49,9 +54,16 @@ def force_promote(version: str, reason: str, settings: Settings | None = None) -
     """
     settings = settings or Settings()
     engine, client = open_store(settings), registry.use_workspace(settings)
+    reconcile_workspace(engine, client, settings)
     result = promote_version(client, engine, settings, version, reason)
     report_move(result, "champion-force-promote")
     return result
+
+
+@task(task_run_name="reconcile", cache_policy=NO_CACHE)
+def reconcile_workspace(engine: Engine, client: MlflowClient, settings: Settings) -> dict[str, Any]:
+    """Finish or undo what a crashed process left (see :func:`recovery.reconcile`)."""
+    return recovery.reconcile(engine, client, settings, get_run_logger())
 
 
 @task(task_run_name="roll-back-champion", cache_policy=NO_CACHE)

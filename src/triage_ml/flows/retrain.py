@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine
 
 from triage_ml import registry, store
 from triage_ml.flows import reports
-from triage_ml.flows._common import Stopwatch, open_store
-from triage_ml.registry import gate, promotion
+from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
+from triage_ml.flows.promotion import reconcile_workspace
+from triage_ml.registry import gate, owners, promotion
 from triage_ml.settings import Settings
 from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain
 from triage_model.predictor import TriagePredictor
@@ -63,9 +64,10 @@ def open_workspace(settings: Settings) -> MlflowClient:
 
 
 @task(task_run_name="snapshot", cache_policy=NO_CACHE, **IO_RETRIES)
-def take_snapshot(engine: Engine) -> dataset.Snapshot:
+def take_snapshot(engine: Engine, settings: Settings) -> dataset.Snapshot:
     """Read labeled tickets with effective labels (database I/O: retried)."""
-    snapshot = dataset.load_snapshot(engine)
+    with ticket_text_withheld(settings, "snapshot"):
+        snapshot = dataset.load_snapshot(engine)
     get_run_logger().info(
         "snapshot %s: %d labeled tickets from %d ingest batches",
         snapshot.digest,
@@ -97,9 +99,9 @@ def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
 
 
 @task(task_run_name="prepare-inputs", cache_policy=NO_CACHE)
-def prepare_inputs(split: dataset.Split, laps: Laps) -> inputs.Prepared:
+def prepare_inputs(split: dataset.Split, settings: Settings, laps: Laps) -> inputs.Prepared:
     """Model inputs (sentiment, escalation signals, metadata) of training and validation rows."""
-    with laps.time("prepare_seconds"):
+    with ticket_text_withheld(settings, "prepare-inputs"), laps.time("prepare_seconds"):
         prepared = inputs.prepare_split(split)
     get_run_logger().info(
         "model inputs of %d training and %d validation rows in %.1f s",
@@ -111,9 +113,9 @@ def prepare_inputs(split: dataset.Split, laps: Laps) -> inputs.Prepared:
 
 
 @task(task_run_name="featurize", cache_policy=NO_CACHE)
-def featurize(prepared: inputs.Prepared, laps: Laps) -> inputs.Matrices:
+def featurize(prepared: inputs.Prepared, settings: Settings, laps: Laps) -> inputs.Matrices:
     """Fit the shared n-gram features on the training rows; transform both parts."""
-    with laps.time("fit_seconds_total") as watch:
+    with ticket_text_withheld(settings, "featurize"), laps.time("fit_seconds_total") as watch:
         matrices = inputs.featurize(prepared.train, prepared.valid)
     get_run_logger().info(
         "shared matrix: %d n-gram columns (%d word) in %.1f s",
@@ -233,7 +235,7 @@ def evaluate(
     laps: Laps,
 ) -> retrain.Challenger:
     """Predict the test rows (timed) and log the challenger's test metrics on the run."""
-    with laps.time("predict_seconds"):
+    with ticket_text_withheld(settings, "evaluate-on-test"), laps.time("predict_seconds"):
         predictions = predictor.predict(test.reset_index(drop=True))
     figures = retrain.metrics_on_test(
         predictions, test, settings.priority_levels, laps.seconds["predict_seconds"]
@@ -250,9 +252,10 @@ def evaluate(
 
 
 @task(task_run_name="diagnostics", cache_policy=NO_CACHE)
-def log_diagnostics(challenger: retrain.Challenger, test: pd.DataFrame) -> None:
+def log_diagnostics(challenger: retrain.Challenger, test: pd.DataFrame, settings: Settings) -> None:
     """Confusion matrices, per-class F1 and misclassified examples, as run artifacts."""
-    wrong = retrain.log_test_diagnostics(challenger.predictions, test)
+    with ticket_text_withheld(settings, "diagnostics"):
+        wrong = retrain.log_test_diagnostics(challenger.predictions, test)
     get_run_logger().info("diagnostics: figures and %d misclassified examples logged", wrong)
 
 
@@ -272,6 +275,7 @@ def register(
     registered = registry.register(model_uri, settings.model_name, run_id, {"candidate": candidate})
     get_transaction().set("undo", (settings, registered))
     get_run_logger().info("registered %s version %s", registered.name, registered.version)
+    promotion.crash_point(promotion.AFTER_REGISTER)
     return registered
 
 
@@ -310,7 +314,10 @@ def judge(
     settings: Settings,
 ) -> gate.Decision:
     """The gate's verdict on challenger and champion predictions of the same rows."""
-    decision = promotion.judge(challenger.metrics, challenger.predictions, champion, test, settings)
+    with ticket_text_withheld(settings, "gate"):
+        decision = promotion.judge(
+            challenger.metrics, challenger.predictions, champion, test, settings
+        )
     get_run_logger().info("gate: %s", decision.reason)
     return decision
 
@@ -400,17 +407,20 @@ def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
     """
     watch, laps, settings = Stopwatch(), Laps(), settings or Settings()
     engine, client = open_store(settings), open_workspace(settings)
-    snapshot = take_snapshot(engine)
+    reconcile_workspace(engine, client, settings)
+    snapshot = take_snapshot(engine, settings)
     split = split_snapshot(snapshot, settings)
-    with mlflow.start_run(run_name="monthly-retrain") as run:
+    # The owner tag lets a later reconciliation tell a dead run from a live one.
+    owner = {owners.OWNER_TAG: owners.current_owner()}
+    with mlflow.start_run(run_name="monthly-retrain", tags=owner) as run:
         log_lineage(snapshot, split)
-        prepared = prepare_inputs(split, laps)
-        matrices = featurize(prepared, laps)
+        prepared = prepare_inputs(split, settings, laps)
+        matrices = featurize(prepared, settings, laps)
         fitted, stacked = fit_models(prepared, matrices, settings, run.info.run_id, laps)
         best = choose_candidate(fitted, matrices, settings, run.info.run_id, laps)
         predictor = assemble(best, prepared, matrices, stacked, settings, laps)
         challenger = evaluate(predictor, best.name, split.test, settings, laps)
-        log_diagnostics(challenger, split.test)
+        log_diagnostics(challenger, split.test, settings)
         model_uri = log_model(challenger, split.test)
         record = register_and_promote(
             engine, client, settings, run.info.run_id, model_uri, challenger, split.test

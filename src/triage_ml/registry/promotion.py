@@ -1,17 +1,30 @@
 """Who is champion: the gate on the same rows, guarded alias moves, rollback and override.
 
-Every move of the champion alias goes through :func:`guarded_move`. Under the
-store's alias lock it checks that the champion is still the version the
-caller saw (compare-and-set), moves the alias and writes the audit row, then
-commits; if anything fails after the alias moved, the aliases are put back.
-Two retrainings that finish at once therefore cannot both promote, and the
-audit table never disagrees with the registry.
+Every move of the champion alias goes through :func:`guarded_move`, in three
+steps that a restart can always finish or undo:
+
+1. under the store's alias lock, check that the champion is still the version
+   the caller saw (compare-and-set) and commit an *intent*: the aliases before
+   the move and the process that makes it;
+2. move the aliases in MLflow;
+3. commit the audit row and close the intent, in one transaction.
+
+A failure in step 2 or 3 puts the aliases back and closes the intent as
+undone. A process killed in between leaves a pending intent whose owner is
+dead: the next guarded move, and :mod:`triage_ml.registry.reconcile`, put the
+aliases back where the intent says and audit it. Two retrainings that finish
+at once therefore cannot both promote, and the audit table never disagrees
+with the registry for longer than it takes the next command to start.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
+import os
+import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,11 +33,11 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import registry, store
 from triage_ml.errors import RegistryError, TriageError
-from triage_ml.registry import gate
+from triage_ml.registry import gate, owners
 from triage_ml.settings import Settings
 from triage_ml.training import fit
 
@@ -32,6 +45,33 @@ from triage_ml.training import fit
 # before the action, ``challenger_version`` the version the action is about,
 # and ``promoted`` says whether the champion alias moved.
 GATE, ROLLBACK, FORCED, REVERTED, ABORTED = "gate", "rollback", "force-promote", "revert", "aborted"
+# How long a guarded move waits for another live process's move to finish.
+CLAIM_WAIT_SECONDS = 120.0
+# Test hook: TRIAGE_TEST_KILL_AT=<step> makes this process SIGKILL itself at that
+# step, so the crash tests can kill a real process exactly there. Read once.
+KILL_AT_VARIABLE = "TRIAGE_TEST_KILL_AT"
+AFTER_REGISTER, AFTER_INTENT, AFTER_ALIAS, AFTER_AUDIT = (
+    "after-register",
+    "after-intent",
+    "after-alias",
+    "after-audit",
+)
+UNDONE_WHY = "the process moving the aliases died before auditing the move; aliases put back"
+
+
+@functools.cache
+def _kill_step() -> str | None:
+    return os.environ.get(KILL_AT_VARIABLE) or None
+
+
+def crash_point(step: str) -> None:
+    """Test hook: die by SIGKILL here when ``TRIAGE_TEST_KILL_AT`` names ``step``.
+
+    Nothing in production sets the variable; the crash-recovery tests set it on
+    a ``triage-ml`` subprocess to kill it between two steps of a promotion.
+    """
+    if _kill_step() == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class ChampionMovedError(RegistryError):
@@ -101,37 +141,123 @@ def guarded_move(
     expected: str | None,
     move: Callable[[registry.Aliases], registry.Aliases],
     audit: Callable[[registry.Aliases, registry.Aliases], dict[str, Any]],
+    action: str = "move",
 ) -> tuple[registry.Aliases, registry.Aliases]:
     """Move aliases only if the champion is still ``expected``, and audit the move, all or nothing.
+
+    ``action`` names the move in its intent (the audit row's action).
 
     Returns:
         The aliases before and after the move.
 
     Raises:
         ChampionMovedError: the champion is no longer ``expected``; nothing changed.
+        RegistryError: another process's move did not finish in time; nothing changed.
     """
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        before: registry.Aliases | None = None
-        try:
-            store.lock_aliases(engine, conn, settings.model_name)
-            current = registry.aliases(client, settings)
-            if current.champion != expected:
-                raise ChampionMovedError(expected, current.champion)
-            before = current
-            after = move(before)
+    intent_id, before = claim_move(engine, client, settings, expected, action)
+    crash_point(AFTER_INTENT)
+    try:
+        after = move(before)
+        crash_point(AFTER_ALIAS)
+        with engine.begin() as conn:
             store.record_decision(conn, audit(before, after))
-            transaction.commit()
-        except BaseException:
-            if transaction.is_active:
-                transaction.rollback()
-            if before is not None:
-                registry.restore_aliases(client, settings, before)
-            raise
+            store.close_intent(conn, intent_id, store.DONE)
+    except BaseException:
+        registry.restore_aliases(client, settings, before)
+        with engine.begin() as conn:
+            store.close_intent(conn, intent_id, store.UNDONE)
+        raise
+    crash_point(AFTER_AUDIT)
     return before, after
 
 
-def _audit(
+def claim_move(
+    engine: Engine, client: MlflowClient, settings: Settings, expected: str | None, action: str
+) -> tuple[int, registry.Aliases]:
+    """Commit the intent of a move once no other live move is pending and the champion is
+    still ``expected``; a dead process's pending move is undone first.
+
+    Returns:
+        The intent's id and the aliases before the move.
+
+    Raises:
+        ChampionMovedError: the champion is no longer ``expected``.
+        RegistryError: another process's move is still pending after the wait.
+    """
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        with engine.connect() as conn, conn.begin():
+            store.lock_aliases(engine, conn, settings.model_name)
+            pending = store.pending_intents(conn, settings.model_name)
+            live = [i for i in pending if intent_alive(i)]
+            if not live:
+                if pending:
+                    settle_dead_intents(conn, client, settings, pending)
+                    continue  # commit what was put back, then look again
+                current = registry.aliases(client, settings)
+                if current.champion != expected:
+                    raise ChampionMovedError(expected, current.champion)
+                return _write_intent(conn, settings, action, current), current
+        if time.monotonic() > deadline:
+            raise RegistryError(
+                f"another alias move of '{settings.model_name}' ({live[0]['owner']}) is still"
+                f" pending after {CLAIM_WAIT_SECONDS:.0f} s; try again later"
+            )
+        time.sleep(0.2)
+
+
+def _write_intent(
+    conn: Connection, settings: Settings, action: str, before: registry.Aliases
+) -> int:
+    return store.write_intent(
+        conn,
+        {
+            "model_name": settings.model_name,
+            "action": action,
+            "owner": owners.current_owner(),
+            "before_champion": before.champion,
+            "before_previous": before.previous,
+        },
+    )
+
+
+def intent_alive(intent: dict[str, Any]) -> bool:
+    """Whether the process that wrote a pending intent may still finish its move."""
+    return owners.owner_alive(intent["owner"], intent["started_at"], owners.MOVE_LEASE)
+
+
+def settle_dead_intents(
+    conn: Connection, client: MlflowClient, settings: Settings, pending: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Undo the pending moves of dead processes: aliases back to ``before``, audited.
+
+    The caller holds the alias lock in ``conn``'s transaction, and commits it.
+
+    Returns:
+        One record per intent: its id, owner, and whether the aliases had moved.
+    """
+    settled = []
+    for intent in pending:
+        before = registry.Aliases(intent["before_champion"], intent["before_previous"])
+        now = registry.aliases(client, settings)
+        moved = now != before
+        if moved:
+            registry.restore_aliases(client, settings, before)
+            row = audit_row(
+                settings, REVERTED, before.champion, True, UNDONE_WHY, champion=now.champion
+            )
+            store.record_decision(conn, {**row, "details": _with_owner(row, intent)})
+        store.close_intent(conn, intent["id"], store.UNDONE)
+        settled.append({"intent": intent["id"], "owner": intent["owner"], "moved": moved})
+    return settled
+
+
+def _with_owner(row: dict[str, Any], intent: dict[str, Any]) -> str:
+    details = json.loads(row["details"])
+    return json.dumps({**details, "dead_owner": intent["owner"], "intent": intent["id"]})
+
+
+def audit_row(
     settings: Settings,
     action: str,
     version: str | None,
@@ -218,6 +344,7 @@ def promote_challenger(
         champion_version,
         lambda seen: registry.promote_version(client, settings, registered.version, seen),
         lambda seen, _: _gate_audit(settings, decision, registered, seen.champion),
+        GATE,
     )
     return before
 
@@ -229,7 +356,7 @@ def _gate_audit(
     champion: str | None,
 ) -> dict[str, Any]:
     """The audit row of a gate decision about ``registered``."""
-    return _audit(
+    return audit_row(
         settings,
         GATE,
         registered.version,
@@ -294,7 +421,8 @@ def revert_promotion(
         settings,
         version,
         restore,
-        lambda _, after: _audit(settings, REVERTED, after.champion, True, why, champion=version),
+        lambda _, after: audit_row(settings, REVERTED, after.champion, True, why, champion=version),
+        REVERTED,
     )
     tag_version(client, settings.model_name, version, ABORTED, why)
 
@@ -308,7 +436,7 @@ def record_aborted(
 ) -> None:
     """A registered challenger whose retraining failed before a decision: tag and audit it."""
     tag_version(client, registered.name, registered.version, ABORTED, why)
-    _record(engine, _audit(settings, ABORTED, registered.version, False, why, registered.run_id))
+    _record(engine, audit_row(settings, ABORTED, registered.version, False, why, registered.run_id))
 
 
 def roll_back(
@@ -329,9 +457,10 @@ def roll_back(
         settings,
         current.champion,
         lambda seen: registry.roll_back(client, settings, seen),
-        lambda seen, now: _audit(
+        lambda seen, now: audit_row(
             settings, ROLLBACK, now.champion, True, reason, champion=seen.champion
         ),
+        ROLLBACK,
     )
     tag_version(client, settings.model_name, str(before.champion), "rolled-back", reason)
     return {
@@ -365,7 +494,8 @@ def force_promote(
         settings,
         current.champion,
         lambda seen: registry.promote_version(client, settings, version, seen),
-        lambda seen, _: _audit(settings, FORCED, version, True, reason, champion=seen.champion),
+        lambda seen, _: audit_row(settings, FORCED, version, True, reason, champion=seen.champion),
+        FORCED,
     )
     tag_version(client, settings.model_name, version, "force-promoted", reason)
     return {

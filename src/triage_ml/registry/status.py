@@ -1,4 +1,8 @@
-"""What a workspace holds: the champion, its metrics, recent runs and decisions."""
+"""What a workspace holds: the champion, its metrics, recent runs and decisions.
+
+``status`` reconciles first (see :mod:`triage_ml.registry.recovery`), so what it
+shows is never a crashed process's half-done move.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from sqlalchemy.engine import Connection
 
 from triage_ml import registry, store
+from triage_ml.registry import recovery
 from triage_ml.settings import Settings
 
 
@@ -59,18 +65,10 @@ def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
 def workspace_status(settings: Settings) -> dict[str, Any]:
     """Everything ``triage-ml status`` reports."""
     client = registry.use_workspace(settings)
-    with store.opened(settings.store_url) as engine, engine.connect() as conn:
-        decisions = store.recent_decisions(conn)
-        counts = {
-            "tickets": store.count_rows(conn, store.tickets),
-            "labeled": store.count_rows(conn, store.tickets, store.tickets.c.category.is_not(None)),
-            "feedback": store.count_rows(conn, store.feedback),
-            "surveys": store.count_rows(conn, store.surveys),
-            "quarantined": store.count_rows(
-                conn, store.quarantine, store.quarantine.c.released_at.is_(None)
-            ),
-            "predictions": store.count_rows(conn, store.predictions),
-        }
+    with store.opened(settings.store_url) as engine:
+        reconciled = recovery.reconcile(engine, client, settings)
+        with engine.connect() as conn:
+            decisions, counts = _store_figures(conn)
     return {
         "champion": champion_summary(client, settings),
         "store": counts,
@@ -78,4 +76,20 @@ def workspace_status(settings: Settings) -> dict[str, Any]:
         "decisions": decisions,
         "model_name": settings.model_name,
         "workspace": str(settings.home.resolve()),
+        "reconciled": reconciled,
     }
+
+
+def _store_figures(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The newest audit rows and the store's row counts."""
+    counts = {
+        "tickets": store.count_rows(conn, store.tickets),
+        "labeled": store.count_rows(conn, store.tickets, store.tickets.c.category.is_not(None)),
+        "feedback": store.count_rows(conn, store.feedback),
+        "surveys": store.count_rows(conn, store.surveys),
+        "quarantined": store.count_rows(
+            conn, store.quarantine, store.quarantine.c.released_at.is_(None)
+        ),
+        "predictions": store.count_rows(conn, store.predictions),
+    }
+    return store.recent_decisions(conn), counts

@@ -14,6 +14,9 @@ from triage_ml.errors import StoreError
 from triage_ml.redact import mask_url
 from triage_ml.store import schema
 
+# Seconds a SQLite connection waits for another writer's lock before giving up.
+SQLITE_LOCK_TIMEOUT = 60
+
 
 @contextmanager
 def opened(url: str) -> Iterator[Engine]:
@@ -63,19 +66,40 @@ def create_engine(url: str) -> Engine:
     """
     parsed = database_url(url)
     connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite":
+    if parsed.get_backend_name() == "sqlite" and "timeout" not in parsed.query:
         # SQLite waits this long for another writer (a concurrent promotion or
-        # ingest) instead of failing at once with "database is locked".
-        connect_args = {"timeout": 60}
+        # ingest) instead of failing at once with "database is locked";
+        # ``?timeout=SECONDS`` in the URL sets another wait.
+        connect_args = {"timeout": SQLITE_LOCK_TIMEOUT}
     elif parsed.get_backend_name() == "postgresql":
         connect_args = {"connect_timeout": 10}  # an unreachable host fails instead of hanging
     try:
-        return sa.create_engine(parsed, connect_args=connect_args)
+        # A failed statement's message must not quote the ticket rows it carried.
+        engine = sa.create_engine(parsed, connect_args=connect_args, hide_parameters=True)
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(
             f"cannot use the database URL {safe_url(parsed)}: unknown or uninstalled driver "
             f"'{parsed.drivername}' (use sqlite:///PATH or postgresql://USER@HOST/DB)"
         ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "handle_error", _locked_store_error)
+    return engine
+
+
+def _locked_store_error(context: sa.engine.ExceptionContext) -> None:
+    """Replace SQLite's "database is locked", wherever a command meets it, by one StoreError line.
+
+    The wait has run out by then, so the line says whose lock it is and what to do.
+    """
+    if "database is locked" not in str(context.original_exception):
+        return
+    url = context.engine.url if context.engine is not None else None
+    where = safe_url(url) if url is not None else "the SQLite store"
+    raise StoreError(
+        f"the store {where} stayed locked by another process past its wait "
+        f"({url.query.get('timeout', SQLITE_LOCK_TIMEOUT) if url is not None else '?'} s); "
+        "retry when the other triage-ml command has finished"
+    ) from None
 
 
 @contextmanager

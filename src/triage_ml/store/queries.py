@@ -21,7 +21,9 @@ from triage_ml.store.engine import utcnow
 from triage_ml.store.tables import (
     ACCEPTED,
     BLOCKED,
+    PENDING,
     TICKET_FIELDS,
+    alias_intents,
     alias_locks,
     batches,
     decisions,
@@ -232,6 +234,17 @@ def labeled_tickets(conn: Connection) -> pd.DataFrame:
     return _frame(conn, statement, ("created_at",))
 
 
+def count_labeled(conn: Connection) -> int:
+    """Number of the tickets :func:`labeled_tickets` reads, without reading them."""
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(tickets)
+        .join(batches, batches.c.batch_id == tickets.c.batch_id)
+        .where(tickets.c.category.is_not(None), batches.c.status != BLOCKED)
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
 def recent_batch_volumes(conn: Connection, kind: str, limit: int = 5) -> list[int]:
     """Rows read by the newest accepted batches of ``kind``."""
     statement = (
@@ -440,6 +453,56 @@ def lock_aliases(engine: Engine, conn: Connection, model_name: str) -> None:
         .where(alias_locks.c.model_name == model_name)
         .values(locked_at=utcnow())
     )
+
+
+def write_intent(conn: Connection, intent: dict[str, Any]) -> int:
+    """Add a pending alias-move intent; returns its id (committed by the caller)."""
+    row = {**intent, "state": PENDING, "started_at": utcnow()}
+    result = conn.execute(alias_intents.insert().returning(alias_intents.c.id), row)
+    return int(result.scalar_one())
+
+
+def close_intent(conn: Connection, intent_id: int, state: str) -> None:
+    """Mark an intent ``done`` or ``undone``."""
+    conn.execute(
+        alias_intents.update()
+        .where(alias_intents.c.id == intent_id)
+        .values(state=state, closed_at=utcnow())
+    )
+
+
+def pending_intents(conn: Connection, model_name: str) -> list[dict[str, Any]]:
+    """The model's intents still pending, oldest first."""
+    statement = (
+        sa.select(alias_intents)
+        .where(alias_intents.c.model_name == model_name, alias_intents.c.state == PENDING)
+        .order_by(alias_intents.c.id)
+    )
+    return [dict(row) for row in conn.execute(statement).mappings()]
+
+
+def last_promotion(conn: Connection, model_name: str) -> dict[str, Any] | None:
+    """The newest audit row of ``model_name`` that moved the champion, or None."""
+    statement = (
+        sa.select(decisions)
+        .where(decisions.c.model_name == model_name, decisions.c.promoted.is_(True))
+        .order_by(decisions.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(statement).mappings().first()
+    return None if row is None else dict(row)
+
+
+def version_decision(conn: Connection, model_name: str, version: str) -> dict[str, Any] | None:
+    """The newest audit row about ``version`` (as ``challenger_version``), or None."""
+    statement = (
+        sa.select(decisions)
+        .where(decisions.c.model_name == model_name, decisions.c.challenger_version == version)
+        .order_by(decisions.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(statement).mappings().first()
+    return None if row is None else dict(row)
 
 
 def recent_decisions(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:

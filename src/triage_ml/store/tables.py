@@ -142,3 +142,23 @@ alias_locks = sa.Table(
     sa.Column("model_name", sa.String(128), primary_key=True),
     sa.Column("locked_at", sa.DateTime, nullable=False),
 )
+
+# A planned alias move, committed before the aliases move (state "pending") and
+# closed after ("done" with its audit row, or "undone"). A pending intent whose
+# owner process is gone is what a crash left mid-move: the next guarded move or
+# reconciliation puts the aliases back to ``before_*`` (see registry.promotion).
+PENDING, DONE, UNDONE = "pending", "done", "undone"
+alias_intents = sa.Table(
+    "alias_intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(300), nullable=False),
+    sa.Column("before_champion", sa.String(32)),
+    sa.Column("before_previous", sa.String(32)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Index("ix_alias_intents_model_state", "model_name", "state"),
+)
