@@ -1,11 +1,9 @@
-"""Mask personal data in ticket text before it is logged anywhere.
+"""Mask personal data and credentials before anything is logged or shown.
 
-Written here because none of the project's libraries does it, and the
-dedicated tools (Presidio, scrubadub) bring spaCy models that a 2-core
-retraining worker should not load for three kinds of token. Order matters:
-e-mail addresses first (they contain digits and dots), then phone numbers
-with a country or area code, then card and account numbers, then the
-remaining grouped phone numbers.
+The personal-data rules live in the model runtime (``triage_model.redact``),
+because the model masks the text it learns from and predicts on with the
+same rules; they are re-exported here, so there is one copy of them. The
+credential masking of URLs is the platform's own.
 """
 
 from __future__ import annotations
@@ -13,41 +11,37 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-# Phone numbers written with a country code or an area code in brackets:
-# +44 20 7946 0958, +1-555-123-4567, (555) 123-4567.
-PHONE_MARKED = re.compile(
-    r"(?<![\w+])"
-    r"(?:\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,5}|\(\d{2,5}\)[ .\-]?\d{3,4}[ .\-]?\d{3,5})"
-    r"(?!\w)"
-)
-# Card and account numbers: a run of 8+ digits, or 4-digit groups (cards,
-# IBANs after their country code). Dates (2024-05-01) and versions stay.
-ACCOUNT = re.compile(
-    r"\b(?:[A-Z]{2}\d{2}[ \-]?)?(?:\d{8,}|\d{4}(?:[ \-]\d{4}){2,}(?:[ \-]\d{1,4})?)\b"
-)
-# Grouped local phone numbers: 555-123-4567, 555.123.4567, 030 1234 5678.
-PHONE_PLAIN = re.compile(r"\b\d{3}[ .\-]\d{3,4}[ .\-]\d{4}\b")
-
-MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (EMAIL, "[EMAIL]"),
-    (PHONE_MARKED, "[PHONE]"),
-    (ACCOUNT, "[NUMBER]"),
-    (PHONE_PLAIN, "[PHONE]"),
+from triage_model.redact import (
+    ACCOUNT,
+    EMAIL,
+    IBAN_LETTERS,
+    MASKS,
+    PHONE_MARKED,
+    PHONE_PLAIN,
+    SIGNATURE,
+    mask_personal_data,
 )
 
-
-def mask_personal_data(text: str) -> str:
-    """``text`` with e-mail addresses, card/account numbers and phone numbers replaced by
-    placeholders."""
-    for pattern, placeholder in MASKS:
-        text = pattern.sub(placeholder, text)
-    return text
-
+__all__ = [
+    "ACCOUNT",
+    "EMAIL",
+    "IBAN_LETTERS",
+    "MASK",
+    "MASKS",
+    "PHONE_MARKED",
+    "PHONE_PLAIN",
+    "SIGNATURE",
+    "mask_personal_data",
+    "mask_url",
+    "url_has_password",
+]
 
 # Query parameters that carry credentials in database and service URLs.
 _SECRET_PARAMS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 MASK = "***"
+# Services that take a bare token as the user part (``https://<token>@host``);
+# a database URL's bare user part is only a user name.
+_TOKEN_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 
 
 def url_has_password(url: str) -> bool:
@@ -57,7 +51,7 @@ def url_has_password(url: str) -> bool:
 
 def mask_url(url: str) -> str:
     """``url`` with the password of its user part and credential-like query values replaced by
-    ``***``.
+    ``***``; an HTTP URL's bare user part (a token) too.
 
     Works for SQLAlchemy URLs (``postgresql+psycopg://u:p@h/db``) and HTTP URLs alike.
     """
@@ -67,6 +61,8 @@ def mask_url(url: str) -> str:
         user, host = netloc.rsplit("@", 1)
         if ":" in user:
             netloc = f"{user.split(':', 1)[0]}:{MASK}@{host}"
+        elif parts.scheme.lower() in _TOKEN_SCHEMES:
+            netloc = f"{MASK}@{host}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)

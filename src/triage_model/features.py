@@ -1,7 +1,8 @@
 """Feature assembly shared by training and the served model.
 
 This module travels inside the pyfunc model, so it imports only what the
-model's requirements declare (numpy, pandas, vaderSentiment).
+model's requirements declare (numpy, pandas, vaderSentiment). The models
+read ticket text with personal data masked (:func:`model_text`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from triage_model import sentiment
+from triage_model.redact import mask_personal_data
 
 META_CATEGORICAL: tuple[str, ...] = ("channel", "customer_tier")
 META_NUMERIC: tuple[str, ...] = ("customer_ltv", "repeat_contacts")
@@ -53,6 +55,15 @@ def ticket_text(frame: pd.DataFrame) -> list[str]:
     """Subject and body joined by a newline (either may be missing)."""
     subjects, bodies = _strings(frame, "subject", ""), _strings(frame, "body", "")
     return [f"{subject}\n{body}".strip() for subject, body in zip(subjects, bodies)]
+
+
+def model_text(frame: pd.DataFrame) -> list[str]:
+    """The text every model reads: :func:`ticket_text` with personal data masked.
+
+    Masked at training and at prediction alike, so no fitted vocabulary
+    holds an e-mail address, a phone or card number, or a signature's name.
+    """
+    return [mask_personal_data(text) for text in ticket_text(frame)]
 
 
 def _strings(frame: pd.DataFrame, column: str, missing: str) -> list[str]:
@@ -169,7 +180,7 @@ def input_columns(frame: pd.DataFrame) -> dict[str, Any]:
     The served model reads these directly: on one ticket, building the frame
     costs about as much as the vectorisers.
     """
-    texts = ticket_text(frame)
+    texts = model_text(frame)
     return {
         "text": texts,
         **_meta_columns(frame),

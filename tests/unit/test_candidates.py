@@ -193,3 +193,34 @@ def test_logistic_models_really_fit_on_small_data(
         len(set(category.predict(matrices.valid))) > 1
         and len(set(text.predict(matrices.valid[:, :words]))) > 1
     )
+
+
+def test_the_vocabularies_hold_no_fragment_of_personal_data() -> None:
+    # Each customer writes many tickets, so a minimum document frequency alone keeps their data.
+    people = [
+        ("Wojciech Szczebrzeszyn", "w.szczebrzeszyn@kwiatuszkowo.pl", "+48 601 774 219"),
+        ("Aurelie Vantongerloo", "aurelie_vtl@mouffetard-post.fr", "(0478) 771-2290"),
+    ]
+    tickets = synth.generate(200, months=1, seed=4).tickets
+    tickets["body"] = [
+        f"{body} Card 4716 2209 8135 5570, mail {email}, phone {phone}.\n\nKind regards,\n{name}"
+        for body, (name, email, phone) in zip(
+            tickets["body"], people * (len(tickets) // 2), strict=True
+        )
+    ]
+    features = candidates.text_features({}).fit(inputs.prepare(tickets))
+    word = set(features.named_transformers_["word"].vocabulary_)
+    char = set(features.named_transformers_["char"].vocabulary_)
+    personal = {
+        "wojciech",
+        "szczebrzeszyn",
+        "kwiatuszkowo",
+        "aurelie",
+        "vantongerloo",
+        "mouffetard",
+    }
+    fragments = {f" {w} "[i : i + 5] for w in personal for i in range(len(w) - 2)}
+    digits = {"4716", "2209", "8135", "5570", "0478", "2290"}
+    assert not {t for t in word if set(t.split()) & (personal | digits)}
+    assert not char & fragments
+    assert {"email", "phone", "number", "name"} <= word  # the placeholders stand in for them

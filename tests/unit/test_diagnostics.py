@@ -48,3 +48,18 @@ def test_misclassified_examples_are_masked_and_most_confident_first() -> None:
         ["Billing", "Shipping"],
         ["Billing", "Account"],
     ]
+
+
+def test_misclassified_examples_mask_signatures_ibans_and_phones() -> None:
+    test = pd.DataFrame(
+        {
+            "ticket_id": ["t1"],
+            "category": ["Billing"],
+            "subject": ["call +48 512 904 377"],
+            "body": ["IBAN GB29 NWBK 6016 1331 9268 19 please.\n\nKind regards,\nJan Kowalczyk"],
+        }
+    )
+    predicted = pd.DataFrame({"category": ["Account"], "category_proba": [0.7]})
+    rows = diagnostics.misclassified_examples(test, predicted)
+    assert rows["subject"].tolist() == ["call [PHONE]"]
+    assert rows["body"].tolist() == ["IBAN [NUMBER] please.\n\nKind regards,\n[NAME]"]

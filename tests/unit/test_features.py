@@ -204,3 +204,23 @@ def test_repeat_contacts_counts_the_customers_earlier_tickets_in_the_window() ->
     # b follows a by 9 days; c follows z; d is 50 days after b; e has no customer.
     assert counts[:4].tolist() == [0.0, 1.0, 1.0, 0.0]
     assert np.isnan(counts[4])
+
+
+PERSONAL = pd.DataFrame(
+    {
+        "subject": ["Refund to jan.kowalczyk@poczta-example.pl"],
+        "body": [
+            "Card 4539 1488 0343 6467 was charged twice, call +48 512 904 377.\n\n"
+            "Best regards,\nJan Kowalczyk"
+        ],
+    }
+)
+
+
+def test_the_models_read_ticket_text_with_personal_data_masked() -> None:
+    masked = (
+        "Refund to [EMAIL]\nCard [NUMBER] was charged twice, call [PHONE].\n\nBest regards,\n[NAME]"
+    )
+    assert features.model_text(PERSONAL) == [masked]
+    assert features.input_columns(PERSONAL)["text"] == [masked]
+    assert features.model_inputs(PERSONAL)["text"].tolist() == [masked]

@@ -216,3 +216,24 @@ def test_other_vectorizers_are_left_to_the_library(vectorizer: TfidfVectorizer) 
 def test_a_missing_text_fails_as_in_the_library(vectorizer: TfidfVectorizer) -> None:
     with pytest.raises(ValueError, match=r"np\.nan is an invalid document"):
         ngrams.transform(vectorizer, ["fine", np.nan])
+
+
+def test_equals_the_library_on_the_masked_text_the_models_read() -> None:
+    # The models vectorise text with personal data masked: placeholders in brackets.
+    import pandas as pd
+
+    from triage_model.features import model_text
+
+    raw = [
+        *CORPUS,
+        "Refund to anna.k@example.org, card 4111 1111 1111 1111.\n\nBest regards,\nAnna Kowal",
+        "Call +44 20 7946 0958 or (555) 123-4567; IBAN GB29 NWBK 6016 1331 9268 19",
+        "[EMAIL] [PHONE] already masked? Thanks,\nBob",
+    ]
+    texts = model_text(pd.DataFrame({"body": raw}))
+    assert any("[EMAIL]" in t for t in texts) and any("[NAME]" in t for t in texts)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(texts)
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+    new = model_text(pd.DataFrame({"body": [*NEW_TEXTS, *raw[-3:]]}))
+    assert close(ngrams.transform(char, new), char.transform(new))
+    assert same(ngrams.transform(words, new), words.transform(new))

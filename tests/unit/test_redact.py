@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage_ml.redact import mask_personal_data
+from triage_ml.redact import mask_personal_data, mask_url, url_has_password
 
 pytestmark = pytest.mark.unit
 
@@ -29,3 +29,68 @@ def test_personal_data_is_masked(text: str, expected: str) -> None:
 def test_ordinary_numbers_are_kept() -> None:
     text = "order 1234 of 2024-05-01 at 10:30, version 3.2.1, ticket #98765, 3 x 250 ml"
     assert mask_personal_data(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("IBAN GB29 NWBK 6016 1331 9268 19 please", "IBAN [NUMBER] please"),
+        ("IBAN NL91ABNA0417164300 please", "IBAN [NUMBER] please"),
+        (
+            "The app crashes.\n\nBest regards,\nMarta Wiśniewska",
+            "The app crashes.\n\nBest regards,\n[NAME]",
+        ),
+        ("It crashes.\nThanks, John", "It crashes.\nThanks,\n[NAME]"),
+        (
+            "Hi\n\nCordialement,\nJean Dupont\nAcme SARL\n[PHONE]\n\nSent from my iPhone",
+            "Hi\n\nCordialement,\n[NAME]\n\nSent from my iPhone",
+        ),
+        ("Fix it.\n--\nAnna Nowak", "Fix it.\n--\n[NAME]"),
+        (
+            "Danke.\n\nMit freundlichen Grüßen\n\nJürgen Weiß",
+            "Danke.\n\nMit freundlichen Grüßen\n[NAME]",
+        ),
+    ],
+)
+def test_ibans_with_letters_and_signatures_are_masked(text: str, expected: str) -> None:
+    assert mask_personal_data(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thank you for your help!",
+        "Thank you!\nYour agent Anna was super helpful yesterday, thank you!",
+        "Re: order\nThank you\nthe parcel arrived broken",
+        "Thanks\nThe app crashes on login every time I try it, on every device I own, please",
+        "Please help.\nThanks",
+        "Regards,\nline one\nline two\nline three\nline four\nline five",
+        "PS12 HELP ME with order 1234",
+    ],
+)
+def test_closings_without_a_signature_are_kept(text: str) -> None:
+    assert mask_personal_data(text) == text
+
+
+def test_the_platform_and_the_model_runtime_share_one_copy_of_the_rules() -> None:
+    from triage_ml import redact
+    from triage_model import redact as runtime
+
+    assert redact.mask_personal_data is runtime.mask_personal_data
+    assert redact.MASKS is runtime.MASKS
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (
+            "https://ghp_tok3n@github.example.com/org/repo",
+            "https://***@github.example.com/org/repo",
+        ),
+        ("http://tok@mlflow:5000", "http://***@mlflow:5000"),
+        ("postgresql://triage@db/triage", "postgresql://triage@db/triage"),
+    ],
+)
+def test_a_token_in_an_http_urls_user_part_is_masked(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+    assert url_has_password(url) is (url != masked)

@@ -44,3 +44,29 @@ def test_a_candidate_is_logged_as_a_child_run_with_its_fit_time(workspace: Setti
     )
     assert child.data.tags["candidate"] == "logreg" and child.data.params["C"] == "3.0"
     assert child.data.metrics == {"valid_category_macro_f1": 0.8, "fit_seconds": 1.5}
+
+
+def test_the_input_example_is_made_up_whatever_the_tickets() -> None:
+    tickets = pd.DataFrame(
+        {
+            "subject": ["Refund to jan.kowalczyk@poczta-example.pl"],
+            "body": ["Card 4539 1488 0343 6467, call +48 512 904 377.\nRegards,\nJan Kowalczyk"],
+            "customer_ltv": [10],
+            "ticket_id": ["t1"],
+        }
+    )
+    example = registry.input_example(tickets)
+    assert list(example.columns) == ["subject", "body", "customer_ltv"]
+    assert len(example) == 2 and example["customer_ltv"].dtype == float
+    text = example.to_json()
+    assert not any(s in text for s in ("kowalczyk", "4539", "512 904", "Jan"))
+    assert example.equals(registry.input_example(tickets.assign(body="other")))
+    assert list(registry.input_example().columns) == [
+        "subject",
+        "body",
+        "channel",
+        "customer_tier",
+        "customer_ltv",
+        "language",
+        "repeat_contacts",
+    ]

@@ -1,14 +1,22 @@
-"""What the flows share: opening the store, and the one timer their reports use."""
+"""What the flows share: opening the store, the one timer their reports use, and the guard that
+keeps ticket text out of Prefect's state messages and logs."""
 
 from __future__ import annotations
 
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import PrefectException
 from sqlalchemy.engine import Engine
 
 from triage_ml import store
+from triage_ml.errors import TriageError
 from triage_ml.settings import Settings
 
 
@@ -36,3 +44,53 @@ class Stopwatch:
     def seconds(self, digits: int = 2) -> float:
         """Seconds elapsed, rounded to ``digits``."""
         return round(time.perf_counter() - self.started, digits)
+
+
+class WithheldError(RuntimeError):
+    """An unexpected error inside a stage that reads tickets, its message kept in the workspace."""
+
+
+def withheld_errors_log(settings: Settings) -> Path:
+    """The workspace file that keeps the full tracebacks of :class:`WithheldError`."""
+    return settings.home / "logs" / "withheld-errors.log"
+
+
+@contextmanager
+def ticket_text_withheld(settings: Settings, stage: str) -> Iterator[None]:
+    """Re-raise an unexpected error of ``stage`` without its message.
+
+    A task's exception message becomes its Prefect state message, and its
+    traceback a Prefect log line, both shown to anyone who can open the UI.
+    Messages of database drivers, pandas and pandera may quote the rows they
+    failed on (PostgreSQL's ``DETAIL: Failing row contains (...)``), so the
+    traceback goes to a file in the workspace, beside the ticket store, and
+    Prefect gets the error's type and where to look. The project's own
+    errors (written without ticket text) and Prefect's pass unchanged.
+
+    Raises:
+        WithheldError: in place of any other exception.
+    """
+    try:
+        yield
+    except (TriageError, PrefectException):
+        raise
+    except Exception as exc:
+        kept = _keep_traceback(settings, stage, exc)
+        raise WithheldError(
+            f"{stage} failed with {type(exc).__name__}; its message may quote ticket text,"
+            f" so it is kept out of Prefect: {kept}"
+        ) from None
+
+
+def _keep_traceback(settings: Settings, stage: str, exc: BaseException) -> str:
+    """Append the traceback of ``exc`` to the workspace's log; says where it went."""
+    path = withheld_errors_log(settings)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {stamp} {stage}\n{''.join(traceback.format_exception(exc))}\n")
+    except OSError as failed:
+        # Raised from here, it would carry the original error along as its context.
+        return f"the traceback could not be written to {path} ({failed.strerror})"
+    return f"see {path}"

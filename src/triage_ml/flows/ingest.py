@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from triage_ml import ingest
 from triage_ml.flows import reports
-from triage_ml.flows._common import open_store
+from triage_ml.flows._common import open_store, ticket_text_withheld
 from triage_ml.ingest import inbox
 from triage_ml.ingest.sources import Source, SqlSource, file_source
 from triage_ml.settings import Settings
@@ -92,9 +92,11 @@ def ingest_source(
     """Read, check and store one source as a batch of ``kind``, in one transaction.
 
     Not retried: a bad source fails the same way again, and a failed batch
-    leaves nothing behind to resume from.
+    leaves nothing behind to resume from. An unexpected error reaches Prefect
+    without its message, which may quote a row (:func:`ticket_text_withheld`).
     """
-    summary = ingest.ingest_configured(engine, settings, kind, source, mapping)
+    with ticket_text_withheld(settings, f"ingest-{kind}"):
+        summary = ingest.ingest_configured(engine, settings, kind, source, mapping)
     get_run_logger().info("ingested %s", summary.headline())
     return summary
 
@@ -121,7 +123,8 @@ def open_inbox(settings: Settings) -> Path:
 @task(task_run_name="drain-inbox", cache_policy=NO_CACHE)
 def drain_inbox(root: Path, engine: Engine, settings: Settings) -> dict[str, Any]:
     """Ingest every waiting file as ``triage-ml ingest`` would; returns the inbox report."""
-    report = inbox.drain(root, partial(inbox.ingest_file, engine, settings)).as_dict()
+    with ticket_text_withheld(settings, "drain-inbox"):
+        report = inbox.drain(root, partial(inbox.ingest_file, engine, settings)).as_dict()
     get_run_logger().info(
         "inbox %s: %d file(s), %d processed, %d failed, %d row(s) stored",
         root,

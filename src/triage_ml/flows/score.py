@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from triage_ml import registry
 from triage_ml.errors import RegistryError
-from triage_ml.flows._common import Stopwatch, open_store
+from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
 from triage_ml.scoring import batch
 from triage_ml.scoring.startup import import_skops_first
 from triage_ml.settings import Settings
@@ -109,14 +109,16 @@ def score_partition(
     """Score one key range with the model at ``model_uri`` (``version``), on any worker.
 
     Its INFO line (tickets scored, chunks, needs review) comes from :func:`batch.score_partition`.
+    An error while predicting reaches Prefect without its message, which may quote a ticket.
     """
     engine, model = (
         batch.process_engine(settings.store_url),
         registry.process_model(settings, model_uri),
     )
-    return batch.score_partition(
-        engine, model, version, settings.score_chunk_rows, key_range, rescore
-    )
+    with ticket_text_withheld(settings, "score-partition"):
+        return batch.score_partition(
+            engine, model, version, settings.score_chunk_rows, key_range, rescore
+        )
 
 
 @task(task_run_name="report-scoring", cache_policy=NO_CACHE)
