@@ -1,7 +1,7 @@
-"""Single-ticket latency of the champion behind MLflow's scoring server (`triage-ml serve`).
+"""Single-ticket latency of the champion behind `triage-ml serve` (MLflow's scoring app, guarded).
 
 Builds a workspace (synthetic history, ingest, a full default retraining),
-starts ``mlflow models serve`` on the champion on a free loopback port, and
+starts the scoring server as ``triage-ml serve`` does on the champion on a free loopback port, and
 sends single-ticket requests one after another, as a helpdesk would when a
 ticket is created. Prints p50/p95/p99 latency, measured by the client.
 

@@ -1,4 +1,4 @@
-"""Scoring jobs outside this repository: a file in and out, the model alone, MLflow's server."""
+"""Scoring jobs outside this repository: a file in and out, the model alone, the HTTP server."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def post(url: str, payload: dict) -> tuple[int, dict]:
 
 @pytest.fixture
 def server(trained_workspace: Settings, tmp_path: Path):
-    """``mlflow models serve`` on the champion, as ``triage-ml serve`` starts it, on a free port."""
+    """The scoring server on the champion, as ``triage-ml serve`` starts it, on a free port."""
     port = free_port()
     command = serving.serve_command(
         serving.model_uri(trained_workspace, "champion"), "127.0.0.1", port, 1

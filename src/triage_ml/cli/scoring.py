@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +23,13 @@ from triage_ml.cli.options import (
 )
 from triage_ml.cli.runner import invoke
 from triage_ml.errors import TriageError
+from triage_ml.scoring.serving import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_REQUEST_TIMEOUT,
+    TOKEN_ENV,
+    ServeLimits,
+)
 
 if TYPE_CHECKING:
     from triage_ml.ingest.mapping import ColumnMapping
@@ -29,6 +37,15 @@ if TYPE_CHECKING:
 
 PANEL = "Scoring"
 FILE_PANEL = "Scoring a file"
+ACCESS_PANEL = "Who may call the server"
+
+
+@dataclass(frozen=True)
+class ServeAccess:
+    """Who may reach ``serve``: other machines too (``allow_remote``), with which token file."""
+
+    allow_remote: bool = False
+    token_file: Path | None = None
 
 
 # ---- logic ----------------------------------------------------------------------
@@ -68,20 +85,39 @@ def score_file(
 
 
 def serve_model(
-    settings: Settings, model: str, host: str, port: int, workers: int
+    settings: Settings,
+    model: str,
+    host: str,
+    port: int,
+    workers: int,
+    access: ServeAccess | None = None,
+    limits: ServeLimits | None = None,
 ) -> dict[str, Any]:
-    """Run MLflow's scoring server on a registered model until it is interrupted."""
+    """Run the guarded scoring server on a registered model until it is interrupted.
+
+    Raises:
+        TriageError: a non-loopback ``host`` without ``--allow-remote`` and a token, an unreadable
+            or weak token, or no such model (all before the server starts).
+    """
     import subprocess
 
     from triage_ml.scoring import serving
 
+    access = access or ServeAccess()
+    token = serving.read_token(access.token_file)
+    warning = serving.check_bind(host, access.allow_remote, token is not None)
     uri = serving.model_uri(settings, model)
-    typer.echo(f"serving {uri} on http://{host}:{port}/invocations (Ctrl-C stops)", err=True)
-    completed = subprocess.run(
-        serving.serve_command(uri, host, port, workers),
-        env=serving.serve_environment(settings),
-        check=False,
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        f"serving {uri} on http://{host}:{port}/invocations "
+        f"(token {'required' if token else 'not required'}; Ctrl-C stops)",
+        err=True,
     )
+    command = serving.serve_command(
+        uri, host, port, workers, limits, access.token_file, access.allow_remote
+    )
+    completed = subprocess.run(command, env=serving.serve_environment(settings), check=False)
     return {"model_uri": uri, "exit_code": completed.returncode}
 
 
@@ -153,13 +189,41 @@ def serve_command(
     port: Annotated[int, counted(1, "Port to listen on.")] = 5001,
     workers: Annotated[int, counted(1, "Server worker processes.")] = 1,
     model: ModelChoice = "champion",
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host other machines can reach (needs a token; prints a warning).",
+            rich_help_panel=ACCESS_PANEL,
+        ),
+    ] = False,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the bearer token requests must carry "
+            f"(default: ${TOKEN_ENV}; none: no token on loopback).",
+            rich_help_panel=ACCESS_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    max_request_bytes: Annotated[
+        int, counted(1, "Largest request body accepted (413 past it).")
+    ] = DEFAULT_MAX_REQUEST_BYTES,
+    max_rows: Annotated[int, counted(1, "Most tickets in one request (413 past it).")] = (
+        DEFAULT_MAX_ROWS
+    ),
+    request_timeout: Annotated[
+        int, counted(1, "Seconds a request may take (408 or 504 past it).")
+    ] = DEFAULT_REQUEST_TIMEOUT,
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
-    """Serve a registered model over HTTP with MLflow's scoring server until Ctrl-C."""
+    """Serve a registered model over HTTP (MLflow's scoring app, with limits) until Ctrl-C."""
+    access = ServeAccess(allow_remote, token_file)
+    limits = ServeLimits(max_request_bytes, max_rows, request_timeout)
     invoke(
         ctx,
-        lambda settings: serve_model(settings, model, host, port, workers),
+        lambda settings: serve_model(settings, model, host, port, workers, access, limits),
         render.served,
         as_json,
         config,
@@ -176,5 +240,5 @@ def register(app: typer.Typer) -> None:
     app.command(
         "serve",
         rich_help_panel=PANEL,
-        epilog="Example: triage-ml serve --port 5001 --model champion",
+        epilog="Example: triage-ml serve --port 5001 --model champion --token-file token.txt",
     )(serve_command)
