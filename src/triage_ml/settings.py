@@ -67,18 +67,33 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class GateSettings(_Frozen):
-    """Thresholds of the champion/challenger gate."""
+# Gate metrics: scores in [0, 1] where higher is better (MLflow's MetricThreshold is told so).
+GATE_METRICS = (
+    "category_macro_f1",
+    "category_accuracy",
+    "category_top2_accuracy",
+    "priority_macro_f1",
+    "priority_accuracy",
+)
 
-    metric: str = "category_macro_f1"
-    min_delta: float = 0.005
-    absolute_floor: float = 0.3
-    bootstrap_resamples: int = 1000
-    confidence: float = 0.95
+
+class GateSettings(_Frozen):
+    """Thresholds of the champion/challenger gate.
+
+    Each is checked here, when the settings are read: MLflow refuses a zero
+    ``min_delta`` only after the challenger is registered, which left a
+    half-finished retrain behind.
+    """
+
+    metric: Literal[GATE_METRICS] = "category_macro_f1"  # type: ignore[valid-type]
+    min_delta: float = Field(default=0.005, gt=0, lt=1)
+    absolute_floor: float = Field(default=0.3, ge=0, le=1)
+    bootstrap_resamples: int = Field(default=1000, ge=100)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
     require_significance: bool = True
-    max_priority_drop: float = 0.01
-    urgent_recall_floor: float = 0.3
-    max_class_f1_drop: float = 0.05
+    max_priority_drop: float = Field(default=0.01, ge=0, le=1)
+    urgent_recall_floor: float = Field(default=0.3, ge=0, le=1)
+    max_class_f1_drop: float = Field(default=0.05, ge=0, le=1)
 
 
 class TrainSettings(_Frozen):
@@ -87,13 +102,13 @@ class TrainSettings(_Frozen):
     candidates: tuple[str, ...] = ("logreg", "linear_svc", "complement_nb", "lightgbm", "ensemble")
     candidate_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     search: bool = True
-    ensemble_members: int = 3
-    test_days: int = 30
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.2
+    ensemble_members: int = Field(default=3, ge=1)
+    test_days: int = Field(default=30, ge=1)
+    validation_fraction: float = Field(default=0.15, gt=0, lt=1)
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
     refit_on_validation: bool = True
-    refit_max_rows: int = 20_000
-    min_rows: int = 50
+    refit_max_rows: int = Field(default=20_000, ge=1)
+    min_rows: int = Field(default=50, ge=1)
     seed: int = 0
 
 
@@ -165,7 +180,7 @@ class Settings(BaseSettings):
     categories: tuple[str, ...] | None = None
     routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     default_route: str = "general-queue"
-    review_threshold: float = 0.5
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
     ingest_chunk_rows: int = Field(default=20_000, ge=1)
     # A chunk's sparse n-gram matrices are held while it is predicted: smaller
     # chunks were faster and lowered the peak RSS (docs/benchmarks.md).

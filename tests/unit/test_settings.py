@@ -153,3 +153,60 @@ def test_config_show_prints_effective_values_with_credentials_masked(
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("TRIAGE_GATE__MIN_DELTA", "0", "gate.min_delta: Input should be greater than 0"),
+        ("TRIAGE_GATE__MIN_DELTA", "-0.01", "gate.min_delta"),
+        ("TRIAGE_GATE__CONFIDENCE", "1", "gate.confidence: Input should be less than 1"),
+        ("TRIAGE_GATE__CONFIDENCE", "0", "gate.confidence"),
+        ("TRIAGE_GATE__BOOTSTRAP_RESAMPLES", "10", "gate.bootstrap_resamples"),
+        ("TRIAGE_GATE__ABSOLUTE_FLOOR", "1.5", "gate.absolute_floor"),
+        ("TRIAGE_GATE__METRIC", "category_ece", "gate.metric"),
+        ("TRIAGE_TRAIN__TEST_FRACTION", "1", "train.test_fraction"),
+        ("TRIAGE_REVIEW_THRESHOLD", "2", "review_threshold"),
+    ],
+)
+def test_gate_and_training_thresholds_are_checked_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, variable: str, value: str, needle: str
+) -> None:
+    # A zero min_delta used to pass here and crash the retrain after registering its model.
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRIAGE_HOME", str(home))
+    monkeypatch.setenv(variable, value)
+    assert cli.main(["retrain"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: invalid configuration: ") and needle in err
+    assert len(err.splitlines()) == 1
+    assert not home.exists()  # nothing written, nothing registered
+
+
+def test_a_token_in_a_urls_user_part_is_masked_everywhere_settings_show_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # `https://TOKEN@host` carries a token where a user name would be: it was shown in clear.
+    monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRIAGE_PREFECT_API_URL", "https://pf-token-123@prefect.example.com/api")
+    monkeypatch.setenv("TRIAGE_MLFLOW_TRACKING_URI", "https://ml-token-456@mlflow.example.com")
+    assert cli.main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "pf-token-123" not in out and "ml-token-456" not in out
+    shown = json.loads(out)
+    assert shown["effective"]["prefect_api"] == "https://***@prefect.example.com/api"
+    assert shown["effective"]["tracking_uri"] == "https://***@mlflow.example.com"
+    # The JSON a flow's parameters travel in (to the Prefect API and its UI) is masked too.
+    assert "pf-token-123" not in Settings().model_dump_json()
+
+
+def test_a_config_file_with_a_token_in_a_url_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    path = tmp_path / "triage.toml"
+    path.write_text('mlflow_tracking_uri = "https://ml-token-456@mlflow.example.com"\n')
+    monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRIAGE_CONFIG", str(path))
+    assert cli.main(["config", "show"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "mlflow_tracking_uri" in err and "ml-token" not in err

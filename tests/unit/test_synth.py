@@ -272,6 +272,59 @@ def test_text_has_realistic_variety(data: SyntheticData) -> None:
     assert 0.8 < (tickets["language"] == "en").mean() < 0.95
 
 
+NOW = datetime(2026, 12, 6, 6, 0)  # the day `generate --months 12` dated tickets in 2027
+
+
+def latest_moment(data: SyntheticData) -> pd.Timestamp:
+    return max(
+        data.tickets["created_at"].max(),
+        data.feedback["corrected_at"].max(),
+        data.surveys["answered_at"].max(),
+    )
+
+
+def test_a_history_that_would_run_past_now_is_moved_back() -> None:
+    data = synth.generate(1_000, months=12, seed=5, now=NOW)
+    now = pd.Timestamp(NOW, tz="UTC")
+    assert latest_moment(data) <= now
+    created = data.tickets["created_at"]
+    # It keeps its length, and ends early enough to leave a week for the new tickets.
+    assert created.min() < now - pd.DateOffset(months=11)
+    assert created.max() <= now - pd.Timedelta(days=7)
+    new = synth.generate_unlabeled(300, seed=5, start=created.max().to_pydatetime(), now=NOW)
+    assert new["created_at"].max() <= now
+
+
+def test_a_given_start_is_kept_and_the_history_cut_at_now() -> None:
+    start = datetime(2026, 10, 1)
+    data = synth.generate(500, months=6, seed=2, start=start, now=NOW)
+    assert data.tickets["created_at"].min() >= pd.Timestamp(start, tz="UTC")
+    assert latest_moment(data) <= pd.Timestamp(NOW, tz="UTC")
+    with pytest.raises(ValueError, match="not in the past"):
+        synth.generate(10, start=datetime(2027, 1, 1), now=NOW)
+
+
+def test_late_corrections_and_surveys_stop_at_now() -> None:
+    # Tickets up to the last minute before now: their corrections and surveys come hours later.
+    data = synth.generate(500, months=1, seed=4, start=datetime(2026, 11, 6, 6, 0), now=NOW)
+    assert latest_moment(data) == pd.Timestamp(NOW, tz="UTC")
+
+
+def test_new_tickets_stop_at_now() -> None:
+    new = synth.generate_unlabeled(200, seed=1, start=datetime(2026, 12, 4), now=NOW)
+    assert new["created_at"].max() <= pd.Timestamp(NOW, tz="UTC")
+    with pytest.raises(ValueError, match="not in the past"):
+        synth.generate_unlabeled(10, start=datetime(2026, 12, 7), now=NOW)
+
+
+def test_a_history_in_the_past_is_unchanged_by_now() -> None:
+    # The clock only ever moves a history that would reach the future.
+    past = synth.generate(300, months=2, seed=11)
+    later = synth.generate(300, months=2, seed=11, now=datetime(2030, 1, 1))
+    for name in ("tickets", "feedback", "surveys"):
+        pd.testing.assert_frame_equal(getattr(past, name), getattr(later, name))
+
+
 def test_invalid_arguments_raise() -> None:
     with pytest.raises(ValueError):
         synth.generate(0)

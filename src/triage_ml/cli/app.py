@@ -47,11 +47,19 @@ def root(
             "--version", callback=show_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Print the traceback of an unexpected error, and Prefect's, on stderr "
+            "(they always go to $TRIAGE_HOME/logs/triage-ml.log).",
+        ),
+    ] = False,
 ) -> None:
     """Workflow-orchestrated retraining of a support-ticket triage model."""
     if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
         ctx.fail("missing command (see `triage-ml --help`)")
-    ctx.obj = RootOptions(json=as_json, config=config)
+    ctx.obj = RootOptions(json=as_json, config=config, debug=debug)
 
 
 # One help panel per group, in the order a newcomer meets them.
@@ -77,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: the arguments after the program name; ``sys.argv[1:]`` when None.
 
     Returns:
-        0 on success, 2 after a one-line error, 130 when interrupted.
+        0 on success, 2 after a one-line error, 1 after an unexpected one, 130 when
+        interrupted, 128 + its number when stopped by SIGTERM or SIGHUP.
 
     Raises:
         SystemExit: with code 2 after one ``error:`` line for a bad flag or argument.

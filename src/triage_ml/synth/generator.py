@@ -8,9 +8,11 @@ of them later (with the occasional conflicting correction), and a third of
 the customers answer a CSAT survey.
 
 Everything is driven by ``numpy.random.default_rng`` generators derived from
-the seed; there is no global random state and no wall clock, so the same
-arguments always give byte-identical CSV files. The text material lives in
-``templates.json`` (see :mod:`triage_ml.synth.templates`).
+the seed; there is no global random state, so the same arguments always give
+byte-identical CSV files. The clock is read for one thing only: nothing is
+dated in the future. A history that would run past ``now`` is moved back (or,
+with a given start, cut at ``now``); one that ends in the past is not touched.
+The text material lives in ``templates.json`` (see :mod:`triage_ml.synth.templates`).
 
 Example:
     >>> data = generate(1_000, months=3, seed=7)
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,6 +44,9 @@ from triage_ml.synth.schema import (
 )
 from triage_ml.synth.templates import load_templates
 from triage_ml.synth.text import Stream, render_all
+
+# A history moved back to end before now leaves this much room for the new tickets to score.
+NEW_TICKET_ROOM = pd.Timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,36 @@ def _utc(moment: datetime | None, default: datetime) -> pd.Timestamp:
     """``moment`` (naive means UTC) or ``default`` as a UTC timestamp."""
     stamp = pd.Timestamp(moment if moment is not None else default)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _now(now: datetime | None) -> pd.Timestamp:
+    """``now`` (naive means UTC), or the clock's current time, as a UTC timestamp."""
+    return _utc(now, datetime.now(UTC))
+
+
+def _history_window(
+    start: datetime | None, months: int, now: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last moment of a history of ``months``, never past ``now``.
+
+    Raises:
+        ValueError: ``start`` is not before ``now``.
+    """
+    begin = _utc(start, DEFAULT_START)
+    end = begin + pd.DateOffset(months=months)
+    if end <= now:
+        return begin, end
+    if start is None:
+        end = (now - NEW_TICKET_ROOM).floor("D")
+        return end - pd.DateOffset(months=months), end
+    if begin >= now:
+        raise ValueError(f"start {begin.isoformat()} is not in the past")
+    return begin, now
+
+
+def _not_after(column: pd.Series, now: pd.Timestamp) -> pd.Series:
+    """``column`` with times past ``now`` set to ``now`` (late corrections, surveys)."""
+    return column.where(column <= now, now) if (column > now).any() else column
 
 
 def _simulate(
@@ -124,7 +159,11 @@ def _rngs(seed: int, purpose: int) -> list[np.random.Generator]:
 
 
 def generate(
-    n_tickets: int, months: int = 6, seed: int = 0, start: datetime | None = None
+    n_tickets: int,
+    months: int = 6,
+    seed: int = 0,
+    start: datetime | None = None,
+    now: datetime | None = None,
 ) -> SyntheticData:
     """Generate a labeled ticket history with agent corrections and CSAT surveys.
 
@@ -132,20 +171,24 @@ def generate(
         n_tickets: number of tickets (at least 1).
         months: length of the history in calendar months (at least 1).
         seed: non-negative seed; the same arguments give identical data.
-        start: first moment of the history (naive means UTC); 2026-01-01 UTC by default.
+        start: first moment of the history (naive means UTC); 2026-01-01 UTC by default,
+            moved back when the history would run past ``now``.
+        now: the latest moment any row may carry (naive means UTC); the clock's by default.
 
     Returns:
         Tickets (original labels, a few percent wrong), the agent corrections
         (latest correction per field is the truth) and the surveys.
 
     Raises:
-        ValueError: if ``n_tickets`` or ``months`` is below 1 or ``seed`` is negative.
+        ValueError: if ``n_tickets`` or ``months`` is below 1, ``seed`` is negative,
+            or ``start`` is not in the past.
     """
     if n_tickets < 1 or months < 1:
         raise ValueError("n_tickets and months must be at least 1")
     rngs = _rngs(seed, 0)
-    begin = _utc(start, DEFAULT_START)
-    sim = _simulate(rngs, n_tickets, begin, begin + pd.DateOffset(months=months), "TCK")
+    latest = _now(now)
+    begin, end = _history_window(start, months, latest)
+    sim = _simulate(rngs, n_tickets, begin, end, "TCK")
     label_rng, side_rng = rngs[2], rngs[3]
     labels = label_noise.degrade(label_rng, sim.world, sim.priority)
     tickets = sim.frame.assign(
@@ -158,11 +201,19 @@ def generate(
     surveys = label_noise.survey_frame(
         side_rng, side_stream, templates, sim.world, labels, sim.created_ns, ids
     )
-    return SyntheticData(tickets=tickets, feedback=feedback, surveys=surveys)
+    return SyntheticData(
+        tickets=tickets,
+        feedback=feedback.assign(corrected_at=_not_after(feedback["corrected_at"], latest)),
+        surveys=surveys.assign(answered_at=_not_after(surveys["answered_at"], latest)),
+    )
 
 
 def generate_unlabeled(
-    n_tickets: int, seed: int = 0, start: datetime | None = None, days: int = 7
+    n_tickets: int,
+    seed: int = 0,
+    start: datetime | None = None,
+    days: int = 7,
+    now: datetime | None = None,
 ) -> pd.DataFrame:
     """Generate new, unlabeled tickets to score.
 
@@ -171,7 +222,8 @@ def generate_unlabeled(
         seed: non-negative seed; the same arguments give identical data.
         start: tickets are created strictly after this moment (naive means
             UTC); 2026-07-01 UTC by default, right after a default 6-month history.
-        days: length of the window after ``start``.
+        days: length of the window after ``start``, cut at ``now``.
+        now: the latest moment a ticket may carry (naive means UTC); the clock's by default.
 
     Returns:
         The ticket columns without ``category`` and ``priority``; ids look
@@ -179,14 +231,16 @@ def generate_unlabeled(
         Customers come from the same fixed customer base as :func:`generate`.
 
     Raises:
-        ValueError: if ``n_tickets`` or ``days`` is below 1 or ``seed`` is negative.
+        ValueError: if ``n_tickets`` or ``days`` is below 1, ``seed`` is negative, or
+            ``start`` is not in the past.
     """
     if n_tickets < 1 or days < 1:
         raise ValueError("n_tickets and days must be at least 1")
-    begin = _utc(start, DEFAULT_UNLABELED_START)
-    sim = _simulate(
-        _rngs(seed, 1), n_tickets, begin, begin + pd.Timedelta(days=days), "NEW", min_offset=1
-    )
+    begin, latest = _utc(start, DEFAULT_UNLABELED_START), _now(now)
+    if begin >= latest:
+        raise ValueError(f"start {begin.isoformat()} is not in the past")
+    end = min(begin + pd.Timedelta(days=days), latest)
+    sim = _simulate(_rngs(seed, 1), n_tickets, begin, end, "NEW", min_offset=1)
     return sim.frame
 
 
