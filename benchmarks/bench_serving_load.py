@@ -21,9 +21,7 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-BIN = Path(sys.executable).parent
+from bench_serving import cli, free_port
+
 HOST = "127.0.0.1"  # loopback only, whatever the options
 TOKEN = "bench-token-" + os.urandom(12).hex()
 TICKETS = [
@@ -61,31 +60,11 @@ class Tally:
             self.errors[kind] += 1
 
 
-def cli(home: Path, *args: str) -> dict:
-    env = {**os.environ, "TRIAGE_HOME": str(home)}
-    proc = subprocess.run(
-        [str(BIN / "triage-ml"), *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"triage-ml {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
-
-
 def build_workspace(home: Path, data: Path) -> None:
     files = cli(home, "generate", "--tickets", "3000", "--out", str(data))["files"]
     cli(home, "ingest", "tickets", files["tickets"])
     retrained = cli(home, "retrain")
     print(f"champion: version {retrained['champion_version']} ({retrained['candidate']})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def post(connection: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
