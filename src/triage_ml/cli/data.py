@@ -38,31 +38,19 @@ SourcePath = Annotated[
     Path | None,
     typer.Argument(help="CSV or Parquet file (or use --sql-url).", show_default=False),
 ]
+
+
+def _sql_option(help_text: str, *names: str) -> Any:
+    """A database-source flag: optional, shown in the database panel of the help."""
+    return typer.Option(*names, help=help_text, rich_help_panel=SQL_PANEL, show_default=False)
+
+
 SqlUrl = Annotated[
     str | None,
-    typer.Option(
-        help="SQLAlchemy URL of a database to read from (credentials via the environment).",
-        rich_help_panel=SQL_PANEL,
-        show_default=False,
-    ),
+    _sql_option("SQLAlchemy URL of a database to read from (credentials via the environment)."),
 ]
-SqlQuery = Annotated[
-    str | None,
-    typer.Option(
-        help="Read-only query giving the rows (with --sql-url).",
-        rich_help_panel=SQL_PANEL,
-        show_default=False,
-    ),
-]
-SqlTable = Annotated[
-    str | None,
-    typer.Option(
-        "--table",
-        help="Table holding the rows (with --sql-url).",
-        rich_help_panel=SQL_PANEL,
-        show_default=False,
-    ),
-]
+SqlQuery = Annotated[str | None, _sql_option("Read-only query giving the rows (with --sql-url).")]
+SqlTable = Annotated[str | None, _sql_option("Table holding the rows (with --sql-url).", "--table")]
 RecordIds = Annotated[list[int] | None, typer.Argument(help="Record ids.", show_default=False)]
 BatchOption = Annotated[
     str | None,

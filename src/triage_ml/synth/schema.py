@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from triage_ml.store.tables import TICKET_FIELDS
+
 CATEGORIES: tuple[str, ...] = (
     "Billing",
     "Technical",
@@ -21,19 +23,8 @@ LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr")
 DEFAULT_START = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
 DEFAULT_UNLABELED_START = datetime.fromisoformat("2026-07-01T00:00:00+00:00")
 
-TICKET_COLUMNS: tuple[str, ...] = (
-    "ticket_id",
-    "created_at",
-    "channel",
-    "customer_id",
-    "customer_tier",
-    "customer_ltv",
-    "language",
-    "subject",
-    "body",
-    "category",
-    "priority",
-)
+# The ticket file's columns are the store's ticket fields, in the store's order.
+TICKET_COLUMNS: tuple[str, ...] = TICKET_FIELDS
 FEEDBACK_COLUMNS: tuple[str, ...] = (
     "ticket_id",
     "corrected_category",
