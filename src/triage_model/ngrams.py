@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import defaultdict
 from collections.abc import Sequence
 from itertools import chain, repeat
 from typing import Any
@@ -77,21 +78,14 @@ class WordNgrams(_CachedNgrams):
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The n-gram count matrix of ``texts`` (texts x vocabulary), rows left unsorted."""
-        words: dict[str, int] = {}
-        tokens: list[int] = []
-        indptr = [0]
-        for text in texts:
-            tokens.extend(
-                words.setdefault(word, len(words)) for word in self.preprocess(text).split()
-            )
-            indptr.append(len(tokens))
+        words, tokens, lengths = batch_words(self.preprocess, texts)
         dtype = self.vectorizer.dtype
         per_text = sparse.csr_matrix(
-            (np.ones(len(tokens), dtype=dtype), np.asarray(tokens, dtype=np.int64), indptr),
+            (np.ones(len(tokens), dtype=dtype), tokens, _offsets(lengths)),
             shape=(len(texts), len(words)),
         )
         # The product sums a row's n-grams into one entry each, unsorted (see the module's notes).
-        return (per_text @ self.word_matrix(list(words))).tocsr()
+        return (per_text @ self.word_matrix(words)).tocsr()
 
     def word_matrix(self, words: list[str]) -> sparse.csr_matrix:
         """One row per word: how often each vocabulary n-gram occurs in it."""
@@ -172,14 +166,19 @@ class TokenNgrams(_CachedNgrams):
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The unigram and bigram count matrix of ``texts`` (texts x vocabulary)."""
         unknown = len(self.tokens)
-        numbers: list[int] = []
-        lengths = np.zeros(len(texts), dtype=np.int64)
-        for row, text in enumerate(texts):
-            start = len(numbers)
-            numbers.extend(chain.from_iterable(self.word_numbers(self.preprocess(text).split())))
-            lengths[row] = len(numbers) - start
-        ids = np.asarray(numbers, dtype=np.int64)
-        text_of = np.repeat(np.arange(len(texts)), lengths)
+        words, tokens, lengths = batch_words(self.preprocess, texts)
+        # Each distinct word is tokenized once; its numbers are then laid out
+        # for every occurrence, in text order, by array indexing.
+        per_word = self.word_numbers(words)
+        word_sizes = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))
+        numbers = np.fromiter(
+            chain.from_iterable(per_word), dtype=np.int64, count=int(word_sizes.sum())
+        )
+        sizes = word_sizes[tokens]
+        ends = _offsets(sizes)
+        ids = numbers[np.repeat(_offsets(word_sizes)[tokens] - ends[:-1], sizes) + _arange(ends)]
+        per_text = ends[_offsets(lengths)]
+        text_of = np.repeat(np.arange(len(texts)), np.diff(per_text))
         columns = self.unigram_columns[ids]
         rows, cols = [text_of[columns >= 0]], [columns[columns >= 0]]
         if self.vectorizer.ngram_range[1] == 2 and len(ids) > 1 and len(self.pair_keys):
@@ -213,6 +212,37 @@ class TokenNgrams(_CachedNgrams):
                             map(lookup, tokens, repeat(unknown))
                         )
         return found  # type: ignore[return-value]
+
+
+def batch_words(preprocess: Any, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The distinct whitespace-separated words of the preprocessed ``texts``, and where they are.
+
+    Returns:
+        The distinct words in order of first occurrence; each occurrence's
+        number in that list, text after text; and how many words each text holds.
+    """
+    # Numbers given at first sight by the dict itself, in C: a Python loop
+    # over every word of a batch cost a large share of the char path.
+    numbered: defaultdict[str, int] = defaultdict()
+    numbered.default_factory = numbered.__len__
+    number = numbered.__getitem__
+    tokens: list[int] = []
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for row, text in enumerate(texts):
+        start = len(tokens)
+        tokens.extend(map(number, preprocess(text).split()))
+        lengths[row] = len(tokens) - start
+    return list(numbered), np.asarray(tokens, dtype=np.int64), lengths
+
+
+def _offsets(sizes: np.ndarray) -> np.ndarray:
+    """Where each of consecutive runs of ``sizes`` starts, and where the last ends."""
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
+def _arange(offsets: np.ndarray) -> np.ndarray:
+    """0, 1, ... up to where the last run of :func:`_offsets` ends."""
+    return np.arange(int(offsets[-1]))
 
 
 def covers(vectorizer: Any) -> bool:
