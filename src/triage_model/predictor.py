@@ -63,6 +63,11 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
+# The category of a ticket the model abstains on: unlike every class it knows
+# (its top probability below ``abstain_threshold``, set at training time).
+UNKNOWN = "unknown"
+
+
 class UntrustedModelError(ValueError):
     """A model file names a type or function outside the allow-list; nothing in it was run."""
 
@@ -111,6 +116,27 @@ def margin_proba(raw: np.ndarray) -> np.ndarray:
     return softmax(raw, axis=1)
 
 
+# Config key: the pretrained text encoder's settings (``weight``, ``max_chars``) when the
+# model was trained with its vectors; absent, the model reads the n-grams alone.
+ENCODER = "encoder"
+
+
+def encoder_block(texts: Sequence[str], settings: Mapping[str, Any]) -> sparse.csr_matrix:
+    """The encoder's sentence vectors of ``texts``, mapped from [-1, 1] to [0, ``weight``]."""
+    from triage_model import encoder
+
+    vectors = encoder.embed(list(texts), max_chars=int(settings["max_chars"]))
+    weight = float(settings["weight"])
+    return sparse.csr_matrix((vectors.astype(np.float64) + 1.0) * (weight / 2.0))
+
+
+def with_encoder_block(grams: Any, texts: Sequence[str], settings: Mapping[str, Any] | None) -> Any:
+    """``grams`` with the encoder's block appended, or as it is when ``settings`` is None."""
+    if not settings:
+        return grams
+    return sparse.hstack([grams, encoder_block(texts, settings)]).tocsr()
+
+
 PARTS: tuple[str, ...] = ("features", "category", "priority_text", "priority_category", "priority")
 
 
@@ -124,7 +150,9 @@ class TriagePredictor:
     linear text model of priority (``priority_text``, on the matrix's word
     block) and of a naive-Bayes category model of its own
     (``priority_category``, on the whole matrix), plus sentiment, escalation
-    signals and customer metadata. With ``PRIORITY_STARTS_FROM_TEXT`` in
+    signals and customer metadata. (Where cross-validation preferred it, the
+    priority model is instead a plain linear model on the whole matrix,
+    ``priority_text`` alone.) With ``PRIORITY_STARTS_FROM_TEXT`` in
     the config its boosting starts from the text model's log-probabilities:
     the booster's rounds are corrections to the text model.
     """
@@ -148,8 +176,10 @@ class TriagePredictor:
             return pd.DataFrame({column: pd.Series(dtype=object) for column in OUTPUT_COLUMNS})
         # Columns, not frames, from here on: a one-ticket request spent most of its time in pandas.
         inputs = input_columns(tickets)
-        matrix = transform_columns(self.features, inputs)
+        matrix = self.matrix(inputs)
         out = self._category_outputs(self.category.predict_proba(matrix))
+        abstained = self._abstained(out["category_proba"])
+        out["category"] = np.where(abstained, UNKNOWN, out["category"])
         out["sentiment"] = inputs["sentiment"]
         out["priority"], out["priority_proba"] = self._priority(inputs, matrix)
         routes = self.config.get("routes", {})
@@ -160,17 +190,49 @@ class TriagePredictor:
         thresholds = self.config.get("review_thresholds", {})
         default = float(self.config.get("review_threshold", 0.5))
         out["needs_review"] = [
-            p < thresholds.get(c, default) for c, p in zip(out["category"], out["category_proba"])
+            bool(a) or p < thresholds.get(c, default)
+            for a, c, p in zip(abstained, out["category"], out["category_proba"])
         ]
         return pd.DataFrame({column: out[column] for column in OUTPUT_COLUMNS})
+
+    def matrix(self, inputs: Mapping[str, Any]) -> Any:
+        """The shared matrix every model reads: the n-grams, then the encoder's block if any.
+
+        A model trained with the pretrained encoder (config ``encoder``) reads its
+        sentence vectors after the n-gram columns, scaled to [0, weight] so that
+        every candidate, naive Bayes included, can read them.
+        """
+        grams = transform_columns(self.features, inputs)
+        return with_encoder_block(grams, inputs["text"], self.config.get(ENCODER))
+
+    def _abstained(self, confidence: np.ndarray) -> np.ndarray:
+        """Where the model abstains: top probability below the trained threshold (if one)."""
+        threshold = self.config.get("abstain_threshold")
+        if threshold is None:
+            return np.zeros(len(confidence), dtype=bool)
+        return np.asarray(confidence) < float(threshold)
+
+    @property
+    def priority_levels(self) -> list[str]:
+        """Priority levels in the order of the probability columns (empty without a model)."""
+        model = self.priority if self.priority is not None else self.priority_text
+        return [] if model is None else [str(c) for c in model.classes_]
 
     def priority_probabilities(self, tickets: pd.DataFrame) -> pd.DataFrame:
         """Probability of each priority level (columns) for raw tickets."""
         inputs = input_columns(tickets)
-        proba = self._priority_proba(
-            self.priority_inputs(inputs, transform_columns(self.features, inputs))
-        )
-        return pd.DataFrame(proba, columns=[str(c) for c in self.priority.classes_])
+        proba = self.priority_proba(inputs, self.matrix(inputs))
+        return pd.DataFrame(proba, columns=self.priority_levels)
+
+    def priority_proba(self, inputs: Mapping[str, Any], matrix: Any) -> np.ndarray:
+        """Priority probabilities from model-input columns and the shared matrix.
+
+        A plain priority model (``priority_text`` alone, no booster) reads the
+        whole matrix; the stack reads what :meth:`priority_inputs` gives it.
+        """
+        if self.priority is None:
+            return self.priority_text.predict_proba(matrix)
+        return self._priority_proba(self.priority_inputs(inputs, matrix))
 
     def priority_inputs(self, inputs: Mapping[str, Any], matrix: Any) -> dict[str, Any]:
         """The columns the LightGBM priority model reads, from model-input columns or a frame."""
@@ -197,11 +259,12 @@ class TriagePredictor:
 
     def _priority(self, inputs: Mapping[str, Any], matrix: Any) -> tuple[list[Any], np.ndarray]:
         rows = len(inputs["text"])
-        if self.priority is None:
+        if self.priority is None and self.priority_text is None:
             return [None] * rows, np.full(rows, np.nan)
-        proba = self._priority_proba(self.priority_inputs(inputs, matrix))
+        proba = self.priority_proba(inputs, matrix)
         best = proba.argmax(axis=1)
-        return [str(c) for c in self.priority.classes_[best]], proba[np.arange(len(proba)), best]
+        levels = np.array(self.priority_levels, dtype=object)
+        return levels[best].tolist(), proba[np.arange(len(proba)), best]
 
     def _priority_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
         """The priority levels' probabilities for ``columns`` (see :meth:`priority_inputs`)."""

@@ -4,7 +4,9 @@ each step of a promotion, then the next command reconciles the registry, runs an
 The process kills itself (``TRIAGE_TEST_KILL_AT``, a test hook in ``registry.promotion``) at:
 after registering the challenger, after committing the move's intent, after moving the alias,
 after committing the audit row. The module trains one workspace whose champion (version 1) is
-deliberately weak, so that every retraining promotes; each test works on a copy of it.
+deliberately weak, fitted on the oldest tickets only, then ingests the newer ones, so that every
+retraining promotes (the gate judges on the newest month, which version 1 never saw); each test
+works on a copy of it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -69,13 +72,21 @@ def succeeded(done: subprocess.CompletedProcess[str]) -> dict:
 def weak_champion_root(
     prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """``<root>/home``: 1200 labeled tickets, version 1 (weak) champion, built by the CLI."""
+    """``<root>/home``: 1200 labeled tickets, version 1 (weak) champion, built by the CLI.
+
+    Version 1 learns from the 150 oldest tickets; the rest are ingested after it.
+    """
     root = tmp_path_factory.mktemp("crash-base")
     paths = synth.write(synth.generate(1200, months=3, seed=5), root / "data")
+    tickets = pd.read_csv(paths["tickets"]).sort_values("created_at")
+    tickets.head(150).to_csv(root / "data" / "oldest.csv", index=False)
+    tickets.iloc[150:].to_csv(root / "data" / "newer.csv", index=False)
     home = root / "home"
-    succeeded(triage_ml(prefect_server, home, "ingest", "tickets", str(paths["tickets"]), "--json"))
+    ingest = ("ingest", "tickets")
+    succeeded(triage_ml(prefect_server, home, *ingest, str(root / "data" / "oldest.csv"), "--json"))
     first = succeeded(triage_ml(prefect_server, home, "retrain", "--json", **WEAK_CHAMPION))
     assert first["champion_version"] == "1"
+    succeeded(triage_ml(prefect_server, home, *ingest, str(root / "data" / "newer.csv"), "--json"))
     return root
 
 

@@ -46,7 +46,7 @@ def predictor(small_data: synth.SyntheticData) -> TriagePredictor:
     with threadpool_limits(1):
         inputs = prepare(small_data.tickets)
         spec = candidates.category_specs(("complement_nb",), grids={})[0]
-        return fit.fit_predictor(inputs, inputs, spec, {"review_threshold": 0.5}, seed=0)
+        return fit.fit_predictor(inputs, spec, {"review_threshold": 0.5}, seed=0)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def champion(settings: Settings, data: synth.SyntheticData) -> str:
     with threadpool_limits(1):
         inputs = prepare(data.tickets)
         spec = candidates.category_specs(("complement_nb",))[0]
-        predictor = fit.fit_predictor(inputs, inputs, spec, {"review_threshold": 0.5}, seed=0)
+        predictor = fit.fit_predictor(inputs, spec, {"review_threshold": 0.5}, seed=0)
     client = registry.use_workspace(settings)
     with mlflow.start_run() as run:
         uri = registry.log_triage_model(predictor, registry.input_example(data.tickets))

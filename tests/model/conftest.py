@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from triage_ml import synth
 from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, fit, inputs
+from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain, selection
 from triage_model.predictor import TriagePredictor
 
 # The category candidate the behavioural tests exercise; linear_svc is the
@@ -47,31 +47,25 @@ def history() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def split(history: pd.DataFrame) -> dataset.Split:
     cfg = Settings().train
-    return dataset.split_snapshot(
-        history, cfg.test_days, cfg.validation_fraction, cfg.test_fraction, cfg.seed
-    )
+    return dataset.split_snapshot(history, cfg.test_days, cfg.test_fraction, cfg.seed)
 
 
 @pytest.fixture(scope="session")
 def trained(split: dataset.Split) -> TriagePredictor:
-    """Category candidate, stacked priority model and review thresholds, as a retraining has it."""
+    """Category candidate, stacked priority model and review thresholds, as a retraining has it.
+
+    Fitted on the fit part; thresholds from its cross-validated predictions.
+    """
     settings = Settings()
-    seed = settings.train.seed
-    config = {
-        "routes": dict(settings.routes),
-        "default_route": settings.default_route,
-        "review_threshold": settings.review_threshold,
-        "priority_levels": list(settings.priority_levels),
-    }
-    spec = candidates.category_specs((CANDIDATE,))[0]
-    predictor = fit.fit_predictor(
-        inputs.prepare(split.train), inputs.prepare(split.valid), spec, config, seed
-    )
-    predictor.config["review_thresholds"] = fit.review_thresholds(
-        predictor.classes,
-        predictor.predict(split.valid),
-        split.valid,
-        0.9,
-        settings.review_threshold,
-    )
-    return predictor
+    train = settings.train
+    rows = inputs.prepare(split.train)
+    features = candidates.text_features({})
+    matrix = features.fit_transform(rows)
+    y = inputs.labels(rows)
+    folds = selection.make_folds(y, train.cv_folds, train.cv_rows, train.seed, split.time_ordered)
+    spec = candidates.category_specs((CANDIDATE,))[-1]
+    scored = selection.cross_validate(spec, matrix, folds, train.seed)
+    config = retrain.serving_config(settings, scored, folds)
+    category = fit.refit(scored.blueprint, matrix, y)
+    stacked = priority.fit_stage(rows, matrix, features, train)
+    return fit.assemble_predictor(features, category, stacked, config)

@@ -15,7 +15,7 @@ import pytest
 
 from triage_ml.registry import promotion
 from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain
+from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain, selection
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -47,16 +47,20 @@ def merged(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def challenger(split: dataset.Split, relabel: Relabel) -> retrain.Challenger:
+    """The model a retraining measures: the candidate fitted on the (relabeled) fit part."""
+    train = SETTINGS.train
     prepared = inputs.Prepared(
-        split, inputs.prepare(relabel(split.train)), inputs.prepare(relabel(split.valid))
+        split, inputs.prepare(relabel(split.train)), inputs.prepare(split.test)
     )
-    matrices = inputs.featurize(prepared.train, prepared.valid)
-    spec = candidates.category_specs(("complement_nb",), {}, {})[0]
-    best = fit.fit_candidate(spec, matrices, SETTINGS.train.seed)
-    stacked = priority.fit_on_final_rows(prepared, matrices, SETTINGS.train)
-    predictor = retrain.assemble_challenger(best, prepared, matrices, SETTINGS, stacked)
+    matrices = inputs.featurize(prepared.train, prepared.test)
+    spec = candidates.category_specs(("complement_nb",), {}, {})[-1]
+    folds = selection.make_folds(matrices.y_train, 3, 2_000, train.seed, split.time_ordered)
+    chosen = selection.cross_validate(spec, matrices.train, folds, train.seed)
+    stacked = priority.fit_stage(prepared.train, matrices.train, matrices.features, train)
+    config = retrain.serving_config(SETTINGS, chosen, folds)
+    predictor = retrain.evaluation_predictor(chosen, matrices, stacked, config)
     metrics, predictions = fit.evaluate(predictor, split.test, SETTINGS.priority_levels)
-    return retrain.Challenger(predictor, best.name, metrics, predictions)
+    return retrain.Challenger(predictor, chosen.name, metrics, predictions)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +74,20 @@ def models(split: dataset.Split) -> dict[str, retrain.Challenger]:
     }
 
 
-def verdict(models: dict[str, retrain.Challenger], split: dataset.Split, new: str, old: str | None):
+def verdict(
+    models: dict[str, retrain.Challenger],
+    split: dataset.Split,
+    new: str,
+    old: str | None,
+    unseen: np.ndarray | None = None,
+):
+    """The gate's decision on ``new`` against champion ``old``, on the test rows it never saw."""
     champion = promotion.ChampionOnTest()
     if old is not None:
-        champion = promotion.ChampionOnTest("1", models[old].metrics, models[old].predictions)
+        unseen = np.ones(len(split.test), dtype=bool) if unseen is None else unseen
+        rows = split.test[unseen].reset_index(drop=True)
+        metrics, predictions = fit.evaluate(models[old].predictor, rows, SETTINGS.priority_levels)
+        champion = promotion.ChampionOnTest("1", metrics, predictions, unseen)
     return promotion.judge(
         models[new].metrics, models[new].predictions, champion, split.test, SETTINGS
     )
@@ -117,3 +131,31 @@ def test_a_better_model_that_collapses_one_class_is_rejected(models, split) -> N
         decision
     )  # ...but the guardrail catches the lost class
     assert {"threshold", "bootstrap"}.isdisjoint(failed(decision))
+
+
+def test_a_champion_that_trained_on_every_test_row_cannot_be_judged(models, split) -> None:
+    seen = np.zeros(len(split.test), dtype=bool)
+    decision = promotion.judge(
+        models["clean"].metrics,
+        models["clean"].predictions,
+        promotion.ChampionOnTest("1", None, None, seen),
+        split.test,
+        SETTINGS,
+    )
+    assert not decision.promote and failed(decision) == {"unseen rows"}
+    assert f"0 of {len(split.test)} test rows" in decision.reason
+
+
+def test_the_gate_judges_both_models_only_on_rows_the_champion_never_saw(models, split) -> None:
+    unseen = np.arange(len(split.test)) % 2 == 0
+    decision = verdict(models, split, "clean", "corrupted", unseen)
+    rows = split.test[unseen].reset_index(drop=True)
+    ours = models["clean"].predictions[unseen].reset_index(drop=True)
+    expected = fit.metrics.evaluate_predictions(ours, rows, SETTINGS.priority_levels)
+    assert decision.challenger["n"] == unseen.sum() == expected["n"]
+    assert decision.challenger["category_macro_f1"] == expected["category_macro_f1"]
+    assert decision.champion is not None and decision.champion["n"] == unseen.sum()
+    # Half the rows: a different (wider) bootstrap interval than on all of them.
+    whole = verdict(models, split, "clean", "corrupted")
+    assert decision.interval is not None and whole.interval is not None
+    assert decision.interval[1] - decision.interval[0] > whole.interval[1] - whole.interval[0]

@@ -1,4 +1,4 @@
-"""Candidate factories, the shared matrix, and the helpers that fit and choose among candidates."""
+"""Candidate factories, the shared matrix, and the helpers that fit the chosen candidate."""
 
 from __future__ import annotations
 
@@ -33,10 +33,18 @@ def tickets(small_data: synth.SyntheticData) -> pd.DataFrame:
     return inputs.prepare(small_data.tickets)
 
 
-def test_category_specs_follow_the_configured_names() -> None:
+def test_category_specs_follow_the_configured_names_after_the_baseline() -> None:
     specs = candidates.category_specs(("logreg", "complement_nb"), {"logreg": {"C": 3.0}})
-    assert [s.name for s in specs] == ["logreg", "complement_nb"]
-    assert specs[0].params == {"C": 3.0} and specs[1].params == {}
+    assert [s.name for s in specs] == ["baseline", "logreg", "complement_nb"]
+    assert specs[1].params == {"C": 3.0} and specs[2].params == {}
+
+
+def test_the_baseline_is_always_a_candidate_and_never_reconfigured() -> None:
+    specs = candidates.category_specs(("complement_nb", "ensemble"), {"baseline": {"C": 0.01}})
+    assert [s.name for s in specs] == ["baseline", "complement_nb"]
+    assert specs[0].params == {} and specs[0].grid == {}
+    model = specs[0].build(specs[0].params, 0)
+    assert model.C == 10.0 and model.class_weight == "balanced"
 
 
 def test_unknown_candidates_are_named_in_the_error() -> None:
@@ -78,69 +86,19 @@ def test_describe_keeps_only_loggable_values() -> None:
 def test_the_shared_matrix_has_the_word_block_first(matrices: inputs.Matrices) -> None:
     words = priority.word_columns(matrices.features)
     assert 0 < words < matrices.train.shape[1]
-    assert matrices.train.shape[0] == 450 and matrices.valid.shape[1] == matrices.train.shape[1]
+    assert matrices.train.shape[0] == 450 and matrices.test.shape[1] == matrices.train.shape[1]
 
 
 @pytest.mark.parametrize("name", sorted(candidates.CATEGORY_CANDIDATES))
 def test_every_candidate_fits_and_gives_probabilities(name: str, matrices: inputs.Matrices) -> None:
-    spec = candidates.category_specs((name,), {name: FAST})[0]
-    fitted = fit.fit_candidate(spec, matrices, seed=0)
-    proba = fitted.model.predict_proba(matrices.valid)
-    assert proba.shape == (matrices.valid.shape[0], len(fitted.model.classes_))
+    spec = candidates.category_specs((name,), {name: FAST})[-1]
+    blueprint = spec.build(spec.params, 0)
+    model = fit.refit(blueprint, matrices.train, matrices.y_train)
+    proba = model.predict_proba(matrices.test)
+    assert proba.shape == (matrices.test.shape[0], len(model.classes_))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(fitted.valid_proba, proba)
-    assert 0.0 <= fitted.valid_metrics["valid_category_macro_f1"] <= 1.0
-    assert fitted.params
     with pytest.raises(NotFittedError):
-        check_is_fitted(fitted.blueprint)
-
-
-def test_the_search_keeps_the_setting_with_the_best_validation_score(
-    matrices: inputs.Matrices,
-) -> None:
-    # alpha=1e6 smooths every class to the prior: it cannot win the search.
-    spec = candidates.CandidateSpec(
-        "complement_nb", candidates.build_complement_nb, {}, {"alpha": (1e6, 0.3)}
-    )
-    fitted = fit.fit_candidate(spec, matrices, seed=0, search_rows=300)
-    assert fitted.model.alpha == 0.3 and fitted.blueprint.alpha == 0.3
-    assert fitted.valid_metrics["search_settings"] == 2.0
-    # The winner is refitted on all 450 training rows, not the 300-row search sample.
-    assert fitted.model.class_count_.sum() == 450
-
-
-def test_search_sample_is_stratified_and_bounded() -> None:
-    y = np.array(["a"] * 900 + ["b"] * 100, dtype=object)
-    sample = fit.search_sample(y, 200, seed=0)
-    assert len(sample) == 200 and (y[sample] == "b").sum() == 20
-    assert len(fit.search_sample(y, 5_000, seed=0)) == 1_000
-
-
-def test_the_ensemble_averages_its_members_without_refitting(matrices: inputs.Matrices) -> None:
-    fitted = [
-        fit.fit_candidate(s, matrices, 0)
-        for s in candidates.category_specs(("complement_nb", "logreg"), grids={})
-    ]
-    ensemble = fit.fit_ensemble(fitted, matrices, members=2)
-    expected = np.mean([f.model.predict_proba(matrices.valid) for f in fitted], axis=0)
-    np.testing.assert_allclose(ensemble.model.predict_proba(matrices.valid), expected)
-    np.testing.assert_allclose(ensemble.valid_proba, expected)
-    refitted = fit.refit(ensemble.blueprint, matrices.train, matrices.y_train)
-    np.testing.assert_allclose(refitted.predict_proba(matrices.valid), expected, rtol=1e-6)
-
-
-def fitted_with(name: str, f1: float) -> fit.FittedCandidate:
-    return fit.FittedCandidate(name, None, None, {}, {"valid_category_macro_f1": f1})
-
-
-def test_select_best_takes_the_highest_validation_macro_f1() -> None:
-    best = fit.select_best([fitted_with("a", 0.7), fitted_with("b", 0.9), fitted_with("c", 0.8)])
-    assert best.name == "b"
-
-
-def test_select_best_breaks_ties_by_name_deterministically() -> None:
-    pool = [fitted_with("logreg", 0.8), fitted_with("linear_svc", 0.8)]
-    assert fit.select_best(pool).name == fit.select_best(pool[::-1]).name
+        check_is_fitted(blueprint)
 
 
 def test_require_trainable_refuses_tiny_or_single_class_data() -> None:
@@ -153,30 +111,25 @@ def test_require_trainable_refuses_tiny_or_single_class_data() -> None:
 
 def test_review_thresholds_reach_the_target_precision() -> None:
     # 30 Billing predictions: the 20 most confident are right, the next 10 alternate.
-    confidence = np.linspace(0.99, 0.40, 30)
-    truth = ["Billing"] * 20 + ["Sales", "Billing"] * 5
-    predicted = pd.DataFrame(
-        {"category": ["Billing"] * 30 + ["Sales"] * 5, "category_proba": [*confidence, *[0.9] * 5]}
-    )
-    valid = pd.DataFrame({"category": truth + ["Sales"] * 5})
+    confidence = np.array([*np.linspace(0.99, 0.40, 30), *[0.9] * 5])
+    truth = np.array(["Billing"] * 20 + ["Sales", "Billing"] * 5 + ["Sales"] * 5, dtype=object)
+    predicted = np.array(["Billing"] * 30 + ["Sales"] * 5, dtype=object)
     out = fit.review_thresholds(
-        ["Billing", "Sales", "Returns"], predicted, valid, target_precision=0.9, default=0.5
+        ["Billing", "Sales", "Returns"], truth, predicted, confidence, 0.9, default=0.5
     )
     # Precision over the top k stays >= 0.9 up to k = 24 (22 right of 24), then falls below.
     assert out["Billing"] == pytest.approx(confidence[23])
-    assert (
-        out["Sales"] == 0.5 and out["Returns"] == 0.5
-    )  # too few predictions, or none: the default
+    # Too few predictions, or none: the default.
+    assert out["Sales"] == 0.5 and out["Returns"] == 0.5
 
 
-def test_validation_predictions_are_those_of_the_fitted_model(matrices: inputs.Matrices) -> None:
-    spec = candidates.category_specs(("complement_nb",), grids={})[0]
-    fitted = fit.fit_candidate(spec, matrices, seed=0)
-    predicted = fit.validation_predictions(fitted)
-    assert predicted["category"].tolist() == fitted.model.predict(matrices.valid).tolist()
-    np.testing.assert_allclose(
-        predicted["category_proba"], fitted.model.predict_proba(matrices.valid).max(axis=1)
+def test_the_abstention_threshold_abstains_on_the_configured_share() -> None:
+    confidence = np.linspace(0.0, 1.0, 1001)
+    assert fit.abstain_threshold(confidence, 0.05) == pytest.approx(0.05)
+    assert (confidence < fit.abstain_threshold(confidence, 0.05)).mean() == pytest.approx(
+        0.05, abs=1e-3
     )
+    assert fit.abstain_threshold(confidence, 0.0) is None
 
 
 def test_logistic_models_really_fit_on_small_data(
@@ -190,8 +143,8 @@ def test_logistic_models_really_fit_on_small_data(
     )
     assert category.n_iter_.min() > 0 and text.n_iter_.min() > 0
     assert (
-        len(set(category.predict(matrices.valid))) > 1
-        and len(set(text.predict(matrices.valid[:, :words]))) > 1
+        len(set(category.predict(matrices.test))) > 1
+        and len(set(text.predict(matrices.test[:, :words]))) > 1
     )
 
 

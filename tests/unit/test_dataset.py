@@ -140,36 +140,29 @@ def history(days: int = 120) -> pd.DataFrame:
 
 def test_time_split_tests_on_the_newest_month_and_trains_on_older_data() -> None:
     frame = history()
-    split = dataset.split_snapshot(
-        frame, test_days=30, validation_fraction=0.2, test_fraction=0.2, seed=0
-    )
+    split = dataset.split_snapshot(frame, test_days=30, test_fraction=0.2, seed=0)
     newest = frame["created_at"].max()
-    assert split.strategy == "time"
+    assert split.strategy == "time" and split.time_ordered
     assert (split.test["created_at"] > newest - pd.Timedelta(days=30)).all()
     assert len(split.test) == 30
-    assert split.train["created_at"].max() < split.valid["created_at"].min()
-    assert split.valid["created_at"].max() < split.test["created_at"].min()
-    assert len(split.train) + len(split.valid) + len(split.test) == len(frame)
+    assert split.train["created_at"].is_monotonic_increasing  # folds inside it keep time order
+    assert split.train["created_at"].max() < split.test["created_at"].min()
+    assert len(split.train) + len(split.test) == len(frame)
     assert set(split.train["ticket_id"]).isdisjoint(split.test["ticket_id"])
 
 
 def test_stratified_split_when_timestamps_are_missing() -> None:
     frame = history().assign(created_at=pd.NaT)
-    split = dataset.split_snapshot(
-        frame, test_days=30, validation_fraction=0.25, test_fraction=0.25, seed=0
-    )
-    assert split.strategy == "stratified"
-    assert len(split.test) == 30 and len(split.train) + len(split.valid) == 90
+    split = dataset.split_snapshot(frame, test_days=30, test_fraction=0.25, seed=0)
+    assert split.strategy == "stratified" and not split.time_ordered
+    assert len(split.test) == 30 and len(split.train) == 90
     assert split.test["category"].value_counts().tolist() == [10, 10, 10]
-    ids = [set(part["ticket_id"]) for part in (split.train, split.valid, split.test)]
-    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert set(split.train["ticket_id"]).isdisjoint(split.test["ticket_id"])
 
 
 def test_stratified_split_when_the_newest_month_is_most_of_the_data() -> None:
     frame = history(40)
-    split = dataset.split_snapshot(
-        frame, test_days=30, validation_fraction=0.25, test_fraction=0.25, seed=0
-    )
+    split = dataset.split_snapshot(frame, test_days=30, test_fraction=0.25, seed=0)
     assert split.strategy == "stratified"
 
 

@@ -84,6 +84,7 @@ def test_category_metrics_have_stable_keys() -> None:
         "category_accuracy",
         "category_top2_accuracy",
         "category_ece",
+        "category_abstained",
         "category_f1.Account",
         "category_f1.Billing",
         "category_f1.Shipping",

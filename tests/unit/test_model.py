@@ -50,7 +50,7 @@ def predictor(small_data: synth.SyntheticData) -> Iterator[model.TriagePredictor
         inputs = prepare(small_data.tickets)
         spec = candidates.category_specs(("complement_nb",))[0]
         config = {"routes": ROUTES, "default_route": "fallback-queue", "review_threshold": 0.5}
-        yield fit.fit_predictor(inputs, inputs, spec, config, seed=0)
+        yield fit.fit_predictor(inputs, spec, config, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -90,16 +90,18 @@ def test_the_allow_list_is_exactly_what_the_project_s_pipelines_need(tmp_path: P
     names = tuple(candidates.CATEGORY_CANDIDATES)
     with threadpool_limits(1):
         matrices = featurize(prepared, prepared)
-        fitted = [
-            fit.fit_candidate(spec, matrices, 0)
-            for spec in candidates.category_specs(names, grids={})
-        ]
-        ensemble = fit.fit_ensemble(fitted, matrices, members=len(fitted))
-        refitted = fit.refit(ensemble.blueprint, matrices.train, matrices.y_train)
+        specs = candidates.category_specs(names, grids={})
+        fitted = {
+            s.name: fit.refit(s.build(s.params, 0), matrices.train, matrices.y_train) for s in specs
+        }
+        members = [(s.name, s.build(s.params, 0)) for s in specs]
+        ensemble = fit.refit(
+            candidates.soft_vote(members, frozen=False), matrices.train, matrices.y_train
+        )
         stacked = priority.fit_priority(
             matrices.train, prepared, 0, priority.word_columns(matrices.features)
         )
-    parts = {f.name: f.model for f in fitted} | {"ensemble": ensemble.model, "refit": refitted}
+    parts = fitted | {"ensemble": ensemble}
     parts |= {"priority": stacked.model, "text": stacked.text, "category": stacked.category}
     needed: set[str] = set()
     for name, part in parts.items():

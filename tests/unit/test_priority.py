@@ -10,7 +10,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from triage_ml import synth
-from triage_ml.training import candidates, fit, inputs, priority
+from triage_ml.settings import TrainSettings
+from triage_ml.training import candidates, fit, inputs, priority, selection
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +84,7 @@ def test_priority_booster_corrects_the_text_model_with_what_the_text_lacks(
         np.mean(predictor.predict(small_data.tickets.iloc[450:])["priority"].to_numpy() == truth)
         > 0.95
     )
-    assert np.mean(stacked.text.predict(matrices.valid[:, :words]) == truth) < 0.8
+    assert np.mean(stacked.text.predict(matrices.test[:, :words]) == truth) < 0.8
 
 
 def test_priority_booster_stops_early_on_labels_nothing_predicts(
@@ -98,3 +99,48 @@ def test_priority_booster_stops_early_on_labels_nothing_predicts(
     )
     # Stopped by lightgbm.cv well before the cap (the rounds it keeps undo the text model's noise).
     assert stacked is not None and stacked.model.named_steps["model"].n_estimators < 200
+
+
+def by_tier(rows: pd.DataFrame) -> np.ndarray:
+    """Priority set by the customer's tier alone: only the stack's booster can see it."""
+    premium = rows["customer_tier"].isin(["premium", "enterprise"])
+    return np.where(premium, "high", "low").astype(object)
+
+
+def test_the_plain_priority_baseline_predicts_through_the_served_model(
+    small_data: synth.SyntheticData, tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    plain = priority.fit_plain(matrices.train, tickets.iloc[:450], 0)
+    assert plain is not None and plain.kind == priority.PLAIN and plain.model is None
+    assert plain.text.n_features_in_ == matrices.train.shape[1]  # the whole matrix
+    category = candidates.build_complement_nb({}, 0).fit(matrices.train, matrices.y_train)
+    predictor = fit.assemble_predictor(matrices.features, category, plain, {})
+    out = predictor.predict(small_data.tickets.iloc[450:])
+    expected = plain.text.predict(matrices.test)
+    assert out["priority"].tolist() == expected.tolist()
+    assert priority.kept_rounds(plain) == 0
+
+
+def test_the_stack_is_chosen_when_it_learns_what_the_text_lacks(
+    tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    rows = tickets.iloc[:450].assign(priority=by_tier(tickets.iloc[:450]))
+    folds = selection.make_folds(matrices.y_train, 3, 1_000, 0, time_ordered=False)
+    kind, figures = priority.choose_kind(
+        rows, matrices.train, matrices.features, folds, TrainSettings()
+    )
+    assert kind == priority.STACKED
+    assert (
+        figures["priority_cv_stacked_macro_f1_mean"] > figures["priority_cv_baseline_macro_f1_mean"]
+    )
+
+
+def test_the_plain_baseline_is_kept_when_the_stack_gains_nothing(
+    tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    # Labels nothing predicts: neither model gains beyond the folds' noise, so the simpler stays.
+    noise = np.random.default_rng(1).choice(np.array(["high", "low"], dtype=object), 450)
+    rows = tickets.iloc[:450].assign(priority=noise)
+    folds = selection.make_folds(matrices.y_train, 3, 1_000, 0, time_ordered=False)
+    kind, _ = priority.choose_kind(rows, matrices.train, matrices.features, folds, TrainSettings())
+    assert kind == priority.PLAIN

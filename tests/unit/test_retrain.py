@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
 from triage_ml import registry
 from triage_ml.settings import Settings
-from triage_ml.training import dataset, fit, retrain
+from triage_ml.training import dataset, retrain, selection
 
 pytestmark = pytest.mark.unit
 
@@ -33,17 +34,26 @@ def test_lineage_records_the_digest_of_every_row_and_the_schema_without_text() -
     assert data.schema.input_names() == ["ticket_id", "category", "customer_ltv"]
 
 
-def test_a_candidate_is_logged_as_a_child_run_with_its_fit_time(workspace: Settings) -> None:
-    # The fit time left FittedCandidate; the flow measures it and the child run records it.
+def test_a_candidate_is_logged_as_a_child_run_with_its_fold_scores(workspace: Settings) -> None:
+    # The CV time is not part of Scored; the flow measures it and the child run records it.
     client = registry.use_workspace(workspace)
-    fitted = fit.FittedCandidate("logreg", None, None, {"C": 3.0}, {"valid_category_macro_f1": 0.8})
+    scored = selection.Scored("logreg", {"C": 3.0}, None, (0.7, 0.9), 2, np.empty((0, 0)))
     with mlflow.start_run(run_name="parent") as parent:
-        retrain.log_candidate(fitted, parent.info.run_id, 1.5)
+        retrain.log_candidate(scored, parent.info.run_id, 1.5)
     (child,) = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
     assert child.data.tags["candidate"] == "logreg" and child.data.params["C"] == "3.0"
-    assert child.data.metrics == {"valid_category_macro_f1": 0.8, "fit_seconds": 1.5}
+    assert child.data.metrics == pytest.approx(
+        {
+            "cv_macro_f1_mean": 0.8,
+            "cv_macro_f1_std_error": 0.1,
+            "cv_macro_f1_fold_0": 0.7,
+            "cv_macro_f1_fold_1": 0.9,
+            "cv_settings_tried": 2.0,
+            "cv_seconds": 1.5,
+        }
+    )
 
 
 def test_the_input_example_is_made_up_whatever_the_tickets() -> None:

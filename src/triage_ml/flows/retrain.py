@@ -1,4 +1,4 @@
-"""monthly_retrain: snapshot, split, fit candidates, assemble, evaluate, register, gate, promote.
+"""monthly_retrain: snapshot, split, cross-validate, evaluate, refit on everything, gate, promote.
 
 The flow at the bottom is the table of contents; each stage above it is a
 named task that calls the plain functions of ``triage_ml.training`` and
@@ -25,9 +25,9 @@ from triage_ml import registry, store
 from triage_ml.flows import reports
 from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
 from triage_ml.flows.promotion import reconcile_workspace
-from triage_ml.registry import gate, owners, promotion
+from triage_ml.registry import gate, lineage, owners, promotion
 from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain
+from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain, selection
 from triage_model.predictor import TriagePredictor
 
 ABORTED_WHY = (
@@ -79,13 +79,12 @@ def take_snapshot(engine: Engine, settings: Settings) -> dataset.Snapshot:
 
 @task(task_run_name="split", cache_policy=NO_CACHE)
 def split_snapshot(snapshot: dataset.Snapshot, settings: Settings) -> dataset.Split:
-    """Split the snapshot into training, validation and test rows."""
+    """Split the snapshot into the fit part and the held-out test part."""
     split = retrain.split_snapshot(snapshot, settings.train)
     get_run_logger().info(
-        "%s split: %d training, %d validation, %d test rows",
+        "%s split: %d rows to fit on, %d test rows held out",
         split.strategy,
         len(split.train),
-        len(split.valid),
         len(split.test),
     )
     return split
@@ -95,18 +94,18 @@ def split_snapshot(snapshot: dataset.Snapshot, settings: Settings) -> dataset.Sp
 def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
     """Record which data the run saw (datasets with digests, ingest batches)."""
     retrain.log_lineage(snapshot, split)
-    get_run_logger().info("lineage: snapshot %s, three datasets logged", snapshot.digest)
+    get_run_logger().info("lineage: snapshot %s, two datasets logged", snapshot.digest)
 
 
 @task(task_run_name="prepare-inputs", cache_policy=NO_CACHE)
 def prepare_inputs(split: dataset.Split, settings: Settings, laps: Laps) -> inputs.Prepared:
-    """Model inputs (sentiment, escalation signals, metadata) of training and validation rows."""
+    """Model inputs (sentiment, escalation signals, metadata) of the fit and test rows."""
     with ticket_text_withheld(settings, "prepare-inputs"), laps.time("prepare_seconds"):
         prepared = inputs.prepare_split(split)
     get_run_logger().info(
-        "model inputs of %d training and %d validation rows in %.1f s",
+        "model inputs of %d fit and %d test rows in %.1f s",
         len(prepared.train),
-        len(prepared.valid),
+        len(prepared.test),
         laps.seconds["prepare_seconds"],
     )
     return prepared
@@ -114,9 +113,10 @@ def prepare_inputs(split: dataset.Split, settings: Settings, laps: Laps) -> inpu
 
 @task(task_run_name="featurize", cache_policy=NO_CACHE)
 def featurize(prepared: inputs.Prepared, settings: Settings, laps: Laps) -> inputs.Matrices:
-    """Fit the shared n-gram features on the training rows; transform both parts."""
+    """Fit the shared n-gram features on the fit rows; transform both parts."""
     with ticket_text_withheld(settings, "featurize"), laps.time("fit_seconds_total") as watch:
-        matrices = inputs.featurize(prepared.train, prepared.valid)
+        encoder = inputs.encoder_settings(settings.train)
+        matrices = inputs.featurize(prepared.train, prepared.test, encoder=encoder)
     get_run_logger().info(
         "shared matrix: %d n-gram columns (%d word) in %.1f s",
         matrices.train.shape[1],
@@ -126,102 +126,145 @@ def featurize(prepared: inputs.Prepared, settings: Settings, laps: Laps) -> inpu
     return matrices
 
 
-@task(task_run_name="fit-{spec.name}", cache_policy=NO_CACHE)
-def fit_and_log_candidate(
-    spec: candidates.CandidateSpec, matrices: inputs.Matrices, settings: Settings, run_id: str
-) -> fit.FittedCandidate:
-    """Search and fit one category candidate, logged as a child run (computation: no retries)."""
+@task(task_run_name="cross-validate-{spec.name}", cache_policy=NO_CACHE)
+def cross_validate_candidate(
+    spec: candidates.CandidateSpec,
+    matrices: inputs.Matrices,
+    folds: selection.Folds,
+    settings: Settings,
+    run_id: str,
+) -> selection.Scored:
+    """Score one candidate's settings by cross-validation, logged as a child run (no retries)."""
     watch = Stopwatch()
-    fitted = fit.fit_candidate(spec, matrices, settings.train.seed)
+    scored = selection.cross_validate(spec, matrices.train, folds, settings.train.seed)
     seconds = watch.seconds(6)
-    retrain.log_candidate(fitted, run_id, seconds)
+    retrain.log_candidate(scored, run_id, seconds)
     get_run_logger().info(
-        "%s: validation macro-F1 %.4f (%d settings searched), fitted in %.1f s",
-        fitted.name,
-        fitted.valid_metrics["valid_category_macro_f1"],
-        fitted.valid_metrics["search_settings"],
+        "%s: CV macro-F1 %.4f ± %.4f over %d folds (%d settings), in %.1f s",
+        scored.name,
+        scored.mean,
+        scored.standard_error,
+        len(scored.fold_scores),
+        scored.settings_tried,
         seconds,
     )
-    return fitted
+    return scored
 
 
-@task(task_run_name="fit-priority", cache_policy=NO_CACHE)
+@task(task_run_name="fit-priority-{part}", cache_policy=NO_CACHE)
 def fit_priority(
-    prepared: inputs.Prepared, matrices: inputs.Matrices, settings: Settings
+    rows: pd.DataFrame, matrix: Any, features: Any, settings: Settings, part: str, kind: str
 ) -> priority.PriorityModel | None:
-    """Fit the stacked priority model on the final rows (pure computation: no retries)."""
+    """Fit the priority model of ``kind`` on ``rows`` (pure computation: no retries)."""
     watch = Stopwatch()
-    stacked = priority.fit_on_final_rows(prepared, matrices, settings.train)
-    if stacked is None:
+    fitted = priority.fit_stage(rows, matrix, features, settings.train, kind)
+    if fitted is None:
         get_run_logger().info("no priority model: the labels hold fewer than two priority levels")
     else:
         get_run_logger().info(
-            "priority model: %d boosting rounds kept, fitted in %.1f s",
-            priority.kept_rounds(stacked),
+            "priority model (%s) on %d %s rows: %d boosting rounds kept, fitted in %.1f s",
+            kind,
+            len(rows),
+            part,
+            priority.kept_rounds(fitted),
             watch.seconds(),
         )
-    return stacked
+    return fitted
 
 
-def fit_models(
+@task(task_run_name="choose-and-fit-priority", cache_policy=NO_CACHE)
+def choose_priority(
+    prepared: inputs.Prepared, matrices: inputs.Matrices, folds: selection.Folds, settings: Settings
+) -> tuple[priority.PriorityModel | None, dict[str, float]]:
+    """Stack or plain baseline by CV on the category's folds, then fit it on the fit part.
+
+    Returns the model and the CV figures (logged by the flow: this runs in a worker thread,
+    where MLflow has no active run).
+    """
+    watch = Stopwatch()
+    kind, figures = priority.choose_kind(
+        prepared.train, matrices.train, matrices.features, folds, settings.train
+    )
+    get_run_logger().info(
+        "priority: chose the %s (%s) in %.1f s",
+        kind,
+        ", ".join(f"{k.split('_')[2]} CV macro-F1 {v:.4f}" for k, v in figures.items()),
+        watch.seconds(),
+    )
+    fitted = fit_priority.fn(
+        prepared.train, matrices.train, matrices.features, settings, "fit", kind
+    )
+    return fitted, figures
+
+
+def cross_validate_models(
     prepared: inputs.Prepared,
     matrices: inputs.Matrices,
     settings: Settings,
     run_id: str,
     laps: Laps,
-) -> tuple[list[fit.FittedCandidate], priority.PriorityModel | None]:
-    """The priority model and every configured candidate, fitted two at a time."""
-    with laps.time("fit_seconds_total"):
-        stacked = fit_priority.submit(prepared, matrices, settings)
+) -> tuple[selection.Folds, list[selection.Scored], priority.PriorityModel | None]:
+    """The folds, every configured candidate scored on them, and the priority model of the fit part.
+
+    Two at a time: the priority model fits while the candidates are scored.
+    """
+    train = settings.train
+    with laps.time("fit_seconds_total"), laps.time("cv_seconds"):
+        folds = selection.make_folds(
+            matrices.y_train, train.cv_folds, train.cv_rows, train.seed, prepared.split.time_ordered
+        )
+        stacked = choose_priority.submit(prepared, matrices, folds, settings)
         futures = [
-            fit_and_log_candidate.submit(spec, matrices, settings, run_id)
-            for spec in candidates.configured_specs(settings.train)
+            cross_validate_candidate.submit(spec, matrices, folds, settings, run_id)
+            for spec in candidates.configured_specs(train)
         ]
-        return [future.result() for future in futures], stacked.result()
+        scored = [future.result() for future in futures]
+        fitted, figures = stacked.result()
+    mlflow.log_metrics(figures)
+    if fitted is not None:
+        mlflow.log_param("priority_model", fitted.kind)
+    return folds, scored, fitted
 
 
 @task(task_run_name="ensemble-and-choose", cache_policy=NO_CACHE)
 def choose_candidate(
-    fitted: list[fit.FittedCandidate],
-    matrices: inputs.Matrices,
-    settings: Settings,
-    run_id: str,
-    laps: Laps,
-) -> fit.FittedCandidate:
-    """Add the soft-vote ensemble when configured (a child run too); pick the best on validation."""
-    with laps.time("fit_seconds_total") as watch:
-        ensemble = retrain.configured_ensemble(fitted, matrices, settings.train)
-    pool = fitted if ensemble is None else [*fitted, ensemble]
-    if ensemble is not None:
-        retrain.log_candidate(ensemble, run_id, watch.seconds(6))
-    best = fit.select_best(pool)
+    scored: list[selection.Scored], folds: selection.Folds, settings: Settings, run_id: str
+) -> selection.Scored:
+    """Add the soft-vote ensemble when configured (a child run too); choose by the 1-SE rule."""
+    pool = list(scored)
+    if candidates.ENSEMBLE in settings.train.candidates:
+        ensemble = selection.ensemble(scored, folds, settings.train.ensemble_members)
+        if ensemble is not None:
+            retrain.log_candidate(ensemble, run_id, 0.0)
+            pool.append(ensemble)
+    chosen = selection.choose(pool, settings.train.one_standard_error)
+    best = max(pool, key=lambda s: s.mean)
     get_run_logger().info(
-        "chose %s: validation macro-F1 %.4f (%s)",
+        "chose %s: CV macro-F1 %.4f (best %s %.4f ± %.4f%s); %s",
+        chosen.name,
+        chosen.mean,
         best.name,
-        best.valid_metrics["valid_category_macro_f1"],
-        ", ".join(f"{c.name} {c.valid_metrics['valid_category_macro_f1']:.4f}" for c in pool),
+        best.mean,
+        best.standard_error,
+        ", within one standard error" if chosen is not best else "",
+        ", ".join(f"{s.name} {s.mean:.4f}" for s in pool),
     )
-    return best
+    return chosen
 
 
-@task(task_run_name="refit-and-assemble", cache_policy=NO_CACHE)
-def assemble(
-    best: fit.FittedCandidate,
-    prepared: inputs.Prepared,
+@task(task_run_name="fit-for-evaluation", cache_policy=NO_CACHE)
+def fit_for_evaluation(
+    chosen: selection.Scored,
     matrices: inputs.Matrices,
     stacked: priority.PriorityModel | None,
-    settings: Settings,
+    config: dict[str, Any],
     laps: Laps,
 ) -> TriagePredictor:
-    """Review thresholds, the refit on the final rows, and the predictor (pure computation)."""
+    """The chosen candidate fitted on the fit part, to be measured on the test part."""
     with laps.time("fit_seconds_total") as watch:
-        predictor = retrain.assemble_challenger(best, prepared, matrices, settings, stacked)
+        predictor = retrain.evaluation_predictor(chosen, matrices, stacked, config)
     get_run_logger().info(
-        "assembled %s (%s), %s priority model, in %.1f s",
-        best.name,
-        "kept as fitted" if predictor.category is best.model else "refitted with validation rows",
-        "with a" if stacked is not None else "no",
-        watch.seconds(),
+        "fitted %s on %d rows in %.1f s", chosen.name, matrices.train.shape[0], watch.seconds()
     )
     return predictor
 
@@ -234,7 +277,7 @@ def evaluate(
     settings: Settings,
     laps: Laps,
 ) -> retrain.Challenger:
-    """Predict the test rows (timed) and log the challenger's test metrics on the run."""
+    """Predict the held-out test rows (timed) and log the challenger's test metrics on the run."""
     with ticket_text_withheld(settings, "evaluate-on-test"), laps.time("predict_seconds"):
         predictions = predictor.predict(test.reset_index(drop=True))
     figures = retrain.metrics_on_test(
@@ -251,6 +294,42 @@ def evaluate(
     return retrain.Challenger(predictor, candidate, figures, predictions)
 
 
+@task(task_run_name="refit-category-on-everything", cache_policy=NO_CACHE)
+def refit_category(chosen: selection.Scored, rows: pd.DataFrame, matrix: Any) -> Any:
+    """The chosen candidate refitted on every labeled row (pure computation)."""
+    return fit.refit(chosen.blueprint, matrix, inputs.labels(rows))
+
+
+def refit_on_everything(
+    chosen: selection.Scored,
+    evaluated: priority.PriorityModel | None,
+    prepared: inputs.Prepared,
+    matrices: inputs.Matrices,
+    config: dict[str, Any],
+    settings: Settings,
+    laps: Laps,
+) -> TriagePredictor:
+    """The shipped model: category and priority models refitted on every row, two at a time.
+
+    The priority model is of the kind chosen on the fit part (``evaluated``).
+    """
+    with laps.time("fit_seconds_total"), laps.time("refit_seconds") as watch:
+        rows, matrix = inputs.everything(prepared, matrices)
+        kind = priority.PLAIN if evaluated is None else evaluated.kind
+        stacked = fit_priority.submit(rows, matrix, matrices.features, settings, "labeled", kind)
+        category = refit_category.submit(chosen, rows, matrix)
+        shipped = fit.assemble_predictor(
+            matrices.features, category.result(), stacked.result(), config
+        )
+    get_run_logger().info(
+        "refitted %s and the priority model on all %d labeled rows in %.1f s",
+        chosen.name,
+        len(rows),
+        watch.seconds(),
+    )
+    return shipped
+
+
 @task(task_run_name="diagnostics", cache_policy=NO_CACHE)
 def log_diagnostics(challenger: retrain.Challenger, test: pd.DataFrame, settings: Settings) -> None:
     """Confusion matrices, per-class F1 and misclassified examples, as run artifacts."""
@@ -260,10 +339,14 @@ def log_diagnostics(challenger: retrain.Challenger, test: pd.DataFrame, settings
 
 
 @task(task_run_name="log-model", cache_policy=NO_CACHE)
-def log_model(challenger: retrain.Challenger, test: pd.DataFrame) -> str:
-    """Log the challenger as an MLflow model on the run; returns its URI."""
-    model_uri = registry.log_triage_model(challenger.predictor, registry.input_example(test))
-    get_run_logger().info("logged %s as %s", challenger.candidate, model_uri)
+def log_model(shipped: TriagePredictor, split: dataset.Split, candidate: str) -> str:
+    """Log the shipped model on the run, with the ids it learned from; returns its URI."""
+    model_uri = registry.log_triage_model(shipped, registry.input_example(split.test))
+    ids = retrain.trained_ticket_ids(split)
+    lineage.log_trained_ids(ids)
+    get_run_logger().info(
+        "logged %s as %s (learned from %d tickets)", candidate, model_uri, len(ids)
+    )
     return model_uri
 
 
@@ -293,14 +376,21 @@ def _abort_registration(txn: Transaction) -> None:
 def evaluate_champion(
     client: MlflowClient, settings: Settings, test: pd.DataFrame
 ) -> promotion.ChampionOnTest:
-    """Score the current champion on the same test rows."""
+    """Score the current champion on the test rows it never trained on."""
     champion = promotion.evaluate_champion(client, settings, test)
-    if champion.metrics is None:
+    if champion.version is None:
         get_run_logger().info("no champion yet: nothing to compare with")
-    else:
+    elif champion.metrics is None:
         get_run_logger().info(
-            "champion version %s on the test rows: category macro-F1 %.4f",
+            "champion version %s trained on every test row: nothing to compare on",
             champion.version,
+        )
+    else:
+        assert champion.unseen is not None
+        get_run_logger().info(
+            "champion version %s on the %d test rows it never trained on: category macro-F1 %.4f",
+            champion.version,
+            int(champion.unseen.sum()),
             champion.metrics["category_macro_f1"],
         )
     return champion
@@ -397,7 +487,11 @@ def register_and_promote(
 # code that releases the GIL.
 @flow(name="monthly-retrain", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
-    """Retrain every candidate, register the best, promote it only if it beats the champion.
+    """Choose a model by cross-validation, ship it refitted on every row, promote it if it wins.
+
+    The gate compares it with the champion on held-out test rows that
+    neither learned from: the challenger as fitted on the fit part, the
+    champion on the test rows outside its training lineage.
 
     Args:
         settings: the workspace; None builds them from this machine's environment.
@@ -413,17 +507,20 @@ def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
     # The owner tag lets a later reconciliation tell a dead run from a live one.
     owner = {owners.OWNER_TAG: owners.current_owner()}
     with mlflow.start_run(run_name="monthly-retrain", tags=owner) as run:
+        run_id = run.info.run_id
         log_lineage(snapshot, split)
         prepared = prepare_inputs(split, settings, laps)
         matrices = featurize(prepared, settings, laps)
-        fitted, stacked = fit_models(prepared, matrices, settings, run.info.run_id, laps)
-        best = choose_candidate(fitted, matrices, settings, run.info.run_id, laps)
-        predictor = assemble(best, prepared, matrices, stacked, settings, laps)
-        challenger = evaluate(predictor, best.name, split.test, settings, laps)
+        folds, scored, stacked = cross_validate_models(prepared, matrices, settings, run_id, laps)
+        chosen = choose_candidate(scored, folds, settings, run_id)
+        config = retrain.serving_config(settings, chosen, folds)
+        predictor = fit_for_evaluation(chosen, matrices, stacked, config, laps)
+        challenger = evaluate(predictor, chosen.name, split.test, settings, laps)
         log_diagnostics(challenger, split.test, settings)
-        model_uri = log_model(challenger, split.test)
+        shipped = refit_on_everything(chosen, stacked, prepared, matrices, config, settings, laps)
+        model_uri = log_model(shipped, split, chosen.name)
         record = register_and_promote(
-            engine, client, settings, run.info.run_id, model_uri, challenger, split.test
+            engine, client, settings, run_id, model_uri, challenger, split.test
         )
         mlflow.log_metrics({**laps.seconds, "flow_seconds": watch.seconds(6)})
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))

@@ -199,3 +199,20 @@ def decide(
     else:
         reason = "promoted: every check passed"
     return Decision(not failed, reason, challenger, champion, interval, checks)
+
+
+def too_few_unseen(
+    challenger: dict[str, float], unseen: int, rows: int, champion: str, gate: GateSettings
+) -> Decision:
+    """A rejection: too few test rows are unseen by champion ``champion`` to compare the two.
+
+    Both shipped models learn from every labeled row, so only rows the
+    champion never trained on can judge it fairly; without enough of them
+    the champion stays, and ``triage-ml promote`` can still move it by hand.
+    """
+    detail = (
+        f"{unseen} of {rows} test rows were never trained on by champion version {champion};"
+        f" at least {gate.min_unseen_rows} are needed to compare"
+    )
+    check = Check("unseen rows", False, detail)
+    return Decision(False, f"rejected: unseen rows ({detail})", challenger, None, None, [check])

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -37,9 +38,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import registry, store
 from triage_ml.errors import RegistryError, TriageError
-from triage_ml.registry import gate, owners
+from triage_ml.registry import gate, lineage, owners
 from triage_ml.settings import Settings
 from triage_ml.training import fit
+from triage_ml.training import metrics as eval_metrics
 
 # The audit table's ``action`` values. ``champion_version`` is the champion
 # before the action, ``challenger_version`` the version the action is about,
@@ -85,11 +87,16 @@ class ChampionMovedError(RegistryError):
 
 @dataclass(frozen=True)
 class ChampionOnTest:
-    """The current champion scored on this run's test rows (all None without a champion)."""
+    """The current champion scored on the test rows it never trained on (None without one).
+
+    ``unseen`` marks those rows among the run's test rows; ``metrics`` and
+    ``predictions`` cover only them (None when there are none).
+    """
 
     version: str | None = None
     metrics: dict[str, float] | None = None
     predictions: pd.DataFrame | None = None
+    unseen: np.ndarray | None = None
 
 
 def actor() -> str:
@@ -103,13 +110,19 @@ def actor() -> str:
 def evaluate_champion(
     client: MlflowClient, settings: Settings, test: pd.DataFrame
 ) -> ChampionOnTest:
-    """Score the current champion on this run's test rows (never stored figures)."""
+    """Score the current champion on this run's test rows that it never trained on.
+
+    Never stored figures: both models are scored now, on the same rows.
+    """
     loaded = registry.load_champion(client, settings)
     if loaded is None:
         return ChampionOnTest()
     model, version = loaded
-    figures, predictions = fit.evaluate(model, test, settings.priority_levels)
-    return ChampionOnTest(version, figures, predictions)
+    unseen = lineage.trained_on(client, settings.model_name, version).unseen(test)
+    if not unseen.any():
+        return ChampionOnTest(version, unseen=unseen)
+    figures, predictions = fit.evaluate(model, test[unseen], settings.priority_levels)
+    return ChampionOnTest(version, figures, predictions, unseen)
 
 
 def judge(
@@ -119,16 +132,28 @@ def judge(
     test: pd.DataFrame,
     settings: Settings,
 ) -> gate.Decision:
-    """Run the gate on the challenger's and champion's predictions of the same rows."""
-    champion_pred = (
-        None if champion.predictions is None else champion.predictions["category"].tolist()
-    )
+    """Run the gate on the challenger's and champion's predictions of the same unseen rows.
+
+    ``metrics`` and ``predictions`` are the challenger's on all of ``test``;
+    with a champion, both are judged on the rows it never trained on.
+    """
+    if champion.version is None:
+        truth = test["category"].tolist()
+        return gate.decide(
+            metrics, None, truth, predictions["category"].tolist(), None, settings.gate
+        )
+    assert champion.unseen is not None  # set whenever there is a champion
+    count = int(champion.unseen.sum())
+    if count < settings.gate.min_unseen_rows or champion.predictions is None:
+        return gate.too_few_unseen(metrics, count, len(test), champion.version, settings.gate)
+    rows = test[champion.unseen].reset_index(drop=True)
+    ours = predictions[champion.unseen].reset_index(drop=True)
     return gate.decide(
-        metrics,
+        eval_metrics.evaluate_predictions(ours, rows, settings.priority_levels),
         champion.metrics,
-        test["category"].tolist(),
-        predictions["category"].tolist(),
-        champion_pred,
+        rows["category"].tolist(),
+        ours["category"].tolist(),
+        champion.predictions["category"].tolist(),
         settings.gate,
         settings.train.seed,
     )

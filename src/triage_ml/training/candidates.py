@@ -6,9 +6,12 @@ vectorised once per retraining and once per prediction, whatever the number
 of candidates, because on large data the vectorising costs more than most
 fits. Hyperparameters come from ``CandidateSpec.params`` (configured in
 ``TrainSettings.candidate_params``), never from flows, and each candidate has
-a small grid searched on the validation rows. A new candidate is one factory
-added to ``CATEGORY_CANDIDATES`` (and its grid to ``CATEGORY_GRIDS``). The
-stacked priority model has its own factories, in ``priority``.
+a small grid searched by cross-validation (``selection``). A new candidate is
+one factory added to ``CATEGORY_CANDIDATES`` (its grid to ``CATEGORY_GRIDS``,
+its rank to ``COMPLEXITY``). The plain baseline (``baseline``: logistic
+regression, C=10, balanced, on these features) is always a candidate, so a
+champion can lose to it only by chance. The stacked priority model has its
+own factories, in ``priority``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from triage_ml.settings import TrainSettings
 
 Builder = Callable[[Mapping[str, Any], int], Any]
 ENSEMBLE = "ensemble"
+BASELINE = "baseline"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,16 @@ def build_logreg(params: Mapping[str, Any], seed: int) -> LogisticRegression:
     )
 
 
+def build_baseline(params: Mapping[str, Any], seed: int) -> LogisticRegression:
+    """The plain baseline every claim is compared with: logistic regression, C=10, balanced.
+
+    Not searched and not configurable (``candidate_params`` cannot change
+    it), so it stays the yardstick. More iterations than ``logreg``: lbfgs
+    at C=10 on many classes needed them to converge.
+    """
+    return LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000, random_state=seed)
+
+
 def build_linear_svc(params: Mapping[str, Any], seed: int) -> CalibratedClassifierCV:
     """Margin-based linear SVM with sigmoid-calibrated probabilities."""
     svc = LinearSVC(C=params.get("C", 0.5), class_weight="balanced", random_state=seed)
@@ -119,19 +133,33 @@ def build_lightgbm(params: Mapping[str, Any], seed: int) -> Pipeline:
 
 
 CATEGORY_CANDIDATES: dict[str, Builder] = {
+    BASELINE: build_baseline,
     "logreg": build_logreg,
     "linear_svc": build_linear_svc,
     "complement_nb": build_complement_nb,
     "lightgbm": build_lightgbm,
 }
 
-# Bounded searches, each a handful of fits on the shared matrix; settings
-# that never won on validation were dropped (docs/benchmarks.md).
+# Bounded searches, each a handful of fits per fold; settings that never won
+# were dropped (docs/benchmarks.md). logreg searches around the baseline's C=10.
 CATEGORY_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
-    "logreg": {"C": (3.0, 10.0)},
+    BASELINE: {},
+    "logreg": {"C": (1.0, 3.0, 30.0)},
     "linear_svc": {"C": (0.1, 0.5)},
     "complement_nb": {"alpha": (0.1, 0.3, 1.0)},
     "lightgbm": {},
+}
+
+
+# Simpler first: when candidates' cross-validated scores are within one
+# standard error of the best, the simplest among them wins (selection.choose).
+COMPLEXITY: dict[str, int] = {
+    BASELINE: 0,
+    "logreg": 1,
+    "complement_nb": 1,
+    "linear_svc": 2,
+    "lightgbm": 3,
+    ENSEMBLE: 4,
 }
 
 
@@ -140,7 +168,9 @@ def category_specs(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
 ) -> list[CandidateSpec]:
-    """Specs for the configured single-model candidate names (the ensemble is built from them).
+    """Specs for the configured single-model candidates, the baseline always first.
+
+    The ensemble is built from them.
 
     Raises:
         ValueError: a name is not a known candidate.
@@ -151,10 +181,15 @@ def category_specs(
             f"unknown candidate(s) {unknown}; known: {sorted([*CATEGORY_CANDIDATES, ENSEMBLE])}"
         )
     overrides, grids = overrides or {}, grids if grids is not None else CATEGORY_GRIDS
+    singles = [BASELINE, *(n for n in names if n not in (ENSEMBLE, BASELINE))]
     return [
-        CandidateSpec(n, CATEGORY_CANDIDATES[n], dict(overrides.get(n, {})), dict(grids.get(n, {})))
-        for n in names
-        if n != ENSEMBLE
+        CandidateSpec(
+            n,
+            CATEGORY_CANDIDATES[n],
+            {} if n == BASELINE else dict(overrides.get(n, {})),
+            dict(grids.get(n, {})),
+        )
+        for n in singles
     ]
 
 

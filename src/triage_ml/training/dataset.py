@@ -33,12 +33,16 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Split:
-    """Train / validation / test partitions of a snapshot."""
+    """The fit part (candidates are chosen and fitted inside it) and the held-out test part."""
 
     train: pd.DataFrame
-    valid: pd.DataFrame
     test: pd.DataFrame
     strategy: str
+
+    @property
+    def time_ordered(self) -> bool:
+        """Whether the fit part is in time order (so folds inside it can be too)."""
+        return self.strategy == "time"
 
 
 def _latest_corrections(feedback: pd.DataFrame, field: str) -> pd.DataFrame:
@@ -101,8 +105,8 @@ def load_snapshot(engine: Engine) -> Snapshot:
     )
 
 
-def time_split(frame: pd.DataFrame, test_days: int, validation_fraction: float) -> Split:
-    """The most recent ``test_days`` are the test set; the tail of the rest validates.
+def time_split(frame: pd.DataFrame, test_days: int) -> Split:
+    """The most recent ``test_days`` are the test set; the rest, in time order, is fitted on.
 
     This is what a monthly retraining sees: it is judged on the newest month.
     """
@@ -110,40 +114,31 @@ def time_split(frame: pd.DataFrame, test_days: int, validation_fraction: float) 
     cutoff = ordered["created_at"].max() - pd.Timedelta(days=test_days)
     test = ordered[ordered["created_at"] > cutoff]
     rest = ordered[ordered["created_at"] <= cutoff]
-    n_valid = max(1, int(len(rest) * validation_fraction))
-    return Split(rest.iloc[:-n_valid], rest.iloc[-n_valid:], test, "time")
+    return Split(rest, test, "time")
 
 
-def stratified_split(
-    frame: pd.DataFrame, test_fraction: float, validation_fraction: float, seed: int
-) -> Split:
-    """Random stratified train / validation / test split, for data without time."""
+def stratified_split(frame: pd.DataFrame, test_fraction: float, seed: int) -> Split:
+    """Random stratified fit / test split, for data without time."""
     labels = frame["category"].to_numpy(dtype=object)
     rest, test = train_test_split(
         frame, test_size=test_fraction, random_state=seed, stratify=labels
     )
-    rest_labels = rest["category"].to_numpy(dtype=object)
-    train, valid = train_test_split(
-        rest, test_size=validation_fraction, random_state=seed, stratify=rest_labels
-    )
-    return Split(train, valid, test, "stratified")
+    return Split(rest, test, "stratified")
 
 
-def split_snapshot(
-    frame: pd.DataFrame, test_days: int, validation_fraction: float, test_fraction: float, seed: int
-) -> Split:
+def split_snapshot(frame: pd.DataFrame, test_days: int, test_fraction: float, seed: int) -> Split:
     """Time-aware split when timestamps allow it, stratified otherwise."""
     if frame["created_at"].notna().all():
-        split = time_split(frame, test_days, validation_fraction)
+        split = time_split(frame, test_days)
         if _usable(split):
             return split
-    return stratified_split(frame, test_fraction, validation_fraction, seed)
+    return stratified_split(frame, test_fraction, seed)
 
 
 def _usable(split: Split) -> bool:
     # A time split is only useful when every part is big enough and the test
     # month is not a sliver of the history.
-    total = len(split.train) + len(split.valid) + len(split.test)
+    total = len(split.train) + len(split.test)
     return (
         len(split.test) >= max(20, 0.05 * total)
         and len(split.test) <= 0.5 * total

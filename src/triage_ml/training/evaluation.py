@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,24 @@ def read_labeled_file(
     return frame, rejected
 
 
+def ranked_metrics(predicted: pd.DataFrame, frame: pd.DataFrame) -> dict[str, float]:
+    """Category figures of the top-ranked known class, as if the model never abstained.
+
+    What the classifier ranks first is kept in ``top3`` when it abstains;
+    these figures separate how well it ranks from how often it abstains.
+    """
+    first = [json.loads(row)[0]["category"] for row in predicted["top3"]]
+    ranked = metrics.category_metrics(predicted.assign(category=first), frame["category"])
+    return {"macro_f1": ranked["category_macro_f1"], "accuracy": ranked["category_accuracy"]}
+
+
 def evaluate_file(
     model: Any, path: Path, mapping: ingest.ColumnMapping, settings: Settings
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``path``, nested as ``category.*`` and ``priority.*``."""
     frame, rejected = read_labeled_file(path, mapping, settings)
-    predicted = model.predict(frame.reset_index(drop=True))
-    flat = metrics.evaluate_predictions(pd.DataFrame(predicted), frame, settings.priority_levels)
+    predicted = pd.DataFrame(model.predict(frame.reset_index(drop=True)))
+    flat = metrics.evaluate_predictions(predicted, frame, settings.priority_levels)
     out: dict[str, Any] = {
         "n": len(frame),
         "rejected_rows": rejected,
@@ -52,5 +64,7 @@ def evaluate_file(
             out[group][name] = value
     if not out["priority"]:
         del out["priority"]
+    if flat["category_abstained"] > 0:
+        out["category_ranked"] = ranked_metrics(predicted, frame)
     logger.info("evaluated on %d row(s) of %s; %d rejected", len(frame), path, rejected)
     return out

@@ -1,43 +1,24 @@
-"""Fit the category candidates, choose one, and assemble and evaluate a predictor.
+"""Fit the chosen category model, set its review and abstention thresholds, assemble predictors.
 
-Candidates are fitted on the training part and compared on the validation
-part; the test part is used only once, for the final comparison with the
-champion, so the choice of candidate never sees it. What the models learn
+The choice itself is made by cross-validation inside the fit part
+(``selection``). The winner is then fitted twice: on the fit part, to be
+measured on the held-out test part (the figures the gate and the model's
+run report), and on every labeled row, to be shipped. What the models learn
 from is in ``inputs``; the stacked priority model is in ``priority``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.metrics import f1_score
-from sklearn.model_selection import ParameterGrid, train_test_split
 
 from triage_ml.errors import TrainingDataError
 from triage_ml.training import candidates, inputs, metrics, priority
-from triage_ml.training.inputs import Matrices, labels
 from triage_model.predictor import PRIORITY_STARTS_FROM_TEXT, TriagePredictor
-
-
-@dataclass(frozen=True)
-class FittedCandidate:
-    """A category model fitted on the training matrix, with its validation figures.
-
-    ``blueprint`` is the unfitted estimator with the chosen hyperparameters,
-    for refits on more rows.
-    """
-
-    name: str
-    model: Any
-    blueprint: Any
-    params: dict[str, Any]
-    valid_metrics: dict[str, float]
-    valid_proba: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
 
 def require_trainable(frame: pd.DataFrame, min_rows: int) -> None:
@@ -59,104 +40,6 @@ def require_trainable(frame: pd.DataFrame, min_rows: int) -> None:
         )
 
 
-def _validation_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    return {
-        "valid_category_macro_f1": float(
-            f1_score(truth, predicted, average="macro", zero_division=0)
-        ),
-        "valid_category_accuracy": float(np.mean(predicted == truth)),
-    }
-
-
-def search_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """Row positions of a stratified sample of at most ``limit`` training rows (all when fewer)."""
-    if len(y) <= limit:
-        return np.arange(len(y))
-    keep, _ = train_test_split(np.arange(len(y)), train_size=limit, random_state=seed, stratify=y)
-    return np.sort(keep)
-
-
-def best_setting(
-    spec: candidates.CandidateSpec,
-    matrices: Matrices,
-    seed: int,
-    settings: Sequence[dict[str, Any]],
-    sample: np.ndarray,
-) -> tuple[dict[str, Any], Any]:
-    """The setting of ``spec`` with the best validation macro-F1, and its model.
-
-    Each setting is fitted on the ``sample`` rows of the training matrix.
-    """
-    best: tuple[float, dict[str, Any], Any] | None = None
-    for setting in settings:
-        model = spec.build({**spec.params, **setting}, seed).fit(
-            matrices.train[sample], matrices.y_train[sample]
-        )
-        score = _validation_scores(matrices.y_valid, model.predict(matrices.valid))[
-            "valid_category_macro_f1"
-        ]
-        if best is None or score > best[0]:
-            best = (score, setting, model)
-    assert best is not None  # ParameterGrid yields at least one setting
-    return best[1], best[2]
-
-
-def fit_candidate(
-    spec: candidates.CandidateSpec, matrices: Matrices, seed: int, search_rows: int = 5_000
-) -> FittedCandidate:
-    """Search ``spec.grid`` on the validation rows, then fit the best setting on every training row.
-
-    The search fits each setting on a stratified sample of at most
-    ``search_rows`` training rows: on large data a full-size search cost
-    more than everything else in a retraining. A loop over scikit-learn's
-    ParameterGrid rather than GridSearchCV with a PredefinedSplit, because
-    GridSearchCV keeps no fitted model per setting. Fits with one BLAS thread.
-    """
-    settings = list(ParameterGrid(dict(spec.grid) or [{}]))
-    sample = (
-        search_sample(matrices.y_train, search_rows, seed)
-        if len(settings) > 1
-        else np.arange(len(matrices.y_train))
-    )
-    with candidates.single_blas_thread():
-        setting, model = best_setting(spec, matrices, seed, settings, sample)
-        params = {**spec.params, **setting}
-        if len(sample) < len(matrices.y_train):
-            model = spec.build(params, seed).fit(matrices.train, matrices.y_train)
-        proba = model.predict_proba(matrices.valid)
-    scores = _validation_scores(matrices.y_valid, model.classes_[proba.argmax(axis=1)])
-    scores["search_settings"] = float(len(settings))
-    return FittedCandidate(
-        spec.name,
-        model,
-        spec.build(params, seed),
-        {**candidates.describe(model), **setting},
-        scores,
-        proba,
-    )
-
-
-def fit_ensemble(
-    fitted: Sequence[FittedCandidate], matrices: Matrices, members: int = 3
-) -> FittedCandidate:
-    """Soft vote of the ``members`` best candidates on validation (fitted already: no new fit)."""
-    chosen = sorted(fitted, key=lambda c: -c.valid_metrics["valid_category_macro_f1"])[:members]
-    # Fitting frozen members fits nothing; the vote learns the class order from the training labels.
-    model = candidates.soft_vote([(c.name, c.model) for c in chosen], frozen=True).fit(
-        matrices.train, matrices.y_train
-    )
-    proba = np.mean([c.valid_proba for c in chosen], axis=0)
-    blueprint = candidates.soft_vote([(c.name, clone(c.blueprint)) for c in chosen], frozen=False)
-    scores = _validation_scores(matrices.y_valid, model.classes_[proba.argmax(axis=1)])
-    params = {"members": ",".join(c.name for c in chosen)}
-    return FittedCandidate(candidates.ENSEMBLE, model, blueprint, params, scores, proba)
-
-
-def select_best(fitted: Sequence[FittedCandidate]) -> FittedCandidate:
-    """The candidate with the highest validation macro-F1 (name breaks ties)."""
-    return max(fitted, key=lambda c: (c.valid_metrics["valid_category_macro_f1"], c.name))
-
-
 def refit(blueprint: Any, matrix: Any, y: np.ndarray) -> Any:
     """A copy of ``blueprint`` (same hyperparameters) fitted on ``matrix`` (one BLAS thread)."""
     with candidates.single_blas_thread():
@@ -172,6 +55,8 @@ def assemble_predictor(
     """Predictor of the shared features, a category model and the priority stack (if fitted)."""
     if stacked is None:
         return TriagePredictor(features, category, config=config)
+    if stacked.model is None:  # the plain priority baseline
+        return TriagePredictor(features, category, priority_text=stacked.text, config=config)
     return TriagePredictor(
         features,
         category,
@@ -183,68 +68,67 @@ def assemble_predictor(
 
 
 def fit_predictor(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
+    rows: pd.DataFrame,
     spec: candidates.CandidateSpec,
     config: dict[str, Any],
     seed: int,
     feature_params: Mapping[str, Any] | None = None,
     priority_params: Mapping[str, Any] | None = None,
 ) -> TriagePredictor:
-    """One candidate plus the stacked priority model, without logging or refits (tests, tools)."""
-    matrices = inputs.featurize(train, valid, feature_params)
-    fitted = fit_candidate(spec, matrices, seed)
-    stacked = priority.fit_priority(
-        matrices.train, train, seed, priority.word_columns(matrices.features), priority_params
-    )
-    return assemble_predictor(
-        matrices.features, fitted.model, stacked, {**config, "candidate": fitted.name}
-    )
+    """One candidate (its configured setting, no search) plus the priority model (tests, tools).
 
-
-def validation_predictions(fitted: FittedCandidate) -> pd.DataFrame:
-    """The candidate's most likely category and its probability for each validation row.
-
-    Read from the probabilities kept at fit time: predicting the validation
-    rows again would vectorise their text a second time.
+    ``rows`` are model inputs with labels (``inputs.prepare``).
     """
-    classes = np.asarray([str(c) for c in fitted.model.classes_], dtype=object)
-    return pd.DataFrame(
-        {
-            "category": classes[fitted.valid_proba.argmax(axis=1)],
-            "category_proba": fitted.valid_proba.max(axis=1),
-        }
-    )
+    features = candidates.text_features(feature_params or {})
+    matrix = features.fit_transform(rows)
+    category = refit(spec.build(spec.params, seed), matrix, inputs.labels(rows))
+    with candidates.single_blas_thread():
+        stacked = priority.fit_priority(
+            matrix, rows, seed, priority.word_columns(features), priority_params
+        )
+    return assemble_predictor(features, category, stacked, {**config, "candidate": spec.name})
 
 
 def review_thresholds(
     classes: Sequence[str],
-    predicted: pd.DataFrame,
-    valid: pd.DataFrame,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
     target_precision: float,
     default: float,
 ) -> dict[str, float]:
     """Per-category confidence below which a prediction goes to a human.
 
-    ``predicted`` holds the ``category`` and ``category_proba`` predicted for
-    the ``valid`` rows. For each of ``classes`` the threshold is the lowest
-    confidence at which validation precision reaches ``target_precision``;
-    categories with too few validation predictions keep ``default``.
+    ``predicted`` and ``confidence`` are out-of-fold predictions of rows
+    labeled ``truth``. For each of ``classes`` the threshold is the lowest
+    confidence at which their precision reaches ``target_precision``;
+    categories with fewer than 20 such predictions keep ``default``.
     """
-    truth = labels(valid)
     out: dict[str, float] = {}
     for category in classes:
-        mask = predicted["category"].to_numpy() == category
+        mask = predicted == category
         if mask.sum() < 20:
             out[category] = default
             continue
-        conf = predicted.loc[mask, "category_proba"].to_numpy()
+        conf = confidence[mask]
         correct = truth[mask] == category
         order = np.argsort(-conf)
         precision = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
         ok = np.where(precision >= target_precision)[0]
         out[category] = float(conf[order][ok.max()]) if len(ok) else 1.0
     return out
+
+
+def abstain_threshold(confidence: np.ndarray, rate: float) -> float | None:
+    """The top probability below which the model abstains on a ``rate`` share of known tickets.
+
+    Read off out-of-fold confidences of labeled rows: a ticket the model
+    would be this unsure of, were it one of its own classes, is more likely
+    one of none. None (never abstain) when ``rate`` is 0.
+    """
+    if rate <= 0 or len(confidence) == 0:
+        return None
+    return float(np.quantile(confidence, rate))
 
 
 def evaluate(

@@ -1,9 +1,10 @@
 """What the models of a retraining learn from.
 
 The model inputs of each part of the split (:class:`Prepared`), the shared
-n-gram matrix every model reads (:class:`Matrices`), and the rows the final
-models are fitted on (:func:`final_rows`). Both the category candidates
-(``fit``) and the priority model (``priority``) start from here.
+n-gram matrix every model reads (:class:`Matrices`), and every labeled row
+with its matrix, which the shipped models are refitted on (:func:`everything`).
+Both the category candidates (``selection``, ``fit``) and the priority model
+(``priority``) start from here.
 """
 
 from __future__ import annotations
@@ -19,26 +20,32 @@ import scipy.sparse as sp
 from triage_ml.settings import TrainSettings
 from triage_ml.training import candidates, dataset
 from triage_model.features import model_inputs
+from triage_model.predictor import with_encoder_block
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A split with model inputs computed once per part (test rows are predicted from raw rows)."""
+    """A split with model inputs computed once per part."""
 
     split: dataset.Split
     train: pd.DataFrame
-    valid: pd.DataFrame
+    test: pd.DataFrame
 
 
 @dataclass(frozen=True)
 class Matrices:
-    """The shared feature matrix of the training and validation rows, with the fitted vectorizer."""
+    """The shared feature matrix of the fit and test rows, with the vectorizer fitted on the first.
+
+    The vectorizer (vocabulary and IDF, no labels) is fitted once, on the fit
+    part; the shipped models read the same one, so refitting them on every
+    row costs no second vectorising.
+    """
 
     features: Any
     train: Any
-    valid: Any
+    test: Any
     y_train: np.ndarray
-    y_valid: np.ndarray
+    y_test: np.ndarray
 
 
 def labels(frame: pd.DataFrame, column: str = "category") -> np.ndarray:
@@ -55,31 +62,35 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def prepare_split(split: dataset.Split) -> Prepared:
-    """Model inputs of the training and validation parts."""
-    return Prepared(split, prepare(split.train), prepare(split.valid))
+    """Model inputs of the fit and test parts."""
+    return Prepared(split, prepare(split.train), prepare(split.test))
 
 
 def featurize(
-    train: pd.DataFrame, valid: pd.DataFrame, params: Mapping[str, Any] | None = None
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    params: Mapping[str, Any] | None = None,
+    encoder: Mapping[str, Any] | None = None,
 ) -> Matrices:
-    """Fit the shared text features on the training rows and transform both parts."""
-    features = candidates.text_features(params or {})
-    x_train = features.fit_transform(train)
-    x_valid = features.transform(valid)
-    return Matrices(features, x_train, x_valid, labels(train), labels(valid))
+    """Fit the shared text features on the fit rows and transform both parts.
 
-
-def final_rows(
-    prepared: Prepared, matrices: Matrices, train: TrainSettings
-) -> tuple[pd.DataFrame, Any]:
-    """The rows the challenger's final models learn from, and their shared matrix.
-
-    With ``refit_on_validation`` and at most ``refit_max_rows`` training rows,
-    training and validation rows together (the choice of candidate is made;
-    on small data the rows are worth more as training data). Above that size
-    a refit costs more than the extra rows are worth, so the training rows alone.
+    With ``encoder`` settings (``weight``, ``max_chars``), the pretrained
+    encoder's block follows the n-gram columns, as the served model builds it.
     """
-    if train.refit_on_validation and len(prepared.train) <= train.refit_max_rows:
-        rows = pd.concat([prepared.train, prepared.valid], ignore_index=True)
-        return rows, sp.vstack([matrices.train, matrices.valid], format="csr")
-    return prepared.train, matrices.train
+    features = candidates.text_features(params or {})
+    x_train = with_encoder_block(features.fit_transform(train), train["text"].tolist(), encoder)
+    x_test = with_encoder_block(features.transform(test), test["text"].tolist(), encoder)
+    return Matrices(features, x_train, x_test, labels(train), labels(test))
+
+
+def encoder_settings(train: TrainSettings) -> dict[str, Any] | None:
+    """What the served model needs to rebuild the encoder block, or None when it is off."""
+    if not train.encoder:
+        return None
+    return {"weight": train.encoder_weight, "max_chars": train.encoder_max_chars}
+
+
+def everything(prepared: Prepared, matrices: Matrices) -> tuple[pd.DataFrame, Any]:
+    """Every labeled row of the snapshot (fit part, then test part) and its shared matrix."""
+    rows = pd.concat([prepared.train, prepared.test], ignore_index=True)
+    return rows, sp.vstack([matrices.train, matrices.test], format="csr")

@@ -2,8 +2,9 @@
 
 Every run logs the same keys, so the MLflow UI compares runs column by
 column: ``category_macro_f1``, ``category_accuracy``, ``category_top2_accuracy``,
-``category_ece``, ``category_f1.<class>``, ``priority_macro_f1``,
-``priority_urgent_recall``.
+``category_ece``, ``category_abstained``, ``category_f1.<class>``,
+``priority_macro_f1``, ``priority_urgent_recall``, ``priority_level_error``.
+An abstention (category ``unknown``) counts as a miss of the true class.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from triage_model.predictor import UNKNOWN
 
 
 def metric_key(name: str) -> str:
@@ -60,6 +63,7 @@ def category_metrics(predicted: pd.DataFrame, truth: Sequence[str]) -> dict[str,
         "category_ece": expected_calibration_error(
             predicted["category_proba"].to_numpy(dtype=float), correct
         ),
+        "category_abstained": float(np.mean([p == UNKNOWN for p in pred])) if pred else 0.0,
     }
     out.update({f"category_f1.{metric_key(c)}": float(f) for c, f in zip(labels, per_class)})
     return out
@@ -68,7 +72,12 @@ def category_metrics(predicted: pd.DataFrame, truth: Sequence[str]) -> dict[str,
 def priority_metrics(
     predicted: pd.DataFrame, truth: Sequence[str | None], levels: Sequence[str]
 ) -> dict[str, float]:
-    """Priority macro-F1 and recall of the most urgent level present."""
+    """Priority macro-F1, recall of the most urgent level present, and the mean level error.
+
+    Priority is ordered (``levels``, most urgent first): the level error is
+    how many levels apart prediction and truth are, on average, so "low"
+    for a "high" ticket costs more than "medium" does.
+    """
     pairs = [
         (p, t)
         for p, t in zip(predicted["priority"].tolist(), truth)
@@ -87,7 +96,19 @@ def priority_metrics(
         "priority_urgent_recall": float(
             recall_score(true, pred, labels=[urgent], average="macro", zero_division=0)
         ),
+        **level_error(pred, true, levels),
     }
+
+
+def level_error(
+    predicted: Sequence[str], truth: Sequence[str], levels: Sequence[str]
+) -> dict[str, float]:
+    """``priority_level_error``: mean distance in ``levels`` (empty if a label is not a level)."""
+    rank = {level: i for i, level in enumerate(levels)}
+    if not all(p in rank and t in rank for p, t in zip(predicted, truth)):
+        return {}
+    gaps = [abs(rank[p] - rank[t]) for p, t in zip(predicted, truth)]
+    return {"priority_level_error": float(np.mean(gaps))}
 
 
 def evaluate_predictions(

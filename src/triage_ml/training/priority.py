@@ -9,8 +9,9 @@ Three models, one on top of the others:
    signals and metadata (:func:`build_priority`), its boosting starting from
    the text model's log-probabilities.
 
-:func:`fit_priority` fits the stack; :func:`fit_on_final_rows` is the
-retraining's stage. The served model's predict side of the stack is
+:func:`fit_priority` fits the stack; :func:`fit_stage` is the retraining's
+stage, run once on the fit part (to be measured) and once on every labeled
+row (to ship). The served model's predict side of the stack is
 ``triage_model.predictor``.
 """
 
@@ -27,6 +28,7 @@ from lightgbm import LGBMClassifier
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline
@@ -34,24 +36,34 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.class_weight import compute_sample_weight
 
 from triage_ml.settings import TrainSettings
-from triage_ml.training import candidates
-from triage_ml.training.inputs import Matrices, Prepared, final_rows, labels
+from triage_ml.training import candidates, selection
+from triage_ml.training.inputs import labels
 from triage_model.features import ESCALATION_COLUMNS, META_CATEGORICAL, META_NUMERIC
 from triage_model.predictor import (
+    PRIORITY_STARTS_FROM_TEXT,
+    TriagePredictor,
     category_proba_columns,
     priority_frame,
     priority_text_columns,
     text_margin,
 )
 
+STACKED, PLAIN = "stacked", "baseline"
+KINDS = (PLAIN, STACKED)
+
 
 @dataclass(frozen=True)
 class PriorityModel:
-    """The stacked priority parts of a :class:`~triage_model.predictor.TriagePredictor`."""
+    """The priority parts of a :class:`~triage_model.predictor.TriagePredictor`.
+
+    The stack (``kind`` ``stacked``) has all three; the plain baseline has
+    only ``text``, a linear model on the whole shared matrix.
+    """
 
     text: Any
     category: Any
     model: Any
+    kind: str = STACKED
 
 
 def build_priority_text(params: Mapping[str, Any], seed: int) -> LogisticRegression:
@@ -66,6 +78,11 @@ def build_priority_text(params: Mapping[str, Any], seed: int) -> LogisticRegress
     return LogisticRegression(
         C=params.get("text_C", 4.0), class_weight="balanced", max_iter=300, random_state=seed
     )
+
+
+def build_priority_baseline(seed: int) -> LogisticRegression:
+    """The plain priority baseline: logistic regression, C=10, balanced, on the whole matrix."""
+    return LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000, random_state=seed)
 
 
 def build_priority_category(params: Mapping[str, Any], seed: int) -> ComplementNB:
@@ -237,19 +254,86 @@ def boosting_rounds(
     return len(next(iter(history.values())))
 
 
-def fit_on_final_rows(
-    prepared: Prepared, matrices: Matrices, train: TrainSettings
+def fit_plain(matrix: Any, rows: pd.DataFrame, seed: int) -> PriorityModel | None:
+    """The plain priority baseline fitted on the priority-labeled ``rows``, or None."""
+    labeled = rows["priority"].notna().to_numpy()
+    if pd.Series(rows["priority"][labeled]).nunique() < 2:
+        return None
+    y = labels(rows[labeled], "priority")
+    text = build_priority_baseline(seed).fit(matrix[np.flatnonzero(labeled)], y)
+    return PriorityModel(text, None, None, PLAIN)
+
+
+def fit_kind(
+    kind: str, matrix: Any, rows: pd.DataFrame, seed: int, word_count: int
 ) -> PriorityModel | None:
-    """The retraining's stage: the stacked priority model, fitted on the final rows.
+    """The priority model of ``kind`` (``stacked`` or ``baseline``) fitted on ``rows``."""
+    if kind == PLAIN:
+        return fit_plain(matrix, rows, seed)
+    return fit_priority(matrix, rows, seed, word_count)
+
+
+def predicted_levels(model: PriorityModel, matrix: Any, rows: pd.DataFrame) -> np.ndarray:
+    """The most likely level of each of ``rows`` (model inputs) under ``model``."""
+    predictor = TriagePredictor(None, None, model.model, model.text, model.category)
+    if model.kind == STACKED:
+        predictor.config[PRIORITY_STARTS_FROM_TEXT] = True
+    inputs = {column: rows[column].tolist() for column in rows.columns}
+    proba = predictor.priority_proba(inputs, matrix)
+    return np.array(predictor.priority_levels, dtype=object)[proba.argmax(axis=1)]
+
+
+def fold_scores(
+    kind: str, matrix: Any, rows: pd.DataFrame, folds: selection.Folds, seed: int, word_count: int
+) -> tuple[float, ...]:
+    """Macro-F1 of priority model ``kind`` on each fold (priority-labeled rows only)."""
+    sample, x = rows.iloc[folds.rows].reset_index(drop=True), matrix[folds.rows]
+    scores = []
+    for train, valid in folds.splits:
+        model = fit_kind(kind, x[train], sample.iloc[train], seed, word_count)
+        held = sample.iloc[valid]
+        labeled = held["priority"].notna().to_numpy()
+        if model is None or not labeled.any():
+            continue
+        predicted = predicted_levels(model, x[valid][labeled], held[labeled])
+        truth = labels(held[labeled], "priority")
+        scores.append(float(f1_score(truth, predicted, average="macro", zero_division=0)))
+    return tuple(scores)
+
+
+def choose_kind(
+    rows: pd.DataFrame, matrix: Any, features: Any, folds: selection.Folds, train: TrainSettings
+) -> tuple[str, dict[str, float]]:
+    """The stack or the plain baseline, by CV macro-F1 and the one-standard-error rule.
+
+    The baseline is the simpler: the stack must beat it by more than the
+    folds' noise. Returns the kind and the figures to log.
+    """
+    words = word_columns(features)
+    with candidates.single_blas_thread():
+        scores = {k: fold_scores(k, matrix, rows, folds, train.seed, words) for k in KINDS}
+    figures = {f"priority_cv_{k}_macro_f1_mean": float(np.mean(v)) for k, v in scores.items() if v}
+    if not scores[STACKED] or not scores[PLAIN]:
+        return (PLAIN if scores[PLAIN] else STACKED), figures
+    noise = selection.standard_error(scores[STACKED]) if train.one_standard_error else 0.0
+    better = np.mean(scores[STACKED]) - noise > np.mean(scores[PLAIN])
+    return (STACKED if better else PLAIN), figures
+
+
+def fit_stage(
+    rows: pd.DataFrame, matrix: Any, features: Any, train: TrainSettings, kind: str = STACKED
+) -> PriorityModel | None:
+    """The retraining's stage: the priority model of ``kind`` on ``rows`` (one BLAS thread).
 
     It needs no category candidate (it has a category model of its own), so
     it can fit while the candidates do.
     """
-    rows, matrix = final_rows(prepared, matrices, train)
     with candidates.single_blas_thread():
-        return fit_priority(matrix, rows, train.seed, word_columns(matrices.features))
+        return fit_kind(kind, matrix, rows, train.seed, word_columns(features))
 
 
 def kept_rounds(model: PriorityModel) -> int:
-    """How many boosting rounds the booster kept (``lightgbm.cv``'s choice)."""
+    """How many boosting rounds the booster kept (``lightgbm.cv``'s choice; 0 for the baseline)."""
+    if model.model is None:
+        return 0
     return int(model.model.named_steps["model"].n_estimators)

@@ -1,9 +1,11 @@
 """The stages of a retraining run that are not a model fit, as plain functions the flow composes.
 
-snapshot -> split (here) -> model inputs and shared matrix (``inputs``) ->
-candidates (``fit``) beside the priority model (``priority``) -> ensemble
-and choice -> assemble the challenger (here) -> test metrics and
-diagnostics (here). Registering, the gate and the alias move are in
+snapshot -> split into fit and test parts (here) -> model inputs and shared
+matrix (``inputs``) -> candidates cross-validated inside the fit part
+(``selection``) beside the priority model fitted on it (``priority``) ->
+the winner fitted on the fit part, measured on the test part (here) ->
+everything refitted on every labeled row and shipped with the ids it learned
+from (here). Registering, the gate and the alias move are in
 ``triage_ml.registry.promotion``; the flow is ``triage_ml.flows.retrain``.
 """
 
@@ -17,13 +19,17 @@ import pandas as pd
 from mlflow.data.meta_dataset import MetaDataset
 
 from triage_ml.settings import Settings, TrainSettings
-from triage_ml.training import candidates, dataset, diagnostics, fit, inputs, metrics, priority
-from triage_model.predictor import TriagePredictor
+from triage_ml.training import dataset, diagnostics, fit, inputs, metrics, priority, selection
+from triage_model.predictor import ENCODER, TriagePredictor
 
 
 @dataclass(frozen=True)
 class Challenger:
-    """The assembled candidate model and how it did on the test rows."""
+    """The chosen model as fitted on the fit part, and how it did on the held-out test rows.
+
+    The gate compares these predictions with the champion's; the model
+    that ships is the same recipe refitted on every row.
+    """
 
     predictor: TriagePredictor
     candidate: str
@@ -32,15 +38,13 @@ class Challenger:
 
 
 def split_snapshot(snapshot: dataset.Snapshot, train: TrainSettings) -> dataset.Split:
-    """Refuse untrainable data, then split the snapshot into training, validation and test parts.
+    """Refuse untrainable data, then split the snapshot into the fit and test parts.
 
     Raises:
         TrainingDataError: too few labeled rows or a single category.
     """
     fit.require_trainable(snapshot.frame, train.min_rows)
-    return dataset.split_snapshot(
-        snapshot.frame, train.test_days, train.validation_fraction, train.test_fraction, train.seed
-    )
+    return dataset.split_snapshot(snapshot.frame, train.test_days, train.test_fraction, train.seed)
 
 
 def lineage_dataset(part: pd.DataFrame, name: str, schema_rows: int = 1_000) -> MetaDataset:
@@ -58,11 +62,7 @@ def lineage_dataset(part: pd.DataFrame, name: str, schema_rows: int = 1_000) -> 
 
 def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
     """Record on the active run which data it saw: datasets with digests, and ingest batches."""
-    for context, part in (
-        ("training", split.train),
-        ("validation", split.valid),
-        ("test", split.test),
-    ):
+    for context, part in (("training", split.train), ("test", split.test)):
         mlflow.log_input(
             lineage_dataset(part, f"tickets-{context}"),
             context=context,
@@ -79,65 +79,70 @@ def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
         {
             "split_strategy": split.strategy,
             "rows_train": len(split.train),
-            "rows_valid": len(split.valid),
             "rows_test": len(split.test),
         }
     )
 
 
-def log_candidate(fitted: fit.FittedCandidate, parent_run_id: str, fit_seconds: float) -> None:
-    """Log a fitted candidate as a child run of the retraining (parameters, figures, fit time)."""
+def log_candidate(scored: selection.Scored, parent_run_id: str, seconds: float) -> None:
+    """Log a cross-validated candidate as a child run (its setting, fold scores, CV time)."""
     with mlflow.start_run(
-        run_name=f"candidate-{fitted.name}", nested=True, parent_run_id=parent_run_id
+        run_name=f"candidate-{scored.name}", nested=True, parent_run_id=parent_run_id
     ):
-        mlflow.set_tag("candidate", fitted.name)
-        mlflow.log_params(fitted.params)
-        mlflow.log_metrics({**fitted.valid_metrics, "fit_seconds": fit_seconds})
+        mlflow.set_tag("candidate", scored.name)
+        mlflow.log_params(scored.params)
+        mlflow.log_metrics({**scored.figures(), "cv_seconds": seconds})
 
 
-def configured_ensemble(
-    fitted: list[fit.FittedCandidate], matrices: inputs.Matrices, train: TrainSettings
-) -> fit.FittedCandidate | None:
-    """The soft-vote ensemble of the best candidates, when configured and there are two or more."""
-    if candidates.ENSEMBLE not in train.candidates or len(fitted) < 2:
-        return None
-    return fit.fit_ensemble(fitted, matrices, train.ensemble_members)
+def serving_config(
+    settings: Settings, chosen: selection.Scored, folds: selection.Folds
+) -> dict[str, Any]:
+    """What the served model needs besides its fitted parts: routes, review and abstention.
 
-
-def assemble_challenger(
-    best: fit.FittedCandidate,
-    prepared: inputs.Prepared,
-    matrices: inputs.Matrices,
-    settings: Settings,
-    stacked: priority.PriorityModel | None,
-) -> TriagePredictor:
-    """Add the priority model and review thresholds to the best candidate.
-
-    Review thresholds come from the candidate as fitted on the training part,
-    scored on validation rows it has not seen. When the final rows
-    (:func:`inputs.final_rows`) include the validation rows, the category
-    model is then refitted on them.
+    Review thresholds and the abstention threshold are read off the chosen
+    candidate's out-of-fold predictions: rows no model of the choice had seen.
     """
-    config = {
-        "routes": dict(settings.routes),
-        "default_route": settings.default_route,
-        "review_threshold": settings.review_threshold,
-        "candidate": best.name,
-        "priority_levels": list(settings.priority_levels),
-    }
+    truth, predicted, confidence = selection.validated_predictions(chosen, folds)
     thresholds = fit.review_thresholds(
-        [str(c) for c in best.model.classes_],
-        fit.validation_predictions(best),
-        prepared.split.valid,
+        [str(c) for c in folds.classes],
+        truth,
+        predicted,
+        confidence,
         0.9,
         settings.review_threshold,
     )
-    rows, matrix = inputs.final_rows(prepared, matrices, settings.train)
-    category = best.model
-    if len(rows) > len(prepared.train):
-        category = fit.refit(best.blueprint, matrix, inputs.labels(rows))
-    return fit.assemble_predictor(
-        matrices.features, category, stacked, {**config, "review_thresholds": thresholds}
+    config: dict[str, Any] = {
+        "routes": dict(settings.routes),
+        "default_route": settings.default_route,
+        "review_threshold": settings.review_threshold,
+        "review_thresholds": thresholds,
+        "candidate": chosen.name,
+        "priority_levels": list(settings.priority_levels),
+    }
+    abstain = fit.abstain_threshold(confidence, settings.train.abstain_rate)
+    if abstain is not None:
+        config["abstain_threshold"] = abstain
+    encoder = inputs.encoder_settings(settings.train)
+    if encoder is not None:
+        config[ENCODER] = encoder
+    return config
+
+
+def evaluation_predictor(
+    chosen: selection.Scored,
+    matrices: inputs.Matrices,
+    stacked: priority.PriorityModel | None,
+    config: dict[str, Any],
+) -> TriagePredictor:
+    """The chosen candidate fitted on the fit part, with the priority model fitted there too."""
+    category = fit.refit(chosen.blueprint, matrices.train, matrices.y_train)
+    return fit.assemble_predictor(matrices.features, category, stacked, config)
+
+
+def trained_ticket_ids(split: dataset.Split) -> list[str]:
+    """Ids of every ticket the shipped model learned from, sorted (kept in the run's lineage)."""
+    return sorted(
+        pd.concat([split.train["ticket_id"], split.test["ticket_id"]]).astype(str).tolist()
     )
 
 
