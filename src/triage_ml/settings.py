@@ -124,6 +124,8 @@ class TrainSettings(_Frozen):
     cv_rows: int = Field(default=8_000, ge=100)
     one_standard_error: bool = True
     abstain_rate: float = Field(default=0.0, ge=0, lt=0.5)
+    # "auto": the stacked priority model or the plain baseline, by CV; or pinned.
+    priority_model: Literal["auto", "stacked", "baseline"] = "auto"
     # The pretrained multilingual sentence encoder as a feature block beside
     # the n-grams: off by default, it costs fit time and most of predict speed
     # and paid only on short intent texts (docs/benchmarks.md). The weight 2

@@ -10,6 +10,8 @@ import pytest
 from triage_ml.settings import Settings
 
 FAST_CANDIDATES = '["complement_nb"]'
+# The priority model pinned: choosing it by CV is tested in tests/unit and by the demo's test.
+FAST_PRIORITY = "stacked"
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,7 @@ def train_home(home: Path, database_url: str | None = None) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRIAGE_HOME", str(home))
         patch.setenv("TRIAGE_TRAIN__CANDIDATES", FAST_CANDIDATES)
+        patch.setenv("TRIAGE_TRAIN__PRIORITY_MODEL", FAST_PRIORITY)
         if database_url:
             patch.setenv("TRIAGE_DATABASE_URL", database_url)
         paths = synth.write(synth.generate(1200, months=3, seed=5), home.parent / "data")
@@ -69,6 +72,7 @@ def trained_workspace(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> Se
     """The shared trained workspace, as the current TRIAGE_HOME of one test."""
     monkeypatch.setenv("TRIAGE_HOME", str(trained_home))
     monkeypatch.setenv("TRIAGE_TRAIN__CANDIDATES", FAST_CANDIDATES)
+    monkeypatch.setenv("TRIAGE_TRAIN__PRIORITY_MODEL", FAST_PRIORITY)
     return Settings()
 
 
@@ -81,6 +85,7 @@ def pg_trained_workspace(
     monkeypatch.setenv("TRIAGE_HOME", str(home))
     monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
     monkeypatch.setenv("TRIAGE_TRAIN__CANDIDATES", FAST_CANDIDATES)
+    monkeypatch.setenv("TRIAGE_TRAIN__PRIORITY_MODEL", FAST_PRIORITY)
     return Settings()
 
 

@@ -29,7 +29,7 @@ from triage_ml.settings import Settings
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
 
-FAST = {"TRIAGE_TRAIN__CANDIDATES": '["complement_nb"]'}
+FAST = {"TRIAGE_TRAIN__CANDIDATES": '["complement_nb"]', "TRIAGE_TRAIN__PRIORITY_MODEL": "stacked"}
 # Version 1: naive Bayes smoothed flat, so it barely tells the categories apart.
 WEAK_CHAMPION = {
     "TRIAGE_TRAIN__SEARCH": "false",

@@ -144,3 +144,15 @@ def test_the_plain_baseline_is_kept_when_the_stack_gains_nothing(
     folds = selection.make_folds(matrices.y_train, 3, 1_000, 0, time_ordered=False)
     kind, _ = priority.choose_kind(rows, matrices.train, matrices.features, folds, TrainSettings())
     assert kind == priority.PLAIN
+
+
+def test_a_pinned_priority_model_skips_the_choice(
+    tickets: pd.DataFrame, matrices: inputs.Matrices
+) -> None:
+    folds = selection.make_folds(matrices.y_train, 3, 1_000, 0, time_ordered=False)
+    pinned = TrainSettings(priority_model="baseline")
+    rows = tickets.iloc[:450]
+    assert priority.choose_kind(rows, matrices.train, matrices.features, folds, pinned) == (
+        priority.PLAIN,
+        {},
+    )

@@ -188,7 +188,8 @@ def choose_priority(
     get_run_logger().info(
         "priority: chose the %s (%s) in %.1f s",
         kind,
-        ", ".join(f"{k.split('_')[2]} CV macro-F1 {v:.4f}" for k, v in figures.items()),
+        ", ".join(f"{k.split('_')[2]} CV macro-F1 {v:.4f}" for k, v in figures.items())
+        or "pinned by the priority_model setting",
         watch.seconds(),
     )
     fitted = fit_priority.fn(

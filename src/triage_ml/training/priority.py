@@ -307,8 +307,11 @@ def choose_kind(
     """The stack or the plain baseline, by CV macro-F1 and the one-standard-error rule.
 
     The baseline is the simpler: the stack must beat it by more than the
-    folds' noise. Returns the kind and the figures to log.
+    folds' noise. Returns the kind and the figures to log (none when
+    ``train.priority_model`` pins the kind).
     """
+    if train.priority_model != "auto":
+        return train.priority_model, {}
     words = word_columns(features)
     with candidates.single_blas_thread():
         scores = {k: fold_scores(k, matrix, rows, folds, train.seed, words) for k in KINDS}
