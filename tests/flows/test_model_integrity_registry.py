@@ -45,7 +45,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def predictor(small_data: synth.SyntheticData) -> TriagePredictor:
     with threadpool_limits(1):
         inputs = prepare(small_data.tickets)
-        spec = candidates.category_specs(("complement_nb",), grids={})[0]
+        spec = candidates.category_specs(("complement_nb",), grids={})[-1]
         return fit.fit_predictor(inputs, spec, {"review_threshold": 0.5}, seed=0)
 
 

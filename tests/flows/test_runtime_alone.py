@@ -30,7 +30,7 @@ def champion(settings: Settings, data: synth.SyntheticData) -> str:
     """Fit a small predictor, log it through ``registry.log_triage_model``, make it champion."""
     with threadpool_limits(1):
         inputs = prepare(data.tickets)
-        spec = candidates.category_specs(("complement_nb",))[0]
+        spec = candidates.category_specs(("complement_nb",))[-1]
         predictor = fit.fit_predictor(inputs, spec, {"review_threshold": 0.5}, seed=0)
     client = registry.use_workspace(settings)
     with mlflow.start_run() as run:

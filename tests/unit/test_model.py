@@ -20,7 +20,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from threadpoolctl import threadpool_limits
 
 from triage_ml import synth
-from triage_ml.training import candidates, fit
+from triage_ml.training import candidates, fit, retrain
 from triage_ml.training.inputs import prepare
 from triage_model import features
 from triage_model import predictor as model
@@ -48,7 +48,7 @@ def predictor(small_data: synth.SyntheticData) -> Iterator[model.TriagePredictor
     # One BLAS thread: on a shared 2-core machine threaded BLAS makes the small logistic fits slow.
     with threadpool_limits(1):
         inputs = prepare(small_data.tickets)
-        spec = candidates.category_specs(("complement_nb",))[0]
+        spec = candidates.category_specs(("complement_nb",))[-1]
         config = {"routes": ROUTES, "default_route": "fallback-queue", "review_threshold": 0.5}
         yield fit.fit_predictor(inputs, spec, config, seed=0)
 
@@ -347,3 +347,22 @@ def test_top_json_is_what_json_dumps_writes(data: st.DataObject, width: int) -> 
     ).reshape(rows, width)
     order = np.argsort(-proba, axis=1)[:, :3]
     assert model.top_json(classes, proba, order) == reference_top_json(classes, proba, order)
+
+
+def test_the_model_abstains_below_its_threshold_and_ranks_all_the_same(
+    predictor: model.TriagePredictor, small_data: synth.SyntheticData
+) -> None:
+    rows = small_data.tickets.tail(200)
+    before = predictor.predict(rows)
+    copy = model.TriagePredictor(**{**predictor.__dict__, "config": dict(predictor.config)})
+    after = retrain.predict_with_abstention(copy, rows, 0.1)
+    threshold = copy.config["abstain_threshold"]
+    unsure = before["category_proba"].to_numpy() < threshold
+    assert 0.05 <= unsure.mean() <= 0.15
+    assert (after["category"].to_numpy()[unsure] == model.UNKNOWN).all()
+    assert after["needs_review"].to_numpy()[unsure].all()
+    assert (after["route"].to_numpy()[unsure] == "fallback-queue").all()
+    assert after["category"][~unsure].tolist() == before["category"][~unsure].tolist()
+    assert after["top3"].tolist() == before["top3"].tolist()  # the ranking is kept
+    assert retrain.abstention(copy) == {"abstain_threshold": threshold}
+    assert "abstain_threshold" not in predictor.config and retrain.abstention(predictor) == {}

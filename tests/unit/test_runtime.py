@@ -230,7 +230,7 @@ def fitted(small_data: synth.SyntheticData) -> model.TriagePredictor:
     """complement_nb plus the stacked priority model, fitted on the small history."""
     with threadpool_limits(1):
         inputs = prepare(small_data.tickets)
-        spec = candidates.category_specs(("complement_nb",))[0]
+        spec = candidates.category_specs(("complement_nb",))[-1]
         return fit.fit_predictor(inputs, spec, {"review_threshold": 0.5}, seed=0)
 
 

@@ -278,9 +278,12 @@ def evaluate(
     settings: Settings,
     laps: Laps,
 ) -> retrain.Challenger:
-    """Predict the held-out test rows (timed) and log the challenger's test metrics on the run."""
+    """Predict the held-out test rows (timed) and log the challenger's test metrics on the run.
+
+    With ``abstain_rate`` set, the abstention threshold is read off these predictions first.
+    """
     with ticket_text_withheld(settings, "evaluate-on-test"), laps.time("predict_seconds"):
-        predictions = predictor.predict(test.reset_index(drop=True))
+        predictions = retrain.predict_with_abstention(predictor, test, settings.train.abstain_rate)
     figures = retrain.metrics_on_test(
         predictions, test, settings.priority_levels, laps.seconds["predict_seconds"]
     )
@@ -310,18 +313,16 @@ def refit_on_everything(
     settings: Settings,
     laps: Laps,
 ) -> TriagePredictor:
-    """The shipped model: category and priority models refitted on every row, two at a time.
+    """The shipped model: features, category and priority models refitted on every row.
 
     The priority model is of the kind chosen on the fit part (``evaluated``).
     """
     with laps.time("fit_seconds_total"), laps.time("refit_seconds") as watch:
-        rows, matrix = inputs.everything(prepared, matrices)
+        rows, features, matrix = inputs.everything(prepared, matrices)
         kind = priority.PLAIN if evaluated is None else evaluated.kind
-        stacked = fit_priority.submit(rows, matrix, matrices.features, settings, "labeled", kind)
+        stacked = fit_priority.submit(rows, matrix, features, settings, "labeled", kind)
         category = refit_category.submit(chosen, rows, matrix)
-        shipped = fit.assemble_predictor(
-            matrices.features, category.result(), stacked.result(), config
-        )
+        shipped = fit.assemble_predictor(features, category.result(), stacked.result(), config)
     get_run_logger().info(
         "refitted %s and the priority model on all %d labeled rows in %.1f s",
         chosen.name,
@@ -518,6 +519,7 @@ def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
         predictor = fit_for_evaluation(chosen, matrices, stacked, config, laps)
         challenger = evaluate(predictor, chosen.name, split.test, settings, laps)
         log_diagnostics(challenger, split.test, settings)
+        config = {**config, **retrain.abstention(challenger.predictor)}
         shipped = refit_on_everything(chosen, stacked, prepared, matrices, config, settings, laps)
         model_uri = log_model(shipped, split, chosen.name)
         record = register_and_promote(

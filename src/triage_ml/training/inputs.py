@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from triage_ml.settings import TrainSettings
 from triage_ml.training import candidates, dataset
+from triage_model.encoder import DIMENSIONS
 from triage_model.features import model_inputs
 from triage_model.predictor import with_encoder_block
 
@@ -36,9 +37,9 @@ class Prepared:
 class Matrices:
     """The shared feature matrix of the fit and test rows, with the vectorizer fitted on the first.
 
-    The vectorizer (vocabulary and IDF, no labels) is fitted once, on the fit
-    part; the shipped models read the same one, so refitting them on every
-    row costs no second vectorising.
+    The vectorizer (vocabulary and IDF, no labels) is fitted on the fit part;
+    :func:`everything` fits it again on every row for the shipped models.
+    ``params`` and ``encoder`` are how it was built, so it can be.
     """
 
     features: Any
@@ -46,6 +47,8 @@ class Matrices:
     test: Any
     y_train: np.ndarray
     y_test: np.ndarray
+    params: Mapping[str, Any] | None = None
+    encoder: Mapping[str, Any] | None = None
 
 
 def labels(frame: pd.DataFrame, column: str = "category") -> np.ndarray:
@@ -80,7 +83,7 @@ def featurize(
     features = candidates.text_features(params or {})
     x_train = with_encoder_block(features.fit_transform(train), train["text"].tolist(), encoder)
     x_test = with_encoder_block(features.transform(test), test["text"].tolist(), encoder)
-    return Matrices(features, x_train, x_test, labels(train), labels(test))
+    return Matrices(features, x_train, x_test, labels(train), labels(test), params, encoder)
 
 
 def encoder_settings(train: TrainSettings) -> dict[str, Any] | None:
@@ -90,7 +93,18 @@ def encoder_settings(train: TrainSettings) -> dict[str, Any] | None:
     return {"weight": train.encoder_weight, "max_chars": train.encoder_max_chars}
 
 
-def everything(prepared: Prepared, matrices: Matrices) -> tuple[pd.DataFrame, Any]:
-    """Every labeled row of the snapshot (fit part, then test part) and its shared matrix."""
+def everything(prepared: Prepared, matrices: Matrices) -> tuple[pd.DataFrame, Any, Any]:
+    """Every labeled row (fit part, then test part), its vectorizer fitted on them all, and matrix.
+
+    The shipped models learn the vocabulary of every labeled row too, as a
+    plain baseline trained on the same rows would. The encoder's block, a
+    function of each text alone, is reused from the two parts.
+    """
     rows = pd.concat([prepared.train, prepared.test], ignore_index=True)
-    return rows, sp.vstack([matrices.train, matrices.test], format="csr")
+    features = candidates.text_features(matrices.params or {})
+    grams = features.fit_transform(rows)
+    if not matrices.encoder:
+        return rows, features, grams
+    width = matrices.train.shape[1] - DIMENSIONS
+    block = sp.vstack([matrices.train[:, width:], matrices.test[:, width:]], format="csr")
+    return rows, features, sp.hstack([grams, block], format="csr")
