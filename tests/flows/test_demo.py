@@ -106,9 +106,10 @@ def test_demo_twice_promotes_once_and_duplicates_nothing(
     assert parent.data.metrics["flow_seconds"] > parent.data.metrics["fit_seconds_total"] > 0
     assert {i.dataset.name for i in parent.inputs.dataset_inputs} == {
         "tickets-training",
-        "tickets-validation",
         "tickets-test",
     }
+    trained = client.download_artifacts(parent.info.run_id, "lineage/trained_ticket_ids.txt")
+    assert len(Path(trained).read_text().split("\n")) == first["ingest"]["tickets"]["stored"]
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 
     code, status = run_cli(capsys, "status", "--json")
