@@ -53,7 +53,8 @@ bench-scoring: env
 bench-ingest: env
 	$(BIN)/python benchmarks/bench_ingest.py
 
-# Category/priority quality on ../shared's tickets sample and a 50k synthetic retrain.
+# Quality per target on each development set (../shared/data: tickets sample, CLINC150 with
+# out-of-scope, synthetic 50k with its timed retrain): champion beside the plain baseline, gains.
 bench-quality: env
 	$(BIN)/python benchmarks/bench_quality.py
 
