@@ -25,7 +25,7 @@ Data sets (from ``../shared/data``; an absent one is skipped with one line):
 
 Usage:
     python benchmarks/bench_quality.py [--datasets tickets,clinc150,synthetic]
-        [--synthetic-tickets N] [--clinc-domain] [--clinc-sample K] [--keep DIR]
+        [--synthetic-tickets N] [--clinc-domain] [--clinc-sample K] [--keep DIR] [--encoder]
 """
 
 from __future__ import annotations
@@ -593,6 +593,11 @@ def parse_args() -> argparse.Namespace:
         "--clinc-sample", type=int, help="development only: K training rows per intent"
     )
     parser.add_argument("--keep", metavar="DIR", help="keep the workspaces in DIR")
+    parser.add_argument(
+        "--encoder",
+        action="store_true",
+        help="retrain with the pretrained encoder block (TRIAGE_TRAIN__ENCODER=true)",
+    )
     args = parser.parse_args()
     unknown = set(args.datasets.split(",")) - set(DATASETS)
     if unknown:
@@ -603,6 +608,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     wanted = args.datasets.split(",")
+    if args.encoder:
+        # Every retraining of this run (cli() passes the environment on) adds the encoder block.
+        os.environ["TRIAGE_TRAIN__ENCODER"] = "true"
+        print("every retraining adds the pretrained encoder block (TRIAGE_TRAIN__ENCODER=true)")
     root, holder = workspace_root(args.keep)
     rows: list[Row] = []
     oos: list[str] = []
@@ -625,6 +634,8 @@ def main() -> None:
         rows.extend(found)
         workspaces.append(space)
     if rows:
+        if args.encoder:
+            rows = [dataclasses.replace(r, dataset=f"{r.dataset} +encoder") for r in rows]
         print_table(rows)
     for line in [*oos, timing] if timing else oos:
         print(line)

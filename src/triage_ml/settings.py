@@ -123,6 +123,7 @@ class TrainSettings(_Frozen):
     cv_folds: int = Field(default=3, ge=2, le=10)
     cv_rows: int = Field(default=8_000, ge=100)
     one_standard_error: bool = True
+    duel_rows: int = Field(default=40_000, ge=100)
     abstain_rate: float = Field(default=0.0, ge=0, lt=0.5)
     # "auto": the stacked priority model or the plain baseline, by CV; or pinned.
     priority_model: Literal["auto", "stacked", "baseline"] = "auto"

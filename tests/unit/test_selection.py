@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -132,3 +133,39 @@ def test_validated_predictions_come_from_out_of_fold_rows() -> None:
     assert truth.tolist() == ["a", "b"] and predicted.tolist() == ["a", "b"]
     np.testing.assert_allclose(confidence, [0.9, 0.7])
     assert isinstance(pd.Series(truth), pd.Series)
+
+
+def test_the_duel_holds_out_the_newest_fifth_and_bounds_what_it_fits_on() -> None:
+    y = np.array(["a", "b"] * 50, dtype=object)
+    fit_on, held = selection.duel_rows(y, time_ordered=True, limit=30, seed=0)
+    assert held.tolist() == list(range(80, 100)) and fit_on.tolist() == list(range(50, 80))
+    fit_on, held = selection.duel_rows(y, time_ordered=False, limit=1_000, seed=0)
+    assert len(held) == 20 and len(fit_on) == 80 and not set(held) & set(fit_on)
+
+
+def test_a_winner_that_loses_to_the_baseline_at_full_size_gives_way(
+    matrices: inputs.Matrices,
+) -> None:
+    folds = selection.make_folds(matrices.y_train, 3, 1_000, seed=0, time_ordered=False)
+    specs = {s.name: s for s in candidates.category_specs(("complement_nb",), grids={})}
+    baseline = selection.cross_validate(specs["baseline"], matrices.train, folds, 0)
+    # Naive Bayes smoothed flat cannot match the baseline on any holdout.
+    flat = candidates.CandidateSpec(
+        "complement_nb", candidates.build_complement_nb, {"alpha": 1e6}, {}
+    )
+    weak = selection.cross_validate(flat, matrices.train, folds, 0)
+    duel = selection.duel(weak, baseline, matrices.train, matrices.y_train, False, 10_000, 0)
+    assert duel.winner is baseline
+    assert duel.figures["duel_macro_f1.baseline"] > duel.figures["duel_macro_f1.complement_nb"]
+    assert duel.figures["duel_rows_fitted"] == 360  # four fifths of the 450 fit rows
+    same = selection.duel(baseline, baseline, matrices.train, matrices.y_train, False, 10_000, 0)
+    assert same.winner is baseline and same.figures == {}
+
+
+def test_a_winner_at_least_as_good_at_full_size_stays(matrices: inputs.Matrices) -> None:
+    folds = selection.make_folds(matrices.y_train, 3, 1_000, seed=0, time_ordered=False)
+    specs = {s.name: s for s in candidates.category_specs(("complement_nb",), grids={})}
+    baseline = selection.cross_validate(specs["baseline"], matrices.train, folds, 0)
+    twin = dataclasses.replace(baseline, name="logreg")  # the same model under another name
+    duel = selection.duel(twin, baseline, matrices.train, matrices.y_train, False, 10_000, 0)
+    assert duel.winner is twin

@@ -229,19 +229,28 @@ def cross_validate_models(
 
 @task(task_run_name="ensemble-and-choose", cache_policy=NO_CACHE)
 def choose_candidate(
-    scored: list[selection.Scored], folds: selection.Folds, settings: Settings, run_id: str
-) -> selection.Scored:
-    """Add the soft-vote ensemble when configured (a child run too); choose by the 1-SE rule."""
+    scored: list[selection.Scored],
+    folds: selection.Folds,
+    matrices: inputs.Matrices,
+    split: dataset.Split,
+    settings: Settings,
+    run_id: str,
+) -> tuple[selection.Scored, dict[str, float]]:
+    """Add the ensemble (a child run too); choose by the 1-SE rule; duel the baseline at full size.
+
+    Returns the choice and the duel's figures (logged by the flow, whose thread has the run).
+    """
+    train = settings.train
     pool = list(scored)
-    if candidates.ENSEMBLE in settings.train.candidates:
-        ensemble = selection.ensemble(scored, folds, settings.train.ensemble_members)
+    if candidates.ENSEMBLE in train.candidates:
+        ensemble = selection.ensemble(scored, folds, train.ensemble_members)
         if ensemble is not None:
             retrain.log_candidate(ensemble, run_id, 0.0)
             pool.append(ensemble)
-    chosen = selection.choose(pool, settings.train.one_standard_error)
+    chosen = selection.choose(pool, train.one_standard_error)
     best = max(pool, key=lambda s: s.mean)
     get_run_logger().info(
-        "chose %s: CV macro-F1 %.4f (best %s %.4f ± %.4f%s); %s",
+        "CV chose %s: macro-F1 %.4f (best %s %.4f ± %.4f%s); %s",
         chosen.name,
         chosen.mean,
         best.name,
@@ -250,7 +259,24 @@ def choose_candidate(
         ", within one standard error" if chosen is not best else "",
         ", ".join(f"{s.name} {s.mean:.4f}" for s in pool),
     )
-    return chosen
+    baseline = next(s for s in scored if s.name == candidates.BASELINE)
+    duel = selection.duel(
+        chosen,
+        baseline,
+        matrices.train,
+        matrices.y_train,
+        split.time_ordered,
+        train.duel_rows,
+        train.seed,
+    )
+    if duel.figures:
+        get_run_logger().info(
+            "at full size (%d rows, newest fifth of the fit part held out): %s; %s kept",
+            duel.figures["duel_rows_fitted"],
+            ", ".join(f"{k.split('.')[1]} {v:.4f}" for k, v in duel.figures.items() if "." in k),
+            duel.winner.name,
+        )
+    return duel.winner, duel.figures
 
 
 @task(task_run_name="fit-for-evaluation", cache_policy=NO_CACHE)
@@ -514,7 +540,8 @@ def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
         prepared = prepare_inputs(split, settings, laps)
         matrices = featurize(prepared, settings, laps)
         folds, scored, stacked = cross_validate_models(prepared, matrices, settings, run_id, laps)
-        chosen = choose_candidate(scored, folds, settings, run_id)
+        chosen, duel = choose_candidate(scored, folds, matrices, split, settings, run_id)
+        mlflow.log_metrics(duel)
         config = retrain.serving_config(settings, chosen, folds)
         predictor = fit_for_evaluation(chosen, matrices, stacked, config, laps)
         challenger = evaluate(predictor, chosen.name, split.test, settings, laps)

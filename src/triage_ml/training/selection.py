@@ -12,7 +12,14 @@ probabilities, with no fit of its own.
 The one-standard-error rule then picks, among the candidates whose mean
 is within one standard error of the best mean, the simplest
 (``candidates.COMPLEXITY``): a gain smaller than the folds' noise does not
-buy a heavier model. The test part is never seen here.
+buy a heavier model.
+
+A choice made on a budget of rows favours models that learn fast from few
+rows: on 41,000 synthetic tickets, naive Bayes beat the baseline by 0.015
+in CV on 8,000 rows and lost to it by 0.004 on test. So a winner other than
+the baseline then meets it once at full size (:func:`duel`): both fitted on
+the older part of the fit part, scored on its newest fifth; the winner
+stays only if it is at least as good. The test part is never seen here.
 """
 
 from __future__ import annotations
@@ -217,3 +224,57 @@ def validated_predictions(
     rows = folds.validated
     proba = chosen.oof_proba[rows]
     return folds.y[rows], folds.classes[proba.argmax(axis=1)], proba.max(axis=1)
+
+
+@dataclass(frozen=True)
+class Duel:
+    """The chosen candidate against the baseline on a holdout of the fit part, at full size."""
+
+    winner: Scored
+    figures: dict[str, float]
+
+
+def duel_rows(
+    y: np.ndarray, time_ordered: bool, limit: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions to fit on and to score on: the newest fifth held out when in time order.
+
+    At most ``limit`` rows are fitted on (the newest of them in time order).
+    """
+    n = len(y)
+    if time_ordered:
+        cut = n - max(1, n // 5)
+        return np.arange(max(0, cut - limit), cut), np.arange(cut, n)
+    order = np.random.default_rng(seed).permutation(n)
+    held = np.sort(order[: max(1, n // 5)])
+    kept = np.sort(order[max(1, n // 5) :][:limit])
+    return kept, held
+
+
+def duel(
+    chosen: Scored,
+    baseline: Scored,
+    matrix: Any,
+    y: np.ndarray,
+    time_ordered: bool,
+    limit: int,
+    seed: int,
+) -> Duel:
+    """Keep ``chosen`` only if, fitted on up to ``limit`` rows, it is not below the baseline.
+
+    Both score macro-F1 on the same held-out fifth of the fit part (never the test part).
+    """
+    if chosen.name == baseline.name:
+        return Duel(chosen, {})
+    fit_on, held = duel_rows(y, time_ordered, limit, seed)
+    scores = {}
+    with candidates.single_blas_thread():
+        for scored in (baseline, chosen):
+            model = clone(scored.blueprint).fit(matrix[fit_on], y[fit_on])
+            predicted = model.predict(matrix[held])
+            scores[scored.name] = float(
+                f1_score(y[held], predicted, average="macro", zero_division=0)
+            )
+    winner = chosen if scores[chosen.name] >= scores[baseline.name] else baseline
+    figures = {f"duel_macro_f1.{name}": value for name, value in scores.items()}
+    return Duel(winner, {**figures, "duel_rows_fitted": float(len(fit_on))})
