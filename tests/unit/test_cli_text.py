@@ -166,3 +166,23 @@ def test_shell_completion_completes_commands_and_flags(capsys, monkeypatch) -> N
     with pytest.raises(SystemExit):
         cli.main([])
     assert capsys.readouterr().out.split() == ["--unlabeled"]
+
+
+def test_evaluate_text_says_how_often_the_model_abstained() -> None:
+    from rich.console import Console
+
+    result = {
+        "model_version": "3",
+        "n": 200,
+        "rejected_rows": 0,
+        "category": {"macro_f1": 0.8, "accuracy": 0.81, "abstained": 0.05},
+        "category_ranked": {"macro_f1": 0.84, "accuracy": 0.85},
+    }
+    console = Console(width=200, record=True)
+    console.print(render.evaluate(result))
+    text = console.export_text()
+    assert "abstained (category unknown) on 5.0% of the rows" in text
+    assert "macro-F1 0.8400, accuracy 0.8500" in text
+    console = Console(width=200, record=True)
+    console.print(render.evaluate({**result, "category_ranked": None}))
+    assert "abstained (category" not in console.export_text()

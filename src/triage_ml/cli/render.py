@@ -241,7 +241,7 @@ def retrain(result: dict[str, Any]) -> Group:
 def evaluate(result: dict[str, Any]) -> Group:
     """Metrics of a registered model on a labeled file, category and priority side by side."""
     names = sorted(set(result["category"]) | set(result.get("priority", {})))
-    return Group(
+    parts = [
         Text(
             f"model version {result['model_version']} on {result['n']} rows "
             f"({result['rejected_rows']} rows rejected by the contract)"
@@ -254,7 +254,17 @@ def evaluate(result: dict[str, Any]) -> Group:
                 for name in names
             ),
         ),
-    )
+    ]
+    ranked = result.get("category_ranked")
+    if ranked:
+        parts.append(
+            Text(
+                f"the model abstained (category unknown) on {result['category']['abstained']:.1%}"
+                f" of the rows; its top-ranked known category scores macro-F1"
+                f" {ranked['macro_f1']:.4f}, accuracy {ranked['accuracy']:.4f}"
+            )
+        )
+    return Group(*parts)
 
 
 def decisions_table(title: str, rows: list[dict[str, Any]]) -> Table | Text:
