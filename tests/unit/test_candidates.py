@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from triage_ml import synth
 from triage_ml.errors import TrainingDataError
+from triage_ml.settings import TrainSettings
 from triage_ml.training import candidates, fit, inputs, priority
 
 pytestmark = pytest.mark.unit
@@ -45,6 +46,15 @@ def test_the_baseline_is_always_a_candidate_and_never_reconfigured() -> None:
     assert specs[0].params == {} and specs[0].grid == {}
     model = specs[0].build(specs[0].params, 0)
     assert model.C == 10.0 and model.class_weight == "balanced"
+
+
+def test_the_encoder_leaves_out_the_candidates_that_cannot_read_its_block() -> None:
+    names = ("logreg", "linear_svc", "lightgbm", "ensemble")
+    assert candidates.configured_names(TrainSettings(candidates=names)) == names
+    with_encoder = TrainSettings(candidates=names, encoder=True)
+    assert candidates.configured_names(with_encoder) == ("logreg", "ensemble")
+    specs = candidates.configured_specs(with_encoder)
+    assert [s.name for s in specs] == ["baseline", "logreg"]
 
 
 def test_unknown_candidates_are_named_in_the_error() -> None:
