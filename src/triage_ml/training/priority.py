@@ -81,8 +81,8 @@ def build_priority_text(params: Mapping[str, Any], seed: int) -> LogisticRegress
 
 
 def build_priority_baseline(seed: int) -> LogisticRegression:
-    """The plain priority baseline: logistic regression, C=10, balanced, on the whole matrix."""
-    return LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000, random_state=seed)
+    """The plain priority baseline: the category baseline's estimator, on the whole matrix."""
+    return candidates.build_baseline({}, seed)
 
 
 def build_priority_category(params: Mapping[str, Any], seed: int) -> ComplementNB:
