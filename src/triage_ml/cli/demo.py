@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from triage_ml import progress
 from triage_ml.cli import render
 from triage_ml.cli.data import generate_data, ingest_source
 from triage_ml.cli.models import retrain
@@ -28,6 +29,8 @@ DEMO_FILES: tuple[tuple[str, str, bool], ...] = (
     ("tickets", "new_tickets", False),
 )
 INGEST_COUNTS = ("read", "stored", "quarantined", "skipped")
+DEMO_STEPS = ("generate", "ingest", "retrain", "score")
+MLFLOW_UI = "http://127.0.0.1:5000"  # where `make ui` serves the workspace's MLflow UI
 
 
 def ingest_demo_files(settings: Settings, files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -52,19 +55,45 @@ def run_demo(
     """
     started = time.perf_counter()
     data_dir: Path = settings.home / "demo-data"
+    progress.report("demo: generate", 0, len(DEMO_STEPS))
     files = generate_data(data_dir, tickets, months, seed, new_tickets)["files"]
+    progress.report("demo: ingest", 1, len(DEMO_STEPS))
     ingested = ingest_demo_files(settings, files)
+    progress.report("demo: retrain", 2, len(DEMO_STEPS))
     retrained = retrain(settings)
+    progress.report("demo: score", 3, len(DEMO_STEPS))
     from triage_ml.flows.score import score
 
     scored = score(settings)
+    progress.report("demo: done", len(DEMO_STEPS), len(DEMO_STEPS))
     return {
         "ingest": {k: {c: v[c] for c in INGEST_COUNTS} for k, v in ingested.items()},
         "retrain": retrained,
         "score": scored,
         "seconds": round(time.perf_counter() - started, 1),
         "workspace": str(settings.home.resolve()),
+        "mlflow_runs": runs_table_url(settings, experiment_id(settings)),
+        "warnings": retrained.get("warnings", []) + scored.get("warnings", []),
     }
+
+
+def runs_table_url(settings: Settings, experiment: str | None) -> str:
+    """Where the experiment's runs table is: MLflow 3 opens an experiment on its GenAI overview.
+
+    A workspace whose tracking store is a file is browsed with ``make ui`` on
+    MLFLOW_UI; one on a tracking server is browsed there.
+    """
+    tracking = settings.tracking_uri
+    base = tracking.rstrip("/") if tracking.startswith(("http://", "https://")) else MLFLOW_UI
+    return f"{base}/#/experiments/{experiment}/runs" if experiment else base
+
+
+def experiment_id(settings: Settings) -> str | None:
+    """The id of the workspace's MLflow experiment, for a link to its runs table."""
+    from triage_ml import registry
+
+    found = registry.client(settings).get_experiment_by_name(settings.experiment_name)
+    return None if found is None else found.experiment_id
 
 
 def demo_command(

@@ -35,33 +35,19 @@ Reason = Annotated[str, typer.Option(help="Why; kept in the audit trail.", show_
 # ---- logic ----------------------------------------------------------------------
 
 
-def require_labeled(settings: Settings) -> None:
-    """Refuse a store with too few labeled tickets before Prefect starts.
-
-    The flow checks the data again (with feedback applied); this check only
-    keeps the common case, an empty store, to one line instead of a Prefect
-    traceback of the failed task.
-
-    Raises:
-        TrainingDataError: fewer labeled tickets than ``train.min_rows``.
-    """
-    from triage_ml import store
-    from triage_ml.errors import TrainingDataError
-
-    with store.opened(settings.store_url) as engine, engine.connect() as conn:
-        labeled = store.count_labeled(conn)
-    if labeled < settings.train.min_rows:
-        raise TrainingDataError(
-            f"only {labeled} labeled tickets in the store; at least {settings.train.min_rows}"
-            " are needed to train (ingest labeled tickets first: `triage-ml ingest tickets FILE`)"
-        )
-
-
 def retrain(settings: Settings) -> dict[str, Any]:
-    """Run the retraining flow and report its promotion decision."""
+    """Run the retraining flow and report its promotion decision.
+
+    The store is checked before the flow module (and with it Prefect, MLflow and
+    scikit-learn) is imported, so an empty store is refused in about a second.
+    """
+    from triage_ml import routing
+    from triage_ml.cli import preflight
+
+    shares = preflight.require_training_data(settings)
+    warnings = routing.route_warnings(shares, settings.routes, settings.default_route)
     from triage_ml.flows.retrain import monthly_retrain
 
-    require_labeled(settings)
     record = monthly_retrain(settings=settings)
     return {
         "promoted": record["promote"],
@@ -74,6 +60,7 @@ def retrain(settings: Settings) -> dict[str, Any]:
         "champion_metrics": record["champion"],
         "interval": record["interval"],
         "run_id": record["run_id"],
+        "warnings": warnings,
     }
 
 
@@ -82,21 +69,32 @@ def evaluate_file(
 ) -> dict[str, Any]:
     """Metrics of a registered model (``champion`` or a version) on a labeled file."""
     from triage_ml import registry
+    from triage_ml.registry import lineage
     from triage_ml.training import evaluation
 
-    registry.use_workspace(settings)
+    client = registry.use_workspace(settings)
     loaded, version = registry.load_version(settings, model)
+    trained = lineage.trained_on(client, settings.model_name, version)
     return {
         "model_version": version,
-        **evaluation.evaluate_file(loaded, path, mapping, settings),
+        **evaluation.evaluate_file(loaded, path, mapping, settings, trained.ticket_ids),
     }
 
 
 def workspace_status(settings: Settings) -> dict[str, Any]:
-    """The champion, its metrics, the last runs and decisions, the store's counts."""
+    """The champion, its metrics, the last runs and decisions, the store's counts, and warnings."""
     from triage_ml.registry import status
 
-    return status.workspace_status(settings)
+    return {**status.workspace_status(settings), "warnings": status_warnings(settings)}
+
+
+def status_warnings(settings: Settings) -> list[str]:
+    """What ``status`` warns about: categories of the labeled tickets that no route names."""
+    from triage_ml import routing, store
+
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        shares = store.category_shares(conn)
+    return routing.route_warnings(shares, settings.routes, settings.default_route)
 
 
 def audit_trail(settings: Settings, limit: int) -> dict[str, Any]:
@@ -152,6 +150,10 @@ def evaluate_command(
     """Metrics of a registered model on a labeled file."""
 
     def action(settings: Settings) -> dict[str, Any]:
+        from triage_ml.cli import preflight
+
+        # Before the mapping, whose module loads pandera: no champion is refused in a second.
+        preflight.require_champion(settings, model)
         mapping = column_mapping(
             text_columns, category_column, priority_column, id_column, created_at_column
         )

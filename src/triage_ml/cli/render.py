@@ -450,9 +450,17 @@ def demo(result: dict[str, Any]) -> Group:
             f"scored {s['scored']} tickets with version {s['model_version']}; "
             f"{s['needs_review']} flagged for review"
         ),
-        lines(
-            "Where to look:",
-            "  make ui            # MLflow UI on http://127.0.0.1:5000, Prefect UI on http://127.0.0.1:4200",
-            "  triage-ml status   # champion, metrics, recent runs and decisions",
-        ),
+        lines(*where_to_look(result.get("mlflow_runs"))),
     )
+
+
+def where_to_look(mlflow_runs: str | None) -> list[str]:
+    """The demo's pointers: the UIs, with the MLflow runs table linked directly, and ``status``."""
+    out = [
+        "Where to look:",
+        "  make ui            # MLflow UI on http://127.0.0.1:5000, Prefect UI on http://127.0.0.1:4200",
+    ]
+    if mlflow_runs:
+        out.append(f"  {mlflow_runs}   # the MLflow runs table")
+    out.append("  triage-ml status   # champion, metrics, recent runs and decisions")
+    return out

@@ -31,7 +31,7 @@ import click
 import typer
 from pydantic import ValidationError
 
-from triage_ml.cli import logs, prefect_server
+from triage_ml.cli import logs, prefect_server, progress_bar
 from triage_ml.errors import TriageError
 from triage_ml.redact import mask_personal_data, mask_url
 from triage_ml.settings import Settings
@@ -158,7 +158,7 @@ def invoke(
         with stop_signals_raise():
             settings = load_settings(config)
             prepare_environment(settings, debug)
-            with stdout_to_stderr(as_json):
+            with stdout_to_stderr(as_json), progress_bar.showing(progress_bar.wanted(as_json)):
                 result = action(settings)
     except TriageError as exc:
         raise fail(str(exc)) from None
@@ -231,7 +231,11 @@ def safe_message(exc: BaseException) -> str:
 
 
 def emit(result: Result, renderer: Renderer, as_json: bool) -> None:
-    """Print ``result``: one JSON object, or the renderer's text through rich."""
+    """Print ``result``: one JSON object, or the renderer's text through rich.
+
+    A result's ``warnings`` stay in the JSON object; in text they follow as
+    ``warning: ...`` lines on stderr.
+    """
     if as_json:
         typer.echo(json.dumps(result, default=str))
         return
@@ -242,3 +246,10 @@ def emit(result: Result, renderer: Renderer, as_json: bool) -> None:
         # Piped or captured output has no width to fit: do not fold tables to 80 columns.
         console = Console(highlight=False, width=200)
     console.print(renderer(result), soft_wrap=True)
+    for line in warning_lines(result):
+        typer.echo(line, err=True)
+
+
+def warning_lines(result: Result) -> list[str]:
+    """The result's ``warnings`` as ``warning: ...`` lines, each once (text mode prints them)."""
+    return [f"warning: {text}" for text in dict.fromkeys(result.get("warnings") or [])]
