@@ -66,7 +66,7 @@ def test_demo_twice_promotes_once_and_duplicates_nothing(
     )
     # Same data: the champion learned from every test row, so nothing can judge the challenger.
     assert second["retrain"]["promoted"] is False
-    assert "unseen rows (0 of" in second["retrain"]["reason"]
+    assert "unseen rows failed: 0 of" in second["retrain"]["reason"]
     assert (
         second["retrain"]["champion_version"] == "1"
         and second["retrain"]["challenger_version"] == "2"

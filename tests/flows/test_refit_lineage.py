@@ -61,7 +61,7 @@ def test_the_gate_compares_only_on_tickets_the_champion_never_saw(
 
     same = monthly_retrain()
     assert not same["promote"] and same["champion_after"] == "1"
-    assert same["reason"].startswith("rejected: unseen rows (0 of ")
+    assert same["reason"].startswith("rejected: unseen rows failed: 0 of ")
     assert [c["name"] for c in same["checks"]] == ["unseen rows"]
 
     assert cli.main(["ingest", "tickets", str(newer), "--json"]) == 0

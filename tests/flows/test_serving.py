@@ -72,8 +72,8 @@ def test_score_a_file_to_csv_and_parquet_with_bad_rows_set_aside(
     ("argv", "message"),
     [
         (
-            ["--input", "{src}", "--output", "{tmp}/out.json"],
-            "--output must end in .csv or .parquet",
+            ["--input", "{src}", "--output", "{tmp}/out.txt"],
+            "--output must end in .csv, .parquet, .json or .jsonl",
         ),
         (["--input", "{src}"], "--input and --output go together"),
         (["--input", "{tmp}/missing.csv", "--output", "{tmp}/out.csv"], "missing.csv"),

@@ -62,15 +62,26 @@ def score_store(settings: Settings, rescore: bool = False) -> dict[str, Any]:
 
 
 def score_file(
-    settings: Settings, source: Path, output: Path, model: str, mapping: ColumnMapping
+    settings: Settings,
+    source: Path,
+    output: Path,
+    model: str,
+    mapping: ColumnMapping,
+    keep: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Score a CSV or Parquet file of tickets into a .csv or .parquet file."""
+    """Score a CSV or Parquet file of tickets into a .csv, .parquet, .json or .jsonl file.
+
+    The output and the kept columns are checked before the model is loaded,
+    which takes seconds.
+    """
     from triage_ml.scoring.startup import import_skops_first
 
     import_skops_first()
     from triage_ml import registry
     from triage_ml.scoring import files
 
+    files.check_output(output, keep)
+    files.check_keep_columns(keep, files.source_columns(source), str(source))
     registry.use_workspace(settings)
     loaded, version = registry.load_version(settings, model)
     return files.score_file(
@@ -81,6 +92,7 @@ def score_file(
         mapping,
         settings.priority_levels,
         settings.score_chunk_rows,
+        keep,
     )
 
 
@@ -121,6 +133,12 @@ def serve_model(
     return {"model_uri": uri, "exit_code": completed.returncode}
 
 
+def parse_keep_columns(text: str | None) -> tuple[str, ...]:
+    """The names of ``--keep-columns a,b``, in order, each once."""
+    names = [name.strip() for name in (text or "").split(",")]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 # ---- commands ---------------------------------------------------------------------
 
 
@@ -141,7 +159,10 @@ def score_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            help="Where the predictions go (.csv or .parquet), with --input.",
+            help="Where the predictions go (.csv, .parquet, .json or .jsonl), with --input."
+            " Each row carries source_row (its row number in the input), source_id (the"
+            " input's id column, when it has one) and the --keep-columns. top3 is a list of"
+            " {category, proba} in Parquet and JSON, a JSON string in CSV.",
             rich_help_panel=FILE_PANEL,
             show_default=False,
         ),
@@ -152,6 +173,15 @@ def score_command(
             help="'champion' or a version number, with --input.", rich_help_panel=FILE_PANEL
         ),
     ] = "champion",
+    keep_columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Input columns to copy onto each scored row, comma-separated (e.g. "
+            "'account,region'), with --input.",
+            rich_help_panel=FILE_PANEL,
+            show_default=False,
+        ),
+    ] = None,
     text_columns: TextColumns = None,
     category_column: CategoryColumn = None,
     priority_column: PriorityColumn = None,
@@ -166,8 +196,14 @@ def score_command(
         if (source is None) != (output is None):
             raise TriageError(
                 "--input and --output go together "
-                "(a CSV or Parquet file in, a .csv or .parquet file out)"
+                "(a CSV or Parquet file in, a .csv, .parquet, .json or .jsonl file out)"
             )
+        if keep_columns and source is None:
+            raise TriageError("--keep-columns goes with --input and --output")
+        from triage_ml.cli import preflight
+
+        # No champion is refused here, in a second, before Prefect and scikit-learn load.
+        preflight.require_champion(settings, settings.champion_alias if source is None else model)
         if source is None or output is None:
             return score_store(settings, rescore)
         mapping = column_mapping(
@@ -178,7 +214,8 @@ def score_command(
             created_at_column,
             labeled=False,
         )
-        return score_file(settings, source, output, model, mapping)
+        keep = parse_keep_columns(keep_columns)
+        return score_file(settings, source, output, model, mapping, keep)
 
     invoke(ctx, action, render.score, as_json, config)
 

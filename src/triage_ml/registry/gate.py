@@ -19,14 +19,43 @@ from mlflow.models.evaluation.validation import ModelValidationFailedException
 
 from triage_ml.settings import GateSettings
 
+# Figures in messages, tags and reports: enough to tell two models apart, few
+# enough to read. The decision itself is taken on the unrounded figures.
+PLACES = 4
+
+
+def figure(value: float, signed: bool = False) -> str:
+    """``value`` rounded to :data:`PLACES` places for a message (with its sign when ``signed``)."""
+    return f"{value:+.{PLACES}f}" if signed else f"{value:.{PLACES}f}"
+
+
+def rounded(value: Any) -> Any:
+    """``value`` with each float in it (in dicts, lists, tuples) rounded to :data:`PLACES`."""
+    if isinstance(value, float):
+        return round(value, PLACES)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item) for item in value]
+    return value
+
 
 @dataclass(frozen=True)
 class Check:
-    """One gate condition and whether it held."""
+    """One gate condition and whether it held.
+
+    ``detail`` states what was found, true either way: on a failure it says
+    what did not hold ("... does not lie above 0"), never the condition.
+    """
 
     name: str
     passed: bool
     detail: str
+
+    @property
+    def message(self) -> str:
+        """``<name> passed: <detail>`` or ``<name> failed: <detail>``."""
+        return f"{self.name} {'passed' if self.passed else 'failed'}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -92,32 +121,51 @@ def paired_bootstrap(
 def mlflow_threshold_check(
     challenger: dict[str, float], champion: dict[str, float] | None, gate: GateSettings
 ) -> Check:
-    """Floor and minimum gain on the gate metric, through MLflow's validation API."""
-    threshold = MetricThreshold(
-        threshold=gate.absolute_floor,
-        min_absolute_change=gate.min_delta if champion is not None else None,
-        greater_is_better=True,
+    """Floor and minimum gain on the gate metric, each judged by MLflow's validation API.
+
+    The floor and the gain are validated apart, so the message can say which
+    of the two failed; MLflow's own message prints unrounded figures.
+    """
+    value = challenger[gate.metric]
+    floor_met = mlflow_accepts(
+        gate.metric,
+        value,
+        None,
+        MetricThreshold(threshold=gate.absolute_floor, greater_is_better=True),
     )
-    candidate = EvaluationResult(metrics={gate.metric: challenger[gate.metric]}, artifacts={})
-    baseline = (
-        EvaluationResult(metrics={gate.metric: champion[gate.metric]}, artifacts={})
-        if champion
-        else None
+    parts = [
+        f"{gate.metric} {figure(value)} is "
+        f"{'at or above' if floor_met else 'below'} the floor {figure(gate.absolute_floor)}"
+    ]
+    gain_met = True
+    if champion is not None:
+        before = champion[gate.metric]
+        gain_met = mlflow_accepts(
+            gate.metric,
+            value,
+            before,
+            MetricThreshold(min_absolute_change=gate.min_delta, greater_is_better=True),
+        )
+        parts.append(
+            f"its gain over the champion's {figure(before)} is {figure(value - before, True)}, "
+            f"{'at least' if gain_met else 'less than'} the required {figure(gate.min_delta, True)}"
+        )
+    return Check("threshold", floor_met and gain_met, "; ".join(parts))
+
+
+def mlflow_accepts(
+    metric: str, value: float, baseline: float | None, threshold: MetricThreshold
+) -> bool:
+    """Whether ``mlflow.validate_evaluation_results`` accepts ``value`` (against ``baseline``)."""
+    candidate = EvaluationResult(metrics={metric: value}, artifacts={})
+    before = (
+        None if baseline is None else EvaluationResult(metrics={metric: baseline}, artifacts={})
     )
     try:
-        mlflow.validate_evaluation_results({gate.metric: threshold}, candidate, baseline)
-    except ModelValidationFailedException as failure:
-        return Check("threshold", False, str(failure).strip().splitlines()[-1])
-    gain = (
-        ""
-        if champion is None
-        else f", gain {challenger[gate.metric] - champion[gate.metric]:+.4f} >= {gate.min_delta}"
-    )
-    return Check(
-        "threshold",
-        True,
-        f"{gate.metric} {challenger[gate.metric]:.4f} >= floor {gate.absolute_floor}{gain}",
-    )
+        mlflow.validate_evaluation_results({metric: threshold}, candidate, before)
+    except ModelValidationFailedException:
+        return False
+    return True
 
 
 def guardrails(
@@ -126,34 +174,41 @@ def guardrails(
     """Conditions that no gain in the gate metric may break."""
     checks: list[Check] = []
     if "priority_macro_f1" in challenger and "priority_macro_f1" in champion:
-        drop = champion["priority_macro_f1"] - challenger["priority_macro_f1"]
         checks.append(
-            Check(
+            drop_check(
                 "priority_macro_f1",
-                drop <= gate.max_priority_drop,
-                f"drop {drop:+.4f} <= {gate.max_priority_drop}",
+                challenger["priority_macro_f1"],
+                champion["priority_macro_f1"],
+                gate.max_priority_drop,
             )
         )
     if "priority_urgent_recall" in challenger:
         value = challenger["priority_urgent_recall"]
+        held = value >= gate.urgent_recall_floor
         checks.append(
             Check(
                 "priority_urgent_recall",
-                value >= gate.urgent_recall_floor,
-                f"{value:.4f} >= {gate.urgent_recall_floor}",
+                held,
+                f"{figure(value)} is {'at or above' if held else 'below'} "
+                f"the floor {figure(gate.urgent_recall_floor)}",
             )
         )
     for key, before in champion.items():
         if key.startswith("category_f1.") and key in challenger:
-            drop = before - challenger[key]
-            checks.append(
-                Check(
-                    key,
-                    drop <= gate.max_class_f1_drop,
-                    f"drop {drop:+.4f} <= {gate.max_class_f1_drop}",
-                )
-            )
+            checks.append(drop_check(key, challenger[key], before, gate.max_class_f1_drop))
     return checks
+
+
+def drop_check(name: str, value: float, before: float, tolerance: float) -> Check:
+    """``name`` may fall from the champion's ``before`` to ``value`` by at most ``tolerance``."""
+    drop = before - value
+    held = drop <= tolerance
+    return Check(
+        name,
+        held,
+        f"{figure(value)} against the champion's {figure(before)}: a drop of "
+        f"{figure(drop, True)}, {'within' if held else 'beyond'} the tolerance {figure(tolerance)}",
+    )
 
 
 def significance_check(interval: tuple[float, float] | None, gate: GateSettings) -> Check:
@@ -163,10 +218,12 @@ def significance_check(interval: tuple[float, float] | None, gate: GateSettings)
             "bootstrap", False, "no champion predictions on the same rows to test the gain"
         )
     low, high = interval
+    held = low > 0
     return Check(
         "bootstrap",
-        low > 0,
-        f"{gate.confidence:.0%} interval of the gain [{low:+.4f}, {high:+.4f}] lies above 0",
+        held,
+        f"the {gate.confidence:.0%} interval of the gain [{figure(low, True)}, "
+        f"{figure(high, True)}] {'lies' if held else 'does not lie'} above 0",
     )
 
 
@@ -195,7 +252,7 @@ def decide(
     if champion is None and not failed:
         reason = "first model: nothing to beat, floor met"
     elif failed:
-        reason = "rejected: " + "; ".join(f"{c.name} ({c.detail})" for c in failed)
+        reason = "rejected: " + "; ".join(c.message for c in failed)
     else:
         reason = "promoted: every check passed"
     return Decision(not failed, reason, challenger, champion, interval, checks)
@@ -215,4 +272,4 @@ def too_few_unseen(
         f" at least {gate.min_unseen_rows} are needed to compare"
     )
     check = Check("unseen rows", False, detail)
-    return Decision(False, f"rejected: unseen rows ({detail})", challenger, None, None, [check])
+    return Decision(False, f"rejected: {check.message}", challenger, None, None, [check])

@@ -405,14 +405,21 @@ def log_decision(
     champion_version: str | None,
     settings: Settings,
 ) -> dict[str, Any]:
-    """Put the decision on the retrain run: tags, champion metrics, JSON of every threshold."""
+    """Put the decision on the retrain run: tags, champion metrics, JSON of every threshold.
+
+    What goes to MLflow is for people comparing runs, so its figures are
+    rounded to :data:`gate.PLACES` places. The returned record, and the audit
+    row :func:`apply_decision` writes, keep them unrounded: a check decided
+    on a margin smaller than the rounding (a drop of 0.01000001 against a
+    tolerance of 0.01) can only be re-checked from the raw figures.
+    """
     record = {
         **decision.as_dict(),
         "challenger_version": registered.version,
         "champion_version": champion_version,
         "gate": settings.gate.model_dump(),
     }
-    mlflow.log_dict(record, "promotion/decision.json")
+    mlflow.log_dict(gate.rounded(record), "promotion/decision.json")
     mlflow.set_tags(
         {
             "promotion.decision": "promoted" if decision.promote else "rejected",
@@ -422,7 +429,7 @@ def log_decision(
         }
     )
     if decision.champion:
-        mlflow.log_metrics({f"champion.{k}": v for k, v in decision.champion.items()})
+        mlflow.log_metrics(gate.rounded({f"champion.{k}": v for k, v in decision.champion.items()}))
     return record
 
 

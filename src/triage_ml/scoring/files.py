@@ -1,22 +1,40 @@
-"""Scoring a file: a CSV or Parquet of tickets in, a file of predictions out, bad rows beside it."""
+"""Scoring a file: tickets in, predictions out (CSV, Parquet, JSON), bad rows beside it.
+
+Each scored row carries what joins it back to its source: ``source_row``, its
+1-based row number there (as the rejected rows file numbers rows), the source's
+own id as ``source_id`` when the file has an id column, and any columns asked
+for with ``--keep-columns``. ``top3`` is a list of ``{category, proba}`` in
+Parquet and JSON; CSV has no lists, so there it stays a JSON string.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from triage_ml import ingest
+from triage_ml import ingest, progress
 from triage_ml.errors import InputError
 from triage_ml.ingest import contracts
 from triage_ml.scoring.batch import predictions_frame
+from triage_model.predictor import OUTPUT_COLUMNS
 
-OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".json", ".jsonl")
+SOURCE_ROW, SOURCE_ID = "source_row", "source_id"
+# Every column a scored file may have besides the kept ones: a kept column may not share a name.
+SCORED_COLUMNS: tuple[str, ...] = (
+    "ticket_id",
+    SOURCE_ROW,
+    SOURCE_ID,
+    *OUTPUT_COLUMNS,
+    "model_version",
+    "scored_at",
+)
 logger = logging.getLogger(__name__)
 
 
@@ -25,45 +43,170 @@ def rejected_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejected.csv")
 
 
-def _write_part(frame: pd.DataFrame, path: Path, fmt: str, first: bool, writer: Any) -> Any:
-    """Append ``frame`` to a CSV, or to a Parquet file through one ParquetWriter.
+def check_output(output: Path, keep: Sequence[str]) -> None:
+    """Refuse an output format other than CSV, Parquet or JSON, and a kept column that clashes.
 
-    Returns:
-        The Parquet writer (None for a CSV), to pass back in for the next part.
+    Raises:
+        InputError: naming the suffix, or the kept column and the output column it would hide.
     """
-    if fmt == ".csv":
-        frame.to_csv(path, mode="w" if first else "a", header=first, index=False)
-        return None
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    if output.suffix not in OUTPUT_SUFFIXES:
+        raise InputError(
+            f"--output must end in {', '.join(OUTPUT_SUFFIXES[:-1])} or {OUTPUT_SUFFIXES[-1]},"
+            f" not '{output.suffix or output.name}'"
+        )
+    clashing = [name for name in keep if name in SCORED_COLUMNS]
+    if clashing:
+        raise InputError(
+            f"--keep-columns: {', '.join(repr(c) for c in clashing)} would clash with the scored"
+            " file's column of the same name; leave it out (the scored file has"
+            f" {', '.join(SCORED_COLUMNS)})"
+        )
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    writer = writer or pq.ParquetWriter(path, table.schema)
-    writer.write_table(table)
-    return writer
+
+def check_keep_columns(keep: Sequence[str], columns: Sequence[str], source: str) -> None:
+    """Refuse kept columns the source does not have.
+
+    Raises:
+        InputError: naming each unknown column and listing the source's columns.
+    """
+    unknown = [name for name in keep if name not in columns]
+    if unknown:
+        raise InputError(
+            f"--keep-columns: column(s) {', '.join(repr(c) for c in unknown)} not found in"
+            f" {source}; its columns are: {', '.join(columns)}"
+        )
+
+
+def source_columns(source: Path) -> list[str]:
+    """The column names of a CSV or Parquet file, read with its first row only.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
+    first = next(iter(ingest.as_source(source).chunks(1)), None)
+    return [] if first is None else [str(c) for c in first.columns]
+
+
+def joined(
+    predictions: pd.DataFrame, chunk: ingest.CheckedChunk, keep: Sequence[str]
+) -> pd.DataFrame:
+    """``predictions`` of ``chunk.valid`` with the columns that join them back to the source."""
+    raw = chunk.raw.loc[chunk.valid.index].reset_index(drop=True)
+    source = pd.DataFrame(
+        {SOURCE_ROW: chunk.offset + chunk.raw.index.get_indexer(chunk.valid.index) + 1}
+    )
+    if chunk.mapping.id_column:
+        source[SOURCE_ID] = raw[chunk.mapping.id_column]
+    for name in keep:
+        source[name] = raw[name]
+    predictions = predictions.reset_index(drop=True)
+    return pd.concat(
+        [predictions[["ticket_id"]], source, predictions.drop(columns="ticket_id")], axis=1
+    )
+
+
+def with_top3_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each ``top3`` JSON string parsed into its list of ``{category, proba}``."""
+    return frame.assign(top3=[json.loads(text) for text in frame["top3"]])
+
+
+class ScoredWriter:
+    """Writes a scored file chunk by chunk, in the format its suffix names."""
+
+    def __init__(self, path: Path, fmt: str, kept: Sequence[str]) -> None:
+        """Write to ``path`` as ``fmt`` (an :data:`OUTPUT_SUFFIXES` suffix).
+
+        ``kept`` names the source's text columns, typed as strings in Parquet
+        even when a first chunk holds none of their values.
+        """
+        self.path, self.fmt, self.kept = path, fmt, (SOURCE_ID, *kept)
+        self.rows = 0
+        self.parquet: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows."""
+        first = self.rows == 0
+        if self.fmt == ".csv":
+            frame.to_csv(self.path, mode="w" if first else "a", header=first, index=False)
+        elif self.fmt == ".parquet":
+            self._write_parquet(with_top3_lists(frame))
+        else:
+            self._write_json(with_top3_lists(frame), first)
+        self.rows += len(frame)
+
+    def _write_parquet(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.parquet is None:
+            schema = parquet_schema(pa.Schema.from_pandas(frame, preserve_index=False), self.kept)
+            self.parquet = pq.ParquetWriter(self.path, schema)
+        table = pa.Table.from_pandas(frame, schema=self.parquet.schema, preserve_index=False)
+        self.parquet.write_table(table)
+
+    def _write_json(self, frame: pd.DataFrame, first: bool) -> None:
+        # pandas turns timestamps, NaN and numpy scalars into JSON; json writes it back
+        # without pandas' escaped slashes ("billing\/refunds").
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        lines = [json.dumps(record, ensure_ascii=False) for record in records]
+        # JSON Lines: one object a line. JSON: one array, so objects are comma-separated.
+        if self.fmt == ".json":
+            text = ("[\n" if first else ",\n") + ",\n".join(lines)
+        else:
+            text = "".join(f"{line}\n" for line in lines)
+        with self.path.open("w" if first else "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def close(self) -> None:
+        """Finish the file (a Parquet footer, a JSON array's closing bracket)."""
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.fmt == ".json" and self.rows:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write("\n]\n")
+
+
+def parquet_schema(inferred: Any, kept: Sequence[str]) -> Any:
+    """``inferred`` with ``top3`` as list<struct<category, proba>> and the kept columns as strings.
+
+    Stated rather than inferred from the first chunk, whose kept columns may
+    all be empty (an Arrow null type that later chunks' strings would break).
+    """
+    import pyarrow as pa
+
+    top3 = pa.list_(pa.struct([("category", pa.string()), ("proba", pa.float64())]))
+    fields = [
+        field.with_type(top3)
+        if field.name == "top3"
+        else field.with_type(pa.string())
+        if field.name in kept
+        else field
+        for field in inferred
+    ]
+    return pa.schema(fields, metadata=inferred.metadata)
 
 
 def _predict_chunks(
     model: Any,
     model_version: str,
     chunks: Iterator[ingest.CheckedChunk],
-    partial: Path,
-    fmt: str,
+    writer: ScoredWriter,
+    keep: Sequence[str],
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Predict the valid rows of each checked chunk into ``partial``; returns (scored, rejected)."""
-    scored, rejected, writer = 0, [], None
+    """Predict the valid rows of each checked chunk into ``writer``; returns (scored, rejected)."""
+    rejected: list[dict[str, Any]] = []
     try:
         for chunk in chunks:
             rejected += chunk.rejected
-            if chunk.valid.empty:
-                continue
-            predictions = predictions_frame(model, chunk.valid, model_version)
-            writer = _write_part(predictions, partial, fmt, scored == 0, writer)
-            scored += len(predictions)
+            if not chunk.valid.empty:
+                predictions = predictions_frame(model, chunk.valid, model_version)
+                writer.write(joined(predictions, chunk, keep))
+            # The file's row count is not known before it is read: a count, no bar.
+            read = chunk.offset + len(chunk.raw)
+            progress.report(f"scoring: {read} rows read, {len(rejected)} rejected", read, 0)
     finally:
-        if writer is not None:
-            writer.close()
-    return scored, rejected
+        writer.close()
+    return writer.rows, rejected
 
 
 def _write_rejected(rejected: list[dict[str, Any]], path: Path) -> None:
@@ -88,24 +231,39 @@ def score_file(
     mapping: ingest.ColumnMapping,
     priority_levels: tuple[str, ...],
     chunk_rows: int,
+    keep: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Predict every valid ticket of a CSV/Parquet file into ``output`` (either format), by chunks.
+    """Predict every valid ticket of a CSV/Parquet file into ``output``, chunk by chunk.
 
     Rows that break the ticket contract are not predicted; they go to
     :func:`rejected_path` with their reasons. The output appears only when
     complete: it is written to a temporary name and renamed at the end.
 
+    Args:
+        model: the loaded pyfunc model.
+        model_version: its registered version, written on every row.
+        source: the CSV or Parquet file of tickets.
+        output: a ``.csv``, ``.parquet``, ``.json`` (one array) or ``.jsonl`` (JSON Lines) file.
+        mapping: how the source's columns map onto ticket fields.
+        priority_levels: the priority scale of the ticket contract.
+        chunk_rows: rows read, checked and predicted at a time.
+        keep: source columns copied, as read, onto each scored row.
+
     Raises:
-        InputError: an output format other than CSV or Parquet, or an unreadable source.
+        InputError: another output format, a kept column that clashes with an output column or
+            that the source lacks, an unreadable source, or no valid ticket in it.
     """
-    if output.suffix not in OUTPUT_SUFFIXES:
-        raise InputError(
-            f"--output must end in .csv or .parquet, not '{output.suffix or output.name}'"
-        )
+    check_output(output, keep)
+    check_keep_columns(keep, source_columns(source), str(source))
     schema = contracts.load_schema("tickets", priority_levels)
     partial = output.with_name(f".{output.name}.partial")
     chunks = ingest.checked_chunks(ingest.as_source(source), mapping, schema, chunk_rows)
-    scored, rejected = _predict_chunks(model, model_version, chunks, partial, output.suffix)
+    writer = ScoredWriter(partial, output.suffix, keep)
+    try:
+        scored, rejected = _predict_chunks(model, model_version, chunks, writer, keep)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     if scored == 0:
         partial.unlink(missing_ok=True)
         raise InputError(f"{source} has no valid tickets to score ({len(rejected)} rejected)")

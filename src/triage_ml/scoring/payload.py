@@ -196,3 +196,44 @@ def check_request(raw: bytes, fields: Mapping[str, str], max_rows: int) -> int:
     rows = rows_of(parse(raw))
     check_rows(rows, fields, max_rows)
     return len(rows)
+
+
+def input_fields_only(payload: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """A checked ``payload`` in the same format, without the ticket fields the model does not read.
+
+    Raises:
+        RequestRefusedError: as :func:`rows_of` does, for a payload in none of the formats.
+    """
+    rows_of(payload)  # the one format it is in, refused otherwise
+    key = next(name for name in FORMATS if name in payload)
+    data = payload[key]
+    if key == SPLIT:
+        kept = [i for i, name in enumerate(data["columns"]) if name in fields]
+        data = {
+            **data,
+            "columns": [data["columns"][i] for i in kept],
+            "data": [[row[i] for i in kept] for row in data["data"]],
+        }
+    elif isinstance(data, dict):
+        data = {name: values for name, values in data.items() if name in fields}
+    else:
+        data = [{name: value for name, value in row.items() if name in fields} for row in data]
+    return {**payload, key: data}
+
+
+def passed_on(raw: bytes, fields: Mapping[str, str], max_rows: int) -> bytes:
+    """Check a scoring request (as :func:`check_request`); the body to give the model's server.
+
+    Fields the model does not read (a client's own ``ticket_id``, say) are
+    left out of it: MLflow would ignore them, but warn "Found extra inputs"
+    on every request. A body with none is passed on as it came.
+
+    Raises:
+        RequestRefusedError: as :func:`check_request` does.
+    """
+    parsed = parse(raw)
+    rows = rows_of(parsed)
+    check_rows(rows, fields, max_rows)
+    if not fields or all(name in fields for row in rows for name in row):
+        return raw
+    return json.dumps(input_fields_only(parsed, fields)).encode()
