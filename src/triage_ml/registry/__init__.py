@@ -1,10 +1,12 @@
 """MLflow: the workspace, model versions and aliases (``versions``).
 
-The gate, promotion, recovery, integrity and status are modules of their own.
+Run names and tags are in ``runs``. The gate, promotion, recovery, integrity,
+status and model cards (``card``) are modules of their own.
 """
 
 from __future__ import annotations
 
+from triage_ml.registry.runs import git_sha, run_name, run_tags
 from triage_ml.registry.versions import (
     MODEL_REQUIREMENTS,
     REPLACED_TAG,
@@ -51,6 +53,7 @@ __all__ = [
     "aliases",
     "champion_uri",
     "client",
+    "git_sha",
     "input_example",
     "load_champion",
     "load_checked",
@@ -69,6 +72,8 @@ __all__ = [
     "resolve_version",
     "restore_aliases",
     "roll_back",
+    "run_name",
+    "run_tags",
     "stored_manifest",
     "use_workspace",
     "verified_files",

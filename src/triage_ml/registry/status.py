@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from sqlalchemy.engine import Connection
 
 from triage_ml import registry, store
-from triage_ml.registry import recovery
+from triage_ml.registry import recovery, runs
 from triage_ml.settings import Settings
 
 
@@ -41,14 +41,26 @@ def champion_summary(client: MlflowClient, settings: Settings) -> dict[str, Any]
 
 
 def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
-    """The newest retraining runs (parents only), newest first."""
-    runs = mlflow.search_runs(
-        experiment_names=[settings.experiment_name],
-        filter_string="tags.mlflow.runName = 'monthly-retrain'",
-        order_by=["start_time DESC"],
-        max_results=limit,
-        output_format="list",
-    )
+    """The newest retraining runs (parents only), newest first.
+
+    Parents are named ``retrain <month> · <n> tickets``; earlier ones were all
+    ``monthly-retrain``, and both are listed.
+    """
+    found = [
+        run
+        for name_filter in (
+            f"attributes.run_name LIKE '{runs.RUN_PREFIX}%'",
+            f"attributes.run_name = '{runs.LEGACY_RUN_NAME}'",
+        )
+        for run in mlflow.search_runs(
+            experiment_names=[settings.experiment_name],
+            filter_string=name_filter,
+            order_by=["start_time DESC"],
+            max_results=limit,
+            output_format="list",
+        )
+    ]
+    newest = sorted(found, key=lambda r: r.info.start_time, reverse=True)[:limit]
     return [
         {
             "run_id": r.info.run_id,
@@ -58,7 +70,7 @@ def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
             "challenger_version": r.data.tags.get("promotion.challenger_version"),
             "category_macro_f1": r.data.metrics.get("category_macro_f1"),
         }
-        for r in runs
+        for r in newest
     ]
 
 

@@ -11,6 +11,8 @@ from (here). Registering, the gate and the alias move are in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ import mlflow
 import pandas as pd
 from mlflow.data.meta_dataset import MetaDataset
 
+from triage_ml.registry import runs
 from triage_ml.settings import Settings, TrainSettings
 from triage_ml.training import dataset, diagnostics, fit, inputs, metrics, priority, selection
 from triage_model.predictor import ENCODER, TriagePredictor
@@ -84,14 +87,56 @@ def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
     )
 
 
-def log_candidate(scored: selection.Scored, parent_run_id: str, seconds: float) -> None:
-    """Log a cross-validated candidate as a child run (its setting, fold scores, CV time)."""
+@contextmanager
+def candidate_run(name: str, parent_run_id: str) -> Iterator[None]:
+    """A candidate's child run, open while the block runs: its duration is the candidate's CV.
+
+    The parent is named explicitly: candidates are cross-validated in worker
+    threads, where MLflow has no active run. A block that raises ends the
+    child run as failed.
+    """
     with mlflow.start_run(
-        run_name=f"candidate-{scored.name}", nested=True, parent_run_id=parent_run_id
+        run_name=f"candidate-{name}",
+        nested=True,
+        parent_run_id=parent_run_id,
+        tags={"candidate": name, **runs.run_tags()},
     ):
-        mlflow.set_tag("candidate", scored.name)
-        mlflow.log_params(scored.params)
-        mlflow.log_metrics({**scored.figures(), "cv_seconds": seconds})
+        yield
+
+
+def log_scored(scored: selection.Scored, seconds: float) -> None:
+    """On the active child run: the searched setting, fold scores and CV seconds.
+
+    The params are the grid's keys with the chosen values, plus any configured
+    overrides (``candidate_params``), never a full ``get_params()`` dump.
+    """
+    mlflow.log_params(scored.params)
+    mlflow.log_metrics({**scored.figures(), "cv_seconds": seconds, "fit_seconds": seconds})
+
+
+def log_candidate(scored: selection.Scored, parent_run_id: str, seconds: float) -> None:
+    """Log a scored candidate as a child run of its own (the ensemble, which has no fit)."""
+    with candidate_run(scored.name, parent_run_id):
+        log_scored(scored, seconds)
+
+
+def log_configuration(settings: Settings) -> None:
+    """Put what the retraining was told to do on the active (parent) run, as params."""
+    mlflow.log_params(runs.configuration_params(settings))
+
+
+def log_comparable_metrics(
+    chosen: selection.Scored, test_figures: dict[str, float], seconds: dict[str, float]
+) -> None:
+    """On the parent: the chosen candidate's CV figures, ``test_`` figures and ``fit_seconds``.
+
+    Under the names the child runs use (``triage_ml.registry.runs``), with
+    the chosen candidate and its searched setting as params.
+    """
+    mlflow.log_metrics(runs.comparable_metrics(chosen.figures(), test_figures, seconds))
+    mlflow.log_params(
+        {"candidate": chosen.name, **{f"candidate.{k}": v for k, v in chosen.params.items()}}
+    )
 
 
 def serving_config(

@@ -88,12 +88,19 @@ class Scored:
         return candidates.COMPLEXITY.get(self.name, max(candidates.COMPLEXITY.values()))
 
     def figures(self) -> dict[str, float]:
-        """What a candidate's child run logs."""
+        """What a candidate's child run logs (names in ``triage_ml.registry.runs``).
+
+        The parent logs the chosen candidate's ``cv_category_...`` figures under
+        the same names; ``cv_macro_f1_mean`` and ``cv_macro_f1_std_error`` stay
+        for readers of earlier runs.
+        """
         return {
+            "cv_category_macro_f1": self.mean,
+            "cv_category_macro_f1_se": self.standard_error,
+            **{f"cv_category_macro_f1_fold_{i}": s for i, s in enumerate(self.fold_scores)},
+            "cv_settings_tried": float(self.settings_tried),
             "cv_macro_f1_mean": self.mean,
             "cv_macro_f1_std_error": self.standard_error,
-            **{f"cv_macro_f1_fold_{i}": s for i, s in enumerate(self.fold_scores)},
-            "cv_settings_tried": float(self.settings_tried),
         }
 
 

@@ -1,0 +1,383 @@
+"""The model card of a registered version: its MLflow description in Markdown, and searchable tags.
+
+A card says what the version predicts and from which inputs, which
+candidate it is and with what setting, how it did on the held-out test
+rows (per class, with a confusion matrix), which data it learned from, what
+the gate decided and why, its known limits, and the commit it came from.
+It names classes and counts only: never ticket text or anything about a
+customer.
+
+:func:`model_card` is the Markdown of a :class:`Card`; :func:`card_facts`
+gathers a Card from a retraining's objects; :func:`write_card` is the one
+function here that writes to the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from mlflow import MlflowClient
+from sklearn.metrics import confusion_matrix
+
+from triage_ml.registry import runs
+from triage_ml.registry.versions import model_signature
+from triage_ml.settings import Settings
+from triage_ml.training.metrics import metric_key
+
+if TYPE_CHECKING:
+    from triage_ml.training.dataset import Snapshot
+    from triage_ml.training.retrain import Challenger
+    from triage_ml.training.selection import Scored
+
+# Classes with fewer labeled tickets than this are called out as known limits.
+SMALL_CLASS_ROWS = 50
+# Model version descriptions are VARCHAR(5000) in MLflow's SQL registry (PostgreSQL enforces it).
+MAX_CARD_CHARS = 5000
+MODEL_DESCRIPTION = (
+    "triage-ml models triage customer-support tickets: from a ticket's subject, body and"
+    " metadata (channel, customer tier, lifetime value, language, repeat contacts) each"
+    " predicts the ticket's category with a confidence and its top three, the team it"
+    " routes to, and its priority. Every version is retrained on labeled tickets, chosen by"
+    " cross-validation among candidate models, measured on held-out recent tickets, and"
+    " promoted to the `champion` alias only when the gate finds it better than the"
+    " champion. Each version's description is its model card."
+)
+HEADLINE_METRICS: tuple[str, ...] = (
+    "category_macro_f1",
+    "category_accuracy",
+    "category_top2_accuracy",
+    "category_ece",
+    "category_abstained",
+    "priority_macro_f1",
+    "priority_urgent_recall",
+    "priority_level_error",
+)
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What a version learned from: counts, dates and digests, never rows."""
+
+    snapshot_digest: str
+    batches: tuple[str, ...]
+    first_day: str | None
+    last_day: str | None
+    class_counts: dict[str, int]
+    languages: dict[str, int]
+    test_rows: int
+
+
+@dataclass(frozen=True)
+class Card:
+    """The facts of one registered version's model card."""
+
+    model_name: str
+    version: str
+    run_id: str
+    candidate: str
+    params: dict[str, Any]
+    cv: dict[str, float]
+    inputs: tuple[str, ...]
+    required_inputs: tuple[str, ...]
+    priority_levels: tuple[str, ...]
+    metrics: dict[str, float]
+    labels: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    data: DataFacts
+    decision: dict[str, Any]
+    git_sha: str
+
+
+def data_facts(
+    frame: pd.DataFrame, digest: str, batches: Sequence[str], test_rows: int
+) -> DataFacts:
+    """Counts, date range and languages of a snapshot's labeled tickets (text never read)."""
+    days = pd.to_datetime(frame["created_at"], utc=True).dropna() if "created_at" in frame else []
+    languages = frame["language"].fillna("unknown") if "language" in frame else pd.Series()
+    return DataFacts(
+        snapshot_digest=digest,
+        batches=tuple(batches),
+        first_day=days.min().date().isoformat() if len(days) else None,
+        last_day=days.max().date().isoformat() if len(days) else None,
+        class_counts=_counts(frame["category"]),
+        languages=_counts(languages),
+        test_rows=test_rows,
+    )
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    counts = values.astype(str).value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
+def confusion(
+    truth: Sequence[str], predicted: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """Labels (true and predicted, sorted) and counts: rows are true classes, columns predicted."""
+    truth, predicted = [str(t) for t in truth], [str(p) for p in predicted]
+    labels = sorted(set(truth) | set(predicted))
+    matrix = confusion_matrix(truth, predicted, labels=labels)
+    return tuple(labels), tuple(tuple(int(n) for n in row) for row in matrix)
+
+
+def card_facts(
+    settings: Settings,
+    version: str,
+    run_id: str,
+    chosen: Scored,
+    challenger: Challenger,
+    test: pd.DataFrame,
+    snapshot: Snapshot,
+    decision: Mapping[str, Any],
+) -> Card:
+    """The card of a version a retraining registered, from the retraining's own objects."""
+    predicted = challenger.predictions
+    has_priority = "priority" in predicted and bool(predicted["priority"].notna().any())
+    labels, matrix = confusion(test["category"].tolist(), predicted["category"].tolist())
+    inputs = model_signature().inputs
+    return Card(
+        model_name=settings.model_name,
+        version=str(version),
+        run_id=run_id,
+        candidate=chosen.name,
+        params=dict(chosen.params),
+        cv=chosen.figures(),
+        inputs=tuple(inputs.input_names()),
+        required_inputs=tuple(c.name for c in inputs.inputs if c.required),
+        priority_levels=tuple(settings.priority_levels) if has_priority else (),
+        metrics=dict(challenger.metrics),
+        labels=labels,
+        confusion=matrix,
+        data=data_facts(snapshot.frame, snapshot.digest, snapshot.batch_ids, len(test)),
+        decision=dict(decision),
+        git_sha=runs.git_sha(),
+    )
+
+
+def card_tags(card: Card) -> dict[str, str]:
+    """The card's facts as version tags, for searching versions (``tags.candidate = 'logreg'``)."""
+    tags = {
+        "candidate": card.candidate,
+        "snapshot_digest": card.data.snapshot_digest,
+        "gate_decision": "promoted" if card.decision.get("promote") else "rejected",
+        "git_sha": card.git_sha,
+        "training_rows": str(sum(card.data.class_counts.values())),
+        "test_rows": str(card.data.test_rows),
+        "data_first_day": card.data.first_day or "unknown",
+        "data_last_day": card.data.last_day or "unknown",
+        "languages": ",".join(card.data.languages),
+    }
+    tags.update({f"test_{k}": _fig(card.metrics[k]) for k in HEADLINE_METRICS if k in card.metrics})
+    return tags
+
+
+def write_card(client: MlflowClient, card: Card) -> str:
+    """Write the card as the version's description and tags; describe the registered model.
+
+    Returns:
+        The Markdown written.
+    """
+    text = model_card(card)
+    client.update_registered_model(card.model_name, description=MODEL_DESCRIPTION)
+    client.update_model_version(card.model_name, card.version, description=text)
+    for key, value in card_tags(card).items():
+        client.set_model_version_tag(card.model_name, card.version, key, value)
+    return text
+
+
+def model_card(card: Card, limit: int = MAX_CARD_CHARS) -> str:
+    """The version's description: the full card, or a compact one when the full one is too long.
+
+    The compact card lists the most frequent confusions instead of the whole
+    matrix and the smallest classes instead of all of them (the full figures
+    are the run's artifacts); a card still too long is cut with a note.
+    """
+    for compact in (False, True):
+        text = "\n\n".join(section(card, compact) for section in SECTIONS) + "\n"
+        if len(text) <= limit:
+            return text
+    footer = f"\n\n(cut to {limit:,} characters; see run {card.run_id})\ngit SHA: {card.git_sha}\n"
+    return text[: limit - len(footer)] + footer
+
+
+def _title(card: Card, compact: bool) -> str:
+    outcome = "promoted to champion" if card.decision.get("promote") else "not promoted"
+    return (
+        f"# Model card: {card.model_name} version {card.version}\n\n"
+        f"Registered from MLflow run `{card.run_id}`; {outcome}."
+    )
+
+
+def _predicts(card: Card, compact: bool) -> str:
+    classes = [c for c in card.labels if c in card.data.class_counts]
+    lines = [
+        "## What it predicts",
+        "",
+        f"- **category**: one of {len(classes)} classes ({_listed(classes, 20)}), with its"
+        " confidence, the top three, and the route of the category.",
+    ]
+    if card.priority_levels:
+        lines.append(f"- **priority**: one of {', '.join(card.priority_levels)}.")
+    else:
+        lines.append("- no priority: the training labels held fewer than two priority levels.")
+    inputs = ", ".join(
+        f"`{n}`" + (" (required)" if n in card.required_inputs else "") for n in card.inputs
+    )
+    lines += ["", f"Inputs: {inputs}. Other columns are ignored."]
+    return "\n".join(lines)
+
+
+def _candidate(card: Card, compact: bool) -> str:
+    lines = ["## Candidate", "", f"`{card.candidate}`, chosen by cross-validation."]
+    if "cv_category_macro_f1" in card.cv:
+        lines[-1] += (
+            f" CV category macro-F1 {_fig(card.cv['cv_category_macro_f1'])}"
+            f" ± {_fig(card.cv.get('cv_category_macro_f1_se', 0.0))} (standard error)."
+        )
+    if card.params:
+        lines += ["", "| parameter | value |", "| --- | --- |"]
+        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in sorted(card.params.items())]
+    else:
+        lines += ["", "No searched parameters: the candidate's fixed settings."]
+    return "\n".join(lines)
+
+
+def _metrics(card: Card, compact: bool) -> str:
+    headline = [k for k in HEADLINE_METRICS if k in card.metrics]
+    lines = [
+        "## Held-out metrics",
+        "",
+        f"The candidate fitted on the other rows, measured on {card.data.test_rows:,} held-out"
+        " test tickets; the version itself is that recipe refitted on every labeled ticket.",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        *(f"| {k} | {_fig(card.metrics[k])} |" for k in headline),
+        "",
+        "| class | F1 | test tickets |",
+        "| --- | --- | --- |",
+    ]
+    support = {label: sum(row) for label, row in zip(card.labels, card.confusion)}
+    classes = [c for c in card.labels if support.get(c)]
+    for c in _worst(classes, card.metrics, 10) if compact else classes:
+        f1 = card.metrics.get(f"category_f1.{metric_key(c)}")
+        lines.append(f"| {_cell(c)} | {_fig(f1)} | {support[c]} |")
+    lines += ["", _confusions(card) if compact else _confusion_table(card)]
+    return "\n".join(lines)
+
+
+def _worst(classes: list[str], metrics: Mapping[str, float], n: int) -> list[str]:
+    return sorted(classes, key=lambda c: metrics.get(f"category_f1.{metric_key(c)}", 0.0))[:n]
+
+
+def _confusion_table(card: Card) -> str:
+    lines = [
+        "Confusion matrix (rows: true class, columns: predicted):",
+        "",
+        "| true \\ predicted | " + " | ".join(_cell(c) for c in card.labels) + " |",
+        "| --- | " + " | ".join("---" for _ in card.labels) + " |",
+    ]
+    for label, row in zip(card.labels, card.confusion):
+        if sum(row):
+            lines.append(f"| {_cell(label)} | " + " | ".join(str(n) for n in row) + " |")
+    return "\n".join(lines)
+
+
+def _confusions(card: Card, n: int = 10) -> str:
+    pairs = [
+        (count, true, predicted)
+        for true, row in zip(card.labels, card.confusion)
+        for predicted, count in zip(card.labels, row)
+        if true != predicted and count
+    ]
+    lines = [
+        f"The {n} most frequent confusions (the full matrix is the run's"
+        " `evaluation/category_confusion_matrix.png`):",
+        "",
+        "| true | predicted | tickets |",
+        "| --- | --- | --- |",
+    ]
+    top = sorted(pairs, key=lambda p: (-p[0], p[1], p[2]))[:n]
+    lines += [f"| {_cell(t)} | {_cell(p)} | {c} |" for c, t, p in top]
+    return "\n".join(lines)
+
+
+def _data(card: Card, compact: bool) -> str:
+    data = card.data
+    counts = data.class_counts
+    shown = list(counts.items())[-10:] if compact else list(counts.items())
+    lines = [
+        "## Data",
+        "",
+        f"- snapshot digest: `{data.snapshot_digest}`",
+        f"- ingest batches: {len(data.batches)} ({_listed([f'`{b}`' for b in data.batches], 5)})",
+        f"- tickets created: {data.first_day or 'unknown'} to {data.last_day or 'unknown'}",
+        f"- labeled tickets: {sum(counts.values()):,}, of which {data.test_rows:,} held out"
+        " for the test",
+        "",
+        "| class | labeled tickets |",
+        "| --- | --- |",
+        *(f"| {_cell(c)} | {n:,} |" for c, n in shown),
+    ]
+    if compact and len(shown) < len(counts):
+        lines.append(f"| ({len(counts) - len(shown)} larger classes) | |")
+    return "\n".join(lines)
+
+
+def _gate(card: Card, compact: bool) -> str:
+    decision = card.decision
+    outcome = "Promoted" if decision.get("promote") else "Not promoted"
+    lines = [
+        "## Gate decision",
+        "",
+        f"**{outcome}**: {decision.get('reason', 'no reason recorded')}",
+    ]
+    checks = decision.get("checks") or []
+    if checks and not compact:
+        lines += ["", "| check | held | detail |", "| --- | --- | --- |"]
+        lines += [
+            f"| {_cell(c['name'])} | {'yes' if c['passed'] else 'no'} | {_cell(c['detail'])} |"
+            for c in checks
+        ]
+    return "\n".join(lines)
+
+
+def _limits(card: Card, compact: bool) -> str:
+    data = card.data
+    small = [f"{c} ({n})" for c, n in data.class_counts.items() if n < SMALL_CLASS_ROWS]
+    languages = [f"{lang} ({n:,})" for lang, n in data.languages.items()]
+    lines = [
+        "## Known limits",
+        "",
+        f"- classes with fewer than {SMALL_CLASS_ROWS} labeled tickets: "
+        + (f"{_listed(small, 10)}; their figures are noisy" if small else "none"),
+        f"- languages seen: {_listed(languages, 10) if languages else 'not recorded'};"
+        " tickets in other languages are untested",
+        f"- it learned from tickets created up to {data.last_day or 'an unknown day'};"
+        " categories outside its classes are never predicted",
+    ]
+    return "\n".join(lines)
+
+
+def _sha(card: Card, compact: bool) -> str:
+    return f"git SHA: {card.git_sha}"
+
+
+SECTIONS = (_title, _predicts, _candidate, _metrics, _data, _gate, _limits, _sha)
+
+
+def _listed(items: Sequence[str], n: int) -> str:
+    shown = ", ".join(items[:n])
+    return shown if len(items) <= n else f"{shown} and {len(items) - n} more"
+
+
+def _fig(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _cell(value: Any) -> str:
+    # A pipe or a line break in a class name would break the Markdown table.
+    return str(value).replace("|", "\\|").replace("\n", " ")
