@@ -4,7 +4,8 @@ Registered from ``tests/conftest.py`` (``pytest_plugins``). A test asks for
 ``prefect_server`` (session scope) and gets a :class:`PrefectServer`: its
 ``api_url`` (``http://127.0.0.1:<port>/api``) and ``cli_env()``, the
 environment for a ``triage-ml`` or ``prefect`` subprocess that talks to it.
-``prefect_api_url`` is the URL alone.
+``prefect_api_url`` is the URL alone. ``prefect_ui_server`` is a second
+server with its UI on, for the browser test.
 
 The flow tests' ``prefect_test_harness`` is a different, in-process server;
 this one is a separate ``prefect server start`` process, as in production.
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,10 +101,14 @@ class PrefectServer:
         )
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """A real Prefect server on loopback with its own PREFECT_HOME, shared by the session."""
-    home = tmp_path_factory.mktemp("prefect-server")
+@contextmanager
+def started_prefect_server(home: Path, ui: bool = False) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free loopback port with PREFECT_HOME under ``home``.
+
+    Args:
+        home: a directory for the server's state and log.
+        ui: serve the UI too (at the API URL without ``/api``); off, start-up is quicker.
+    """
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -111,26 +117,33 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             "PREFECT_HOME": str(home / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
-            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_UI_ENABLED": str(ui).lower(),
+            # The UI asks this URL for the API; its default is port 4200, not this server's.
+            "PREFECT_UI_API_URL": api_url,
         }
     )
     log = home / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = [sys.executable, "-m", "prefect", "server", "start"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     with running(command, env, log, f"{api_url}/health") as seconds:
         server = PrefectServer(api_url, home, log, round(seconds, 1))
         print(
             f"\nprefect server {api_url} healthy after {server.startup_seconds} s", file=sys.stderr
         )
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """A real Prefect server on loopback with its own PREFECT_HOME, shared by the session."""
+    with started_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """Like ``prefect_server``, with the UI served at ``api_url`` without its ``/api``."""
+    with started_prefect_server(tmp_path_factory.mktemp("prefect-ui-server"), ui=True) as server:
         yield server
 
 

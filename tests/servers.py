@@ -1,28 +1,33 @@
-"""Start and stop real server processes on loopback for the tests that need them."""
+"""Start and stop real server processes on loopback for the tests that need them.
+
+mirakuru starts a process and waits until it answers (``HTTPExecutor``), and
+stops its whole process group; port-for picks free ports. What is left here is
+the suite's own: logs kept for failure messages, and the MLflow servers.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from triage_ml.scoring import serving
+import port_for
+from mirakuru import HTTPExecutor, SimpleExecutor
+from mirakuru.exceptions import ExecutorError, ProcessFinishedWithError
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, on this machine."""
+    return port_for.select_random()
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -34,46 +39,82 @@ def tail(path: Path, lines: int = 30) -> str:
     )
 
 
-def wait_for_http(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180
-) -> float:
-    """:func:`triage_ml.serving.wait_until_ready`, failing with the end of the server's log."""
-    try:
-        return serving.wait_until_ready(url, process, timeout)
-    except RuntimeError as failure:
-        raise RuntimeError(f"{failure}:\n{tail(log)}") from None
+def exactly(command: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """``command`` under ``env(1)``, unsetting what ``env`` leaves out of ``os.environ``.
+
+    mirakuru adds its process's environment to the one it is given; a test that
+    removes a variable (a token, a Prefect setting) means it to be absent.
+    """
+    return ["env", *(f"--unset={name}" for name in os.environ if name not in env), "--", *command]
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM the process group, then SIGKILL it if it lingers."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
+@contextmanager
+def stopped_at_exit(executor: SimpleExecutor, log: Path) -> Iterator[float]:
+    """Start ``executor``; yield the seconds it took to be ready; stop its process group at exit.
+
+    Raises:
+        RuntimeError: it exited or did not become ready, with the end of its log.
+    """
+    began = time.perf_counter()
     try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout)
+        executor.start()
+    except ExecutorError as failure:
+        raise RuntimeError(f"{failure}\n{tail(log)}") from None
+    try:
+        yield time.perf_counter() - began
+    finally:
+        # Servers exit on SIGTERM with codes of their own choosing: only start-up is checked.
+        with contextlib.suppress(ProcessFinishedWithError):
+            executor.stop()
 
 
 @contextmanager
 def running(
-    command: Sequence[str], env: Mapping[str, str], log: Path, health_url: str
+    command: Sequence[str],
+    env: Mapping[str, str],
+    log: Path,
+    health_url: str,
+    timeout: float = 180,
 ) -> Iterator[float]:
-    """Run ``command`` in its own process group until the block ends; yields start-up seconds."""
+    """Run ``command`` (its own process group) until the block ends; yields start-up seconds.
+
+    Ready when ``health_url`` answers a GET with 2xx; output goes to ``log``.
+    """
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            list(command),
-            env=dict(env),
+        executor = HTTPExecutor(
+            exactly(command, env),
+            health_url,
+            method="GET",
+            timeout=timeout,
+            sleep=0.3,
+            envvars=dict(env),
+            cwd=str(REPO),
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=REPO,
-            start_new_session=True,
         )
-    try:
-        yield wait_for_http(health_url, process, log)
-    finally:
-        stop(process)
+        with stopped_at_exit(executor, log) as seconds:
+            yield seconds
+
+
+@contextmanager
+def background(
+    command: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """Run ``command`` (its own process group, output to ``log``) until the block ends.
+
+    For processes with nothing to poll, such as a Prefect worker; yields the process.
+    """
+    with log.open("wb") as out:
+        executor = SimpleExecutor(
+            exactly(command, env),
+            timeout=20,
+            envvars=dict(env),
+            cwd=str(cwd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        with stopped_at_exit(executor, log):
+            yield executor.process
 
 
 @dataclass(frozen=True)
@@ -110,3 +151,30 @@ def mlflow_server(root: Path, backend_store_uri: str | None = None) -> Iterator[
         f"{url}/health",
     ) as seconds:
         yield MlflowServer(url, backend, root / "artifacts", seconds)
+
+
+@contextmanager
+def start_mlflow_ui(home: Path) -> Iterator[str]:
+    """The MLflow UI over a workspace's store (``<home>/mlflow.db``, ``<home>/mlartifacts``).
+
+    ``mlflow server`` on a free loopback port until the block ends (its log in
+    ``<home>/mlflow-ui.log``); yields its base URL.
+    """
+    port = free_port()
+    command = [
+        str(VENV_BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(home / "mlartifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with running(command, os.environ, home / "mlflow-ui.log", f"{url}/health"):
+        yield url

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from mlflow import MlflowClient
 
 from fixtures_prefect_server import PrefectServer
-from servers import MlflowServer, mlflow_server, stop
+from servers import MlflowServer, background, mlflow_server
 from triage_ml import store, synth
 
 pytestmark = [pytest.mark.flows, pytest.mark.slow]
@@ -73,17 +73,9 @@ def worker(topology: Topology, tmp_path: Path) -> Iterator[subprocess.Popen[byte
         PREFECT_HOME=str(tmp_path / "worker"),
         PREFECT_WORKER_QUERY_SECONDS="2",
     )
-    with (tmp_path / "worker.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    yield process
-    stop(process)
+    command = [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"]
+    with background(command, env, tmp_path / "worker.log", tmp_path) as process:
+        yield process
 
 
 def run_deployment(

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from servers import free_port, running, stop, tail, wait_for_http
+from servers import free_port, running, tail
 from triage_ml import cli
 from triage_ml.scoring import serving
 from triage_ml.settings import Settings
@@ -284,20 +283,10 @@ def test_allow_remote_serves_every_address_with_a_warning_and_the_token(
     log = tmp_path / "serve.log"
     argv = ["serve", "--host", "0.0.0.0", "--allow-remote", "--token-file", str(token_file)]
     environment = {k: v for k, v in os.environ.items() if k != serving.TOKEN_ENV}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("triage-ml")), *argv, "--port", str(port)],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/ping", process, log)
+    command = [str(Path(sys.executable).with_name("triage-ml")), *argv, "--port", str(port)]
+    with running(command, environment, log, f"http://127.0.0.1:{port}/ping"):
         local = Server(port)
         assert local.call({"dataframe_records": [TICKET]}, token=None)[0] == 401
         assert local.call({"dataframe_records": [TICKET]})[0] == 200
-    finally:
-        stop(process)
     text = tail(log, 200)
     assert "warning: serving the network on 0.0.0.0" in text and TOKEN not in text
