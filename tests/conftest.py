@@ -40,6 +40,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             "PREFECT_HOME": str(root / "prefect"),
             "MPLCONFIGDIR": str(root / "mpl"),
             "DO_NOT_TRACK": "1",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             "TRIAGE_HOME": str(root / "default-home"),

@@ -103,6 +103,10 @@ def test_deploy_registers_schedules_parameters_pool_and_limits(
         and inbox["parameters"] == {}
     )
     assert retrain["entrypoint"] == "triage_ml/flows/retrain.py:monthly_retrain"
+    # The UI's "custom run" form: the typed parameters that override the workspace's settings.
+    offered = retrain["parameter_openapi_schema"]["properties"]
+    assert {"candidates", "cv_folds", "priority_model", "min_delta", "settings"} <= set(offered)
+    assert offered["priority_model"]["anyOf"][0]["enum"] == ["auto", "stacked", "baseline"]
     assert scoring["entrypoint"] == "triage_ml/flows/score.py:scheduled_scoring"
     for deployment in held.values():
         assert deployment["work_pool_name"] == "triage-ml"

@@ -135,9 +135,10 @@ def ingest_source(
 
         return ingest_tickets(where, mapping, sql=sql, settings=settings)
     ingest.preflight_linked(sql or path, kind, settings.ingest_chunk_rows)
-    from triage_ml.flows.ingest import ingest_feedback
+    from triage_ml.flows.ingest import ingest_feedback, ingest_surveys
 
-    return ingest_feedback(where, kind=kind, sql=sql, settings=settings)
+    linked_flow = ingest_surveys if kind == "surveys" else ingest_feedback
+    return linked_flow(where, sql=sql, settings=settings)
 
 
 def accept_batch(settings: Settings, batch_id: str | None, reason: str | None) -> dict[str, Any]:

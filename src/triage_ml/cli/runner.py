@@ -87,6 +87,8 @@ def prepare_environment(settings: Settings, debug: bool = False) -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(settings.home.resolve() / "cache" / "matplotlib"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # MLflow 3.17 honours DO_NOT_TRACK only when it is "true"; its own switch always works.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # The first start of the embedded server runs its migrations; on a busy
     # 2-core machine that exceeds Prefect's 20 s default.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

@@ -1,5 +1,6 @@
-"""What the flows share: opening the store, the one timer their reports use, and the guard that
-keeps ticket text out of Prefect's state messages and logs."""
+"""What the flows share: opening the store, the one timer their reports use, the guard that
+keeps ticket text out of Prefect's state messages and logs, the progress artifact of a run, and
+the overrides a flow run's parameters make to the workspace settings."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import PrefectException
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from triage_ml import store
-from triage_ml.errors import TriageError
+from triage_ml import progress, store
+from triage_ml.errors import ConfigError, TriageError
 from triage_ml.settings import Settings
 
 
@@ -94,3 +100,47 @@ def _keep_traceback(settings: Settings, stage: str, exc: BaseException) -> str:
         # Raised from here, it would carry the original error along as its context.
         return f"the traceback could not be written to {path} ({failed.strerror})"
     return f"see {path}"
+
+
+@contextmanager
+def progress_artifact(key: str) -> Iterator[None]:
+    """Show the progress reports made inside the block as the Prefect progress artifact ``key``.
+
+    The artifact is created at 0 % here, in the flow run's own context, so it
+    belongs to the flow run; each report then moves it from whichever worker
+    thread makes it. A run that fails leaves it where the failing stage began.
+    """
+    artifact_id = create_progress_artifact(0.0, key=key, description="starting")
+    with progress.listening(partial(update_progress, artifact_id)):
+        yield
+
+
+def update_progress(artifact_id: UUID, description: str, completed: float, total: float) -> None:
+    """Set the progress artifact to ``completed`` of ``total`` (in percent), described."""
+    share = 100.0 * completed / total if total > 0 else 0.0
+    update_progress_artifact(artifact_id, min(100.0, max(0.0, share)), description=description)
+
+
+def with_overrides(settings: Settings, section: str, **values: Any) -> Settings:
+    """``settings`` with the given fields of its ``train`` or ``gate`` section replaced.
+
+    A flow run's parameters (set in the Prefect UI, say) override the
+    workspace's settings this way; a value of None keeps the setting. The
+    section is validated again, so a value out of range fails here, in one line.
+
+    Raises:
+        ConfigError: a value the section refuses (its field and why).
+    """
+    changes = {name: value for name, value in values.items() if value is not None}
+    if not changes:
+        return settings
+    current = getattr(settings, section)
+    try:
+        updated = type(current).model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(
+            f"{section}.{field}: {error['msg']} (got {error.get('input')!r})"
+        ) from None
+    return settings.model_copy(update={section: updated})

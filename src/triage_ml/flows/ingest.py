@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from triage_ml import ingest
+from triage_ml import ingest, progress
 from triage_ml.flows import reports
-from triage_ml.flows._common import open_store, ticket_text_withheld
-from triage_ml.ingest import inbox
+from triage_ml.flows._common import Stopwatch, open_store, progress_artifact, ticket_text_withheld
+from triage_ml.ingest import expectations, inbox
 from triage_ml.ingest.sources import Source, SqlSource, file_source
 from triage_ml.settings import Settings
 
@@ -35,30 +40,50 @@ def ingest_tickets(
         settings: the workspace; None builds them from this machine's environment.
     """
     settings = settings or Settings()
-    engine = open_store(settings)
-    summary = ingest_source(engine, settings, "tickets", as_source(path, sql), mapping)
-    return publish_summary(summary)
+    with progress_artifact("ingest-progress"):
+        engine = open_store(settings)
+        summary = ingest_source(engine, settings, "tickets", as_source(path, sql), mapping)
+        return publish_summary(summary, settings)
 
 
 @flow(name="ingest-feedback")
 def ingest_feedback(
     path: str | None = None,
-    kind: str = "feedback",
     sql: SqlSource | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Validate and store agent corrections (``feedback``) or CSAT ``surveys``.
+    """Validate and store agent corrections of stored tickets' labels.
 
     Args:
         path: a CSV or Parquet file (when ``sql`` is None).
-        kind: ``feedback`` or ``surveys``.
         sql: a table or query to read instead of a file.
         settings: the workspace; None builds them from this machine's environment.
     """
-    settings = settings or Settings()
-    engine = open_store(settings)
-    summary = ingest_source(engine, settings, kind, as_source(path, sql))
-    return publish_summary(summary)
+    return ingest_linked("feedback", as_source(path, sql), settings or Settings())
+
+
+@flow(name="ingest-surveys")
+def ingest_surveys(
+    path: str | None = None,
+    sql: SqlSource | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Validate and store customers' CSAT surveys of stored tickets.
+
+    Args:
+        path: a CSV or Parquet file (when ``sql`` is None).
+        sql: a table or query to read instead of a file.
+        settings: the workspace; None builds them from this machine's environment.
+    """
+    return ingest_linked("surveys", as_source(path, sql), settings or Settings())
+
+
+def ingest_linked(kind: str, source: Source, settings: Settings) -> dict[str, Any]:
+    """The ingestion of rows that refer to stored tickets: ``feedback`` or ``surveys``."""
+    with progress_artifact("ingest-progress"):
+        engine = open_store(settings)
+        summary = ingest_source(engine, settings, kind, source)
+        return publish_summary(summary, settings)
 
 
 @flow(name="ingest-inbox")
@@ -69,11 +94,12 @@ def ingest_inbox(settings: Settings | None = None) -> dict[str, Any]:
         settings: the workspace; None builds them from this machine's environment.
     """
     settings = settings or Settings()
-    root = open_inbox(settings)
-    engine = open_store(settings)
-    report = drain_inbox(root, engine, settings)
-    publish_inbox_report(root, report)
-    return report
+    with progress_artifact("ingest-progress"):
+        root = open_inbox(settings)
+        engine = open_store(settings)
+        report = drain_inbox(root, engine, settings)
+        publish_inbox_report(root, report, settings)
+        return report
 
 
 def as_source(path: str | None, sql: SqlSource | None) -> Source:
@@ -95,21 +121,45 @@ def ingest_source(
     leaves nothing behind to resume from. An unexpected error reaches Prefect
     without its message, which may quote a row (:func:`ticket_text_withheld`).
     """
+    progress.report(f"ingest {kind}: reading {source.describe()}", 0, 1)
+    watch = Stopwatch()
     with ticket_text_withheld(settings, f"ingest-{kind}"):
         summary = ingest.ingest_configured(engine, settings, kind, source, mapping)
-    get_run_logger().info("ingested %s", summary.headline())
+    get_run_logger().info("ingested %s in %.1f s", summary.headline(), watch.seconds())
+    progress.report(f"ingest {kind}: {summary.read} rows read, {summary.stored} stored", 1, 1)
     return summary
 
 
 @task(task_run_name="report-{summary.kind}-batch", cache_policy=NO_CACHE)
-def publish_summary(summary: ingest.IngestSummary) -> dict[str, Any]:
-    """Publish the batch's counts and verdict as a markdown artifact; returns them JSON-ready."""
+def publish_summary(summary: ingest.IngestSummary, settings: Settings) -> dict[str, Any]:
+    """Publish the batch's counts and verdict (markdown) and its Data Docs (a link); returns them.
+
+    The returned counts are JSON-ready.
+    """
     create_markdown_artifact(
         key=f"ingest-{summary.kind}",
         markdown=reports.ingest_markdown(summary.as_dict()),
         description=f"ingest summary of batch {summary.batch_id}",
     )
+    if summary.data_docs:
+        link_data_docs(settings, f"this batch's page: {summary.data_docs}")
     return summary.as_dict()
+
+
+def link_data_docs(settings: Settings, description: str) -> None:
+    """The ``data-docs`` link artifact: the index of the workspace's Great Expectations Data Docs.
+
+    A ``file://`` link: the Data Docs are files in the workspace, readable
+    where the workspace is (they load their styles from CDNs, so offline
+    they render unstyled).
+    """
+    index = expectations.docs_index(settings.gx_root)
+    create_link_artifact(
+        key="data-docs",
+        link=index.as_uri(),
+        link_text="Great Expectations Data Docs",
+        description=description,
+    )
 
 
 @task(task_run_name="open-inbox", cache_policy=NO_CACHE)
@@ -123,8 +173,12 @@ def open_inbox(settings: Settings) -> Path:
 @task(task_run_name="drain-inbox", cache_policy=NO_CACHE)
 def drain_inbox(root: Path, engine: Engine, settings: Settings) -> dict[str, Any]:
     """Ingest every waiting file as ``triage-ml ingest`` would; returns the inbox report."""
+    ingest_one = counted(
+        partial(inbox.ingest_file, engine, settings), len(list(inbox.pending(root)))
+    )
     with ticket_text_withheld(settings, "drain-inbox"):
-        report = inbox.drain(root, partial(inbox.ingest_file, engine, settings)).as_dict()
+        report = inbox.drain(root, ingest_one).as_dict()
+    progress.report(f"inbox: {report['files']} file(s) done", 1, 1)
     get_run_logger().info(
         "inbox %s: %d file(s), %d processed, %d failed, %d row(s) stored",
         root,
@@ -136,11 +190,31 @@ def drain_inbox(root: Path, engine: Engine, settings: Settings) -> dict[str, Any
     return report
 
 
+def counted(
+    ingest_one: Callable[[inbox.InboxFile], ingest.IngestSummary], files: int
+) -> Callable[[inbox.InboxFile], ingest.IngestSummary]:
+    """``ingest_one`` that reports each file it begins as progress through ``files`` files."""
+    begun: list[inbox.InboxFile] = []
+
+    def ingest_and_report(item: inbox.InboxFile) -> ingest.IngestSummary:
+        progress.report(f"inbox: {item.kind} {item.path.name}", len(begun), max(files, 1))
+        begun.append(item)
+        return ingest_one(item)
+
+    return ingest_and_report
+
+
 @task(task_run_name="report-inbox", cache_policy=NO_CACHE)
-def publish_inbox_report(root: Path, report: dict[str, Any]) -> None:
-    """Publish what the drain did with each file as a markdown artifact."""
-    create_markdown_artifact(
-        key="ingest-inbox",
-        markdown=reports.inbox_markdown(report),
-        description=f"inbox {root}: {report['files']} file(s)",
+def publish_inbox_report(root: Path, report: dict[str, Any], settings: Settings) -> None:
+    """Publish what the drain did with each file: a table, or a line when there was none."""
+    description = f"inbox {root}: {report['files']} file(s)"
+    if not report["files"]:
+        create_markdown_artifact(
+            key="ingest-inbox", markdown=reports.inbox_markdown(report), description=description
+        )
+        return
+    create_table_artifact(
+        key="ingest-inbox", table=reports.inbox_table(report), description=description
     )
+    if report["processed"]:
+        link_data_docs(settings, f"the batches of {len(report['processed'])} file(s) ingested")

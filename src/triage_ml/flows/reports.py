@@ -6,6 +6,7 @@ The CLI's text versions of the same results are in ``triage_ml.cli.render``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 HEADLINE_METRICS: tuple[str, ...] = (
     "category_macro_f1",
@@ -110,3 +111,72 @@ def inbox_markdown(report: dict[str, Any]) -> str:
         for item in report["failed"]
     ]
     return "\n".join(lines)
+
+
+# The address `make mlflow-ui` serves the workspace's local store on.
+MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"
+
+
+def mlflow_run_url(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str, str]:
+    """The MLflow UI page of a run, and where that UI is.
+
+    An http(s) tracking URI is the server whose UI shows the run (its
+    credentials left out of the link); a local store has no UI of its own
+    until ``make mlflow-ui`` serves it, at :data:`MLFLOW_UI_DEFAULT`.
+    """
+    parts = urlsplit(tracking_uri)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        where = f"the MLflow tracking server {base}"
+    else:
+        base = MLFLOW_UI_DEFAULT
+        where = f"the MLflow UI of the local store at {base}, once `make mlflow-ui` serves it"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}", where
+
+
+def candidates_table(pool: list[Any], chosen: str) -> list[dict[str, Any]]:
+    """One row per cross-validated candidate (``selection.Scored``): its figures, and the choice."""
+    return [
+        {
+            "name": scored.name,
+            "CV macro-F1": round(scored.mean, 4),
+            "standard error": round(scored.standard_error, 4),
+            "folds": len(scored.fold_scores),
+            "chosen": "yes" if scored.name == chosen else "",
+        }
+        for scored in pool
+    ]
+
+
+def inbox_table(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per file the inbox drain processed or failed."""
+    counts = ("stored", "quarantined", "skipped")
+    rows = [
+        {"kind": item["kind"], "file": item["file"], "outcome": item["status"]}
+        | {name: item[name] for name in counts}
+        | {"reason": ""}
+        for item in report["processed"]
+    ]
+    rows += [
+        {"kind": item["kind"], "file": item["file"], "outcome": "failed"}
+        | dict.fromkeys(counts, 0)
+        | {"reason": item["reason"]}
+        for item in report["failed"]
+    ]
+    return rows
+
+
+def scoring_table(parts: list[Any], ranges: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """One row per scored partition (``batch.ScoreSummary``) and its key range, then the total."""
+    rows = [
+        {
+            "partition": f"({after or 'start'}, {upto or 'end'}]",
+            "scored": part.scored,
+            "needs review": part.needs_review,
+            "chunks": part.chunks,
+        }
+        for part, (after, upto) in zip(parts, ranges, strict=True)
+    ]
+    total = {name: sum(row[name] for row in rows) for name in ("scored", "needs review", "chunks")}
+    return [*rows, {"partition": "all", **total}]

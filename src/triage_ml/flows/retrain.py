@@ -9,23 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.transactions import Transaction, get_transaction, transaction
 from sqlalchemy.engine import Engine
 
-from triage_ml import registry, store
+from triage_ml import progress, registry, store
+from triage_ml.errors import ConfigError
 from triage_ml.flows import reports
-from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
+from triage_ml.flows._common import (
+    Stopwatch,
+    open_store,
+    progress_artifact,
+    ticket_text_withheld,
+    with_overrides,
+)
 from triage_ml.flows.promotion import reconcile_workspace
-from triage_ml.registry import gate, lineage, owners, promotion
+from triage_ml.registry import card, gate, lineage, owners, promotion
 from triage_ml.settings import Settings
 from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain, selection
 from triage_model.predictor import TriagePredictor
@@ -35,6 +42,27 @@ ABORTED_WHY = (
     " see the flow run's logs"
 )
 IO_RETRIES: dict[str, Any] = {"retries": 3, "retry_delay_seconds": [2, 5, 15]}
+# The stages a retraining reports, in order: progress is the share of them begun.
+STAGES: tuple[str, ...] = (
+    "snapshot",
+    "split",
+    "model inputs",
+    "features",
+    "cross-validation",
+    "choice",
+    "fit for evaluation",
+    "test evaluation",
+    "refit on every row",
+    "log model",
+    "register and gate",
+)
+# The candidates a run's parameter may name: the UI offers them as choices.
+CandidateName = Literal[(*candidates.CATEGORY_CANDIDATES, candidates.ENSEMBLE)]  # type: ignore[valid-type]
+
+
+def stage(name: str) -> None:
+    """Tell progress listeners that the retraining begins stage ``name`` of :data:`STAGES`."""
+    progress.report(f"retrain: {name}", STAGES.index(name), len(STAGES))
 
 
 class Laps:
@@ -66,6 +94,7 @@ def open_workspace(settings: Settings) -> MlflowClient:
 @task(task_run_name="snapshot", cache_policy=NO_CACHE, **IO_RETRIES)
 def take_snapshot(engine: Engine, settings: Settings) -> dataset.Snapshot:
     """Read labeled tickets with effective labels (database I/O: retried)."""
+    stage("snapshot")
     with ticket_text_withheld(settings, "snapshot"):
         snapshot = dataset.load_snapshot(engine)
     get_run_logger().info(
@@ -74,12 +103,18 @@ def take_snapshot(engine: Engine, settings: Settings) -> dataset.Snapshot:
         len(snapshot.frame),
         len(snapshot.batch_ids),
     )
+    from triage_ml.routing import route_warnings  # a scheduled run has no CLI to warn
+
+    categories = snapshot.frame["category"].dropna().unique()
+    for line in route_warnings(categories, settings.routes, settings.default_route):
+        get_run_logger().warning("routes: %s", line)
     return snapshot
 
 
 @task(task_run_name="split", cache_policy=NO_CACHE)
 def split_snapshot(snapshot: dataset.Snapshot, settings: Settings) -> dataset.Split:
     """Split the snapshot into the fit part and the held-out test part."""
+    stage("split")
     split = retrain.split_snapshot(snapshot, settings.train)
     get_run_logger().info(
         "%s split: %d rows to fit on, %d test rows held out",
@@ -88,6 +123,17 @@ def split_snapshot(snapshot: dataset.Snapshot, settings: Settings) -> dataset.Sp
         len(split.test),
     )
     return split
+
+
+@task(task_run_name="link-mlflow-run", cache_policy=NO_CACHE)
+def link_mlflow_run(experiment_id: str, run_id: str, settings: Settings) -> str:
+    """The ``mlflow-run`` link artifact: the MLflow UI's page of this retraining's run."""
+    url, where = reports.mlflow_run_url(settings.tracking_uri, experiment_id, run_id)
+    create_link_artifact(
+        key="mlflow-run", link=url, link_text=f"MLflow run {run_id}", description=where
+    )
+    get_run_logger().info("MLflow run %s: %s", run_id, url)
+    return url
 
 
 @task(task_run_name="log-lineage", cache_policy=NO_CACHE)
@@ -100,6 +146,7 @@ def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
 @task(task_run_name="prepare-inputs", cache_policy=NO_CACHE)
 def prepare_inputs(split: dataset.Split, settings: Settings, laps: Laps) -> inputs.Prepared:
     """Model inputs (sentiment, escalation signals, metadata) of the fit and test rows."""
+    stage("model inputs")
     with ticket_text_withheld(settings, "prepare-inputs"), laps.time("prepare_seconds"):
         prepared = inputs.prepare_split(split)
     get_run_logger().info(
@@ -114,6 +161,7 @@ def prepare_inputs(split: dataset.Split, settings: Settings, laps: Laps) -> inpu
 @task(task_run_name="featurize", cache_policy=NO_CACHE)
 def featurize(prepared: inputs.Prepared, settings: Settings, laps: Laps) -> inputs.Matrices:
     """Fit the shared n-gram features on the fit rows; transform both parts."""
+    stage("features")
     with ticket_text_withheld(settings, "featurize"), laps.time("fit_seconds_total") as watch:
         encoder = inputs.encoder_settings(settings.train)
         matrices = inputs.featurize(prepared.train, prepared.test, encoder=encoder)
@@ -135,10 +183,12 @@ def cross_validate_candidate(
     run_id: str,
 ) -> selection.Scored:
     """Score one candidate's settings by cross-validation, logged as a child run (no retries)."""
-    watch = Stopwatch()
-    scored = selection.cross_validate(spec, matrices.train, folds, settings.train.seed)
-    seconds = watch.seconds(6)
-    retrain.log_candidate(scored, run_id, seconds)
+    # The child run is open around the fit, so its duration in MLflow is the CV's.
+    with retrain.candidate_run(spec.name, run_id):
+        watch = Stopwatch()
+        scored = selection.cross_validate(spec, matrices.train, folds, settings.train.seed)
+        seconds = watch.seconds(6)
+        retrain.log_scored(scored, seconds)
     get_run_logger().info(
         "%s: CV macro-F1 %.4f ± %.4f over %d folds (%d settings), in %.1f s",
         scored.name,
@@ -209,6 +259,7 @@ def cross_validate_models(
 
     Two at a time: the priority model fits while the candidates are scored.
     """
+    stage("cross-validation")
     train = settings.train
     with laps.time("fit_seconds_total"), laps.time("cv_seconds"):
         folds = selection.make_folds(
@@ -240,6 +291,7 @@ def choose_candidate(
 
     Returns the choice and the duel's figures (logged by the flow, whose thread has the run).
     """
+    stage("choice")
     train = settings.train
     pool = list(scored)
     if candidates.ENSEMBLE in train.candidates:
@@ -276,7 +328,17 @@ def choose_candidate(
             ", ".join(f"{k.split('.')[1]} {v:.4f}" for k, v in duel.figures.items() if "." in k),
             duel.winner.name,
         )
+    publish_candidates(pool, duel.winner.name)
     return duel.winner, duel.figures
+
+
+def publish_candidates(pool: list[selection.Scored], chosen: str) -> None:
+    """The ``candidates`` table artifact: each candidate's CV macro-F1 and standard error."""
+    create_table_artifact(
+        key="candidates",
+        table=reports.candidates_table(pool, chosen),
+        description=f"cross-validated candidates; {chosen} was chosen",
+    )
 
 
 @task(task_run_name="fit-for-evaluation", cache_policy=NO_CACHE)
@@ -288,6 +350,7 @@ def fit_for_evaluation(
     laps: Laps,
 ) -> TriagePredictor:
     """The chosen candidate fitted on the fit part, to be measured on the test part."""
+    stage("fit for evaluation")
     with laps.time("fit_seconds_total") as watch:
         predictor = retrain.evaluation_predictor(chosen, matrices, stacked, config)
     get_run_logger().info(
@@ -308,6 +371,7 @@ def evaluate(
 
     With ``abstain_rate`` set, the abstention threshold is read off these predictions first.
     """
+    stage("test evaluation")
     with ticket_text_withheld(settings, "evaluate-on-test"), laps.time("predict_seconds"):
         predictions = retrain.predict_with_abstention(predictor, test, settings.train.abstain_rate)
     figures = retrain.metrics_on_test(
@@ -343,6 +407,7 @@ def refit_on_everything(
 
     The priority model is of the kind chosen on the fit part (``evaluated``).
     """
+    stage("refit on every row")
     with laps.time("fit_seconds_total"), laps.time("refit_seconds") as watch:
         rows, features, matrix = inputs.everything(prepared, matrices)
         kind = priority.PLAIN if evaluated is None else evaluated.kind
@@ -369,11 +434,17 @@ def log_diagnostics(challenger: retrain.Challenger, test: pd.DataFrame, settings
 @task(task_run_name="log-model", cache_policy=NO_CACHE)
 def log_model(shipped: TriagePredictor, split: dataset.Split, candidate: str) -> str:
     """Log the shipped model on the run, with the ids it learned from; returns its URI."""
+    stage("log model")
+    watch = Stopwatch()
     model_uri = registry.log_triage_model(shipped, registry.input_example(split.test))
     ids = retrain.trained_ticket_ids(split)
     lineage.log_trained_ids(ids)
     get_run_logger().info(
-        "logged %s as %s (learned from %d tickets)", candidate, model_uri, len(ids)
+        "logged %s as %s (learned from %d tickets) in %.1f s",
+        candidate,
+        model_uri,
+        len(ids),
+        watch.seconds(),
     )
     return model_uri
 
@@ -487,6 +558,26 @@ def log_decision(
     return record
 
 
+@task(task_run_name="model-card", cache_policy=NO_CACHE, **IO_RETRIES)
+def write_model_card(
+    client: MlflowClient,
+    settings: Settings,
+    run_id: str,
+    chosen: selection.Scored,
+    challenger: retrain.Challenger,
+    split: dataset.Split,
+    snapshot: dataset.Snapshot,
+    record: dict[str, Any],
+) -> None:
+    """Write the registered version's model card and tags, after the gate's decision."""
+    version = record["challenger_version"]
+    facts = card.card_facts(
+        settings, version, run_id, chosen, challenger, split.test, snapshot, record
+    )
+    text = card.write_card(client, facts)
+    get_run_logger().info("model card of version %s written (%d characters)", version, len(text))
+
+
 def register_and_promote(
     engine: Engine,
     client: MlflowClient,
@@ -500,6 +591,7 @@ def register_and_promote(
 
     The rollback hooks above tag an orphaned version and put a moved alias back.
     """
+    stage("register and gate")
     with transaction():
         registered = register(model_uri, settings, run_id, challenger.candidate)
         champion = evaluate_champion(client, settings, test)
@@ -514,28 +606,94 @@ def register_and_promote(
 # of the machines this targets: the solvers spend their time in numpy/scipy
 # code that releases the GIL.
 @flow(name="monthly-retrain", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
+def monthly_retrain(
+    candidates: list[CandidateName] | None = None,
+    cv_folds: int | None = None,
+    cv_rows: int | None = None,
+    priority_model: Literal["auto", "stacked", "baseline"] | None = None,
+    abstain_rate: float | None = None,
+    min_delta: float | None = None,
+    absolute_floor: float | None = None,
+    require_significance: bool | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
     """Choose a model by cross-validation, ship it refitted on every row, promote it if it wins.
 
     The gate compares it with the champion on held-out test rows that
     neither learned from: the challenger as fitted on the fit part, the
-    champion on the test rows outside its training lineage.
+    champion on the test rows outside its training lineage. Every other
+    parameter overrides one workspace setting for this run; None keeps it.
 
     Args:
+        candidates: candidate models to cross-validate (``train.candidates``), e.g.
+            ``["logreg", "complement_nb", "ensemble"]``; the baseline always competes.
+        cv_folds: cross-validation folds, 2 to 10 (``train.cv_folds``).
+        cv_rows: at most this many fit rows in cross-validation (``train.cv_rows``).
+        priority_model: ``auto`` (chosen by CV), ``stacked`` or ``baseline``.
+        abstain_rate: share of test tickets to send to review, below 0.5.
+        min_delta: smallest macro-F1 gain over the champion that promotes (``gate.min_delta``).
+        absolute_floor: macro-F1 below which a challenger is never promoted.
+        require_significance: whether the bootstrap interval of the gain must lie above 0.
         settings: the workspace; None builds them from this machine's environment.
 
     Returns:
         The promotion decision record, with ``champion_after``, ``run_id`` and ``candidate``.
+
+    Raises:
+        ConfigError: an override the settings refuse (unknown candidate, value out of range).
     """
-    watch, laps, settings = Stopwatch(), Laps(), settings or Settings()
+    settings = with_overrides(
+        settings or Settings(),
+        "train",
+        candidates=known_candidates(candidates),
+        cv_folds=cv_folds,
+        cv_rows=cv_rows,
+        priority_model=priority_model,
+        abstain_rate=abstain_rate,
+    )
+    settings = with_overrides(
+        settings,
+        "gate",
+        min_delta=min_delta,
+        absolute_floor=absolute_floor,
+        require_significance=require_significance,
+    )
+    with progress_artifact("retrain-progress"):
+        record = retrain_and_promote(settings)
+        progress.report("retrain: done", len(STAGES), len(STAGES))
+    return record
+
+
+def known_candidates(names: list[CandidateName] | None) -> tuple[str, ...] | None:
+    """The candidate names of a run's parameter, checked; None keeps the configured ones.
+
+    Raises:
+        ConfigError: the list is empty or names an unknown candidate.
+    """
+    if names is None:
+        return None
+    known = sorted([*candidates.CATEGORY_CANDIDATES, candidates.ENSEMBLE])
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        problem = f"unknown {unknown}" if unknown else "none given"
+        raise ConfigError(f"candidates: {problem}; choose from {', '.join(known)}")
+    return tuple(names)
+
+
+def retrain_and_promote(settings: Settings) -> dict[str, Any]:
+    """The retraining's table of contents (see :func:`monthly_retrain`)."""
+    watch, laps = Stopwatch(), Laps()
     engine, client = open_store(settings), open_workspace(settings)
     reconcile_workspace(engine, client, settings)
     snapshot = take_snapshot(engine, settings)
     split = split_snapshot(snapshot, settings)
     # The owner tag lets a later reconciliation tell a dead run from a live one.
     owner = {owners.OWNER_TAG: owners.current_owner()}
-    with mlflow.start_run(run_name="monthly-retrain", tags=owner) as run:
+    name, tags = registry.run_name(snapshot.frame), {**owner, **registry.run_tags()}
+    with mlflow.start_run(run_name=name, tags=tags) as run:
         run_id = run.info.run_id
+        retrain.log_configuration(settings)
+        link_mlflow_run(run.info.experiment_id, run_id, settings)
         log_lineage(snapshot, split)
         prepared = prepare_inputs(split, settings, laps)
         matrices = featurize(prepared, settings, laps)
@@ -552,6 +710,8 @@ def monthly_retrain(settings: Settings | None = None) -> dict[str, Any]:
         record = register_and_promote(
             engine, client, settings, run_id, model_uri, challenger, split.test
         )
+        write_model_card(client, settings, run_id, chosen, challenger, split, snapshot, record)
         mlflow.log_metrics({**laps.seconds, "flow_seconds": watch.seconds(6)})
+        retrain.log_comparable_metrics(chosen, challenger.metrics, laps.seconds)
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))
     return {**record, "run_id": run.info.run_id, "candidate": challenger.candidate}

@@ -8,16 +8,18 @@ from typing import Any
 
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 from sqlalchemy.engine import Engine
 
-from triage_ml import registry
+from triage_ml import progress, registry, store
 from triage_ml.errors import RegistryError
-from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
+from triage_ml.flows import reports
+from triage_ml.flows._common import Stopwatch, open_store, progress_artifact, ticket_text_withheld
 from triage_ml.scoring import batch
 from triage_ml.scoring.startup import import_skops_first
 from triage_ml.settings import Settings
@@ -36,14 +38,16 @@ def score_new_tickets(rescore: bool = False, settings: Settings | None = None) -
     """
     stopwatch = Stopwatch()
     settings = settings or Settings()
-    engine, client = open_store(settings), registry.use_workspace(settings)
-    version, model_uri = find_champion(client, settings)
-    ranges = plan_partitions(engine, settings, version if rescore else None)
-    futures = score_partition.map(
-        unmapped(settings), unmapped(version), unmapped(model_uri), ranges, unmapped(rescore)
-    )
-    summary = batch.combine([future.result() for future in futures], version)
-    report_scoring(summary, len(ranges), stopwatch.seconds())
+    with progress_artifact("scoring-progress"):
+        engine, client = open_store(settings), registry.use_workspace(settings)
+        version, model_uri = find_champion(client, settings)
+        ranges, tickets = plan_partitions(engine, settings, version if rescore else None)
+        futures = score_partition.map(
+            unmapped(settings), unmapped(version), unmapped(model_uri), ranges, unmapped(rescore)
+        )
+        parts = collect(futures, tickets)
+        summary = batch.combine(parts, version)
+        report_scoring(summary, parts, ranges, stopwatch.seconds())
     return {
         "model_version": version,
         "scored": summary.scored,
@@ -75,18 +79,40 @@ def find_champion(client: MlflowClient, settings: Settings) -> tuple[str, str]:
 @task(task_run_name="plan-partitions", cache_policy=NO_CACHE)
 def plan_partitions(
     engine: Engine, settings: Settings, scored_by: str | None
-) -> list[batch.KeyRange]:
-    """Key ranges of the unscored tickets (not scored by ``scored_by``; by anyone when None)."""
+) -> tuple[list[batch.KeyRange], int]:
+    """Key ranges of the unscored tickets (not scored by ``scored_by``; by anyone when None).
+
+    Returns:
+        The ranges, and how many tickets they hold (the total of the run's progress).
+    """
+    with engine.connect() as conn:
+        tickets = store.count_unscored(conn, scored_by)
     ranges = batch.partitions(
         engine, scored_by, settings.score_partition_rows, settings.score_workers
     )
     get_run_logger().info(
-        "%d partition(s) of at most %d tickets for %d worker(s)",
+        "%d ticket(s) to score in %d partition(s) of at most %d tickets for %d worker(s)",
+        tickets,
         len(ranges),
         settings.score_partition_rows,
         settings.score_workers,
     )
-    return ranges
+    progress.report("scoring: tickets scored", 0, tickets)
+    return ranges, tickets
+
+
+def collect(futures: list[PrefectFuture[batch.ScoreSummary]], tickets: int) -> list[Any]:
+    """The partitions' summaries, in order; the tickets scored are reported as each one ends.
+
+    In submission order rather than as completed: the partitions are of one
+    size and start together, and every task runner's futures support it.
+    """
+    parts, scored = [], 0
+    for future in futures:
+        parts.append(future.result())
+        scored += parts[-1].scored
+        progress.report("scoring: tickets scored", scored, max(tickets, scored))
+    return parts
 
 
 def partition_run_name(parameters: dict[str, Any]) -> str:
@@ -122,22 +148,28 @@ def score_partition(
 
 
 @task(task_run_name="report-scoring", cache_policy=NO_CACHE)
-def report_scoring(summary: batch.ScoreSummary, partitions: int, seconds: float) -> None:
-    """Log the run's figures in one line and publish them as the ``scoring-summary`` artifact."""
+def report_scoring(
+    summary: batch.ScoreSummary,
+    parts: list[batch.ScoreSummary],
+    ranges: list[batch.KeyRange],
+    seconds: float,
+) -> None:
+    """Log the run's figures in one line; publish the partitions' counts as ``scoring-summary``."""
     get_run_logger().info(
         "scored %d tickets with version %s in %d partition(s), %d chunk(s) in %.1f s; "
         "%d need review",
         summary.scored,
         summary.model_version,
-        partitions,
+        len(ranges),
         summary.chunks,
         seconds,
         summary.needs_review,
     )
-    create_markdown_artifact(
+    create_table_artifact(
         key="scoring-summary",
-        markdown=f"Scored **{summary.scored}** tickets with version {summary.model_version} "
-        f"in {partitions} partitions; {summary.needs_review} need review.",
+        table=reports.scoring_table(parts, ranges),
+        description=f"Scored {summary.scored} tickets with version {summary.model_version} "
+        f"in {len(ranges)} partition(s) and {seconds:.1f} s; {summary.needs_review} need review.",
     )
 
 

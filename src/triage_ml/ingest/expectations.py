@@ -42,12 +42,13 @@ BASELINE_PARAMETERS = (
     "baseline_label_partition",
 )
 _SOURCE, _ASSET, _BATCH = "tickets", "ticket_batch_profile", "whole_batch"
+_DOCS_DIR = "uncommitted/data_docs/local_site/"
 _DOCS_SITE = {
     "class_name": "SiteBuilder",
     "show_how_to_buttons": False,
     "store_backend": {
         "class_name": "TupleFilesystemStoreBackend",
-        "base_directory": "uncommitted/data_docs/local_site/",
+        "base_directory": _DOCS_DIR,
     },
     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     # Suite pages render the raw {"$PARAMETER": ...} kwargs, and GX's KL-divergence
@@ -203,14 +204,21 @@ def _resolves(kwargs: dict[str, Any], params: dict[str, Any]) -> bool:
     return True
 
 
+def docs_index(gx_root: Path) -> Path:
+    """The index page of the Data Docs that :func:`validate_batch` writes under ``gx_root``."""
+    return gx_root / _DOCS_DIR / "index.html"
+
+
 def open_context(gx_root: Path) -> FileDataContext:
-    """Get or create the file-backed GX project under ``gx_root``, quiet and offline."""
+    """Get or create the file-backed GX project in ``gx_root``, quiet and offline."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     # mode="file" with an explicit root: GX neither searches cwd/parents/GX_HOME
-    # nor looks for cloud config.
-    context = gx.get_context(mode="file", project_root_dir=gx_root)
+    # nor looks for cloud config. ``context_root_dir`` is the project folder
+    # itself; ``project_root_dir`` would put a second ``gx/`` inside it
+    # (``gx/gx/uncommitted``), since GX names its folder ``gx`` under a project root.
+    context = gx.get_context(mode="file", context_root_dir=gx_root)
     # Configured once, when the project is new (analytics_enabled is then unset).
     if context.variables.analytics_enabled is not False:
         # GX 1.24 ships no analytics client; the documented switch is still set
@@ -266,7 +274,7 @@ def validate_batch(
     Args:
         profile: the batch's profile (see :func:`profile`).
         baseline: recent volumes, training label shares, known categories, mean body length.
-        gx_root: folder of the GX project (``gx/`` is created inside); nothing is written elsewhere.
+        gx_root: folder of the GX project (created when missing); nothing is written elsewhere.
         batch_id: names the validation run in Data Docs; validating a batch again adds a run.
         labeled: whether the batch carries labels; without them the label checks are left out.
         thresholds: the limits; the defaults of :class:`BatchThresholds` otherwise.
