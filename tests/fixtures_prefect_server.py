@@ -135,16 +135,18 @@ def started_prefect_server(home: Path, ui: bool = False) -> Iterator[PrefectServ
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """A real Prefect server on loopback with its own PREFECT_HOME, shared by the session."""
-    with started_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+    """A real Prefect server on loopback with its own PREFECT_HOME and its UI, shared by the session.
+
+    One server for the API tests and the browser test: a second start costs ~13 s.
+    """
+    with started_prefect_server(tmp_path_factory.mktemp("prefect-server"), ui=True) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def prefect_ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """Like ``prefect_server``, with the UI served at ``api_url`` without its ``/api``."""
-    with started_prefect_server(tmp_path_factory.mktemp("prefect-ui-server"), ui=True) as server:
-        yield server
+def prefect_ui_server(prefect_server: PrefectServer) -> PrefectServer:
+    """The session's Prefect server, whose UI is at ``api_url`` without its ``/api``."""
+    return prefect_server
 
 
 @pytest.fixture(scope="session")
