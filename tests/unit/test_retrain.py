@@ -178,3 +178,13 @@ def test_the_input_example_is_made_up_whatever_the_tickets() -> None:
         "language",
         "repeat_contacts",
     ]
+
+
+def test_figures_reach_mlflow_rounded_to_four_places(tracked: Settings) -> None:
+    client = registry.use_workspace(tracked)
+    with mlflow.start_run(run_name="rounding") as run:
+        registry.runs.log_metrics({"category_macro_f1": 0.746993801, "fit_seconds": 4.652508})
+    assert client.get_run(run.info.run_id).data.metrics == {
+        "category_macro_f1": 0.747,
+        "fit_seconds": 4.6525,
+    }

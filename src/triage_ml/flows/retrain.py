@@ -32,7 +32,7 @@ from triage_ml.flows._common import (
     with_overrides,
 )
 from triage_ml.flows.promotion import reconcile_workspace
-from triage_ml.registry import card, gate, lineage, owners, promotion
+from triage_ml.registry import card, gate, lineage, owners, promotion, runs
 from triage_ml.settings import Settings
 from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain, selection
 from triage_model.predictor import TriagePredictor
@@ -272,7 +272,7 @@ def cross_validate_models(
         ]
         scored = [future.result() for future in futures]
         fitted, figures = stacked.result()
-    mlflow.log_metrics(figures)
+    runs.log_metrics(figures)
     if fitted is not None:
         mlflow.log_param("priority_model", fitted.kind)
     return folds, scored, fitted
@@ -377,7 +377,7 @@ def evaluate(
     figures = retrain.metrics_on_test(
         predictions, test, settings.priority_levels, laps.seconds["predict_seconds"]
     )
-    mlflow.log_metrics(figures)
+    runs.log_metrics(figures)
     get_run_logger().info(
         "test (%d rows): category macro-F1 %.4f, priority macro-F1 %s, %.0f tickets/s",
         len(test),
@@ -699,7 +699,7 @@ def retrain_and_promote(settings: Settings) -> dict[str, Any]:
         matrices = featurize(prepared, settings, laps)
         folds, scored, stacked = cross_validate_models(prepared, matrices, settings, run_id, laps)
         chosen, duel = choose_candidate(scored, folds, matrices, split, settings, run_id)
-        mlflow.log_metrics(duel)
+        runs.log_metrics(duel)
         config = retrain.serving_config(settings, chosen, folds)
         predictor = fit_for_evaluation(chosen, matrices, stacked, config, laps)
         challenger = evaluate(predictor, chosen.name, split.test, settings, laps)
@@ -711,7 +711,7 @@ def retrain_and_promote(settings: Settings) -> dict[str, Any]:
             engine, client, settings, run_id, model_uri, challenger, split.test
         )
         write_model_card(client, settings, run_id, chosen, challenger, split, snapshot, record)
-        mlflow.log_metrics({**laps.seconds, "flow_seconds": watch.seconds(6)})
+        runs.log_metrics({**laps.seconds, "flow_seconds": watch.seconds(6)})
         retrain.log_comparable_metrics(chosen, challenger.metrics, laps.seconds)
     create_markdown_artifact(key="promotion-decision", markdown=reports.decision_markdown(record))
     return {**record, "run_id": run.info.run_id, "candidate": challenger.candidate}

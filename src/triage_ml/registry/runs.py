@@ -19,6 +19,9 @@ the runs table lines them up:
   Children keep ``cv_macro_f1_mean`` and ``cv_macro_f1_std_error`` for the
   same reason.
 
+Every figure is logged rounded to 4 places (:func:`log_metrics`): the runs table
+shows what was logged, and no decision reads a figure back from MLflow.
+
 Configuration is logged as params on the parent (:func:`configuration_params`):
 ``train.*`` and ``gate.*`` settings, the model name. Every run carries a
 ``git_sha`` tag (:func:`git_sha`).
@@ -34,9 +37,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 
 from triage_ml.settings import Settings
+
+PLACES = 4
 
 RUN_PREFIX = "retrain "
 # The parent runs' name before runs were named by date and data; status still lists them.
@@ -149,3 +155,8 @@ def comparable_metrics(
     if "fit_seconds_total" in seconds:
         out["fit_seconds"] = float(seconds["fit_seconds_total"])
     return out
+
+
+def log_metrics(figures: Mapping[str, float]) -> None:
+    """Log ``figures`` on the active run, each rounded to :data:`PLACES` places."""
+    mlflow.log_metrics({name: round(float(value), PLACES) for name, value in figures.items()})

@@ -111,7 +111,7 @@ def log_scored(scored: selection.Scored, seconds: float) -> None:
     overrides (``candidate_params``), never a full ``get_params()`` dump.
     """
     mlflow.log_params(scored.params)
-    mlflow.log_metrics({**scored.figures(), "cv_seconds": seconds, "fit_seconds": seconds})
+    runs.log_metrics({**scored.figures(), "cv_seconds": seconds, "fit_seconds": seconds})
 
 
 def log_candidate(scored: selection.Scored, parent_run_id: str, seconds: float) -> None:
@@ -133,7 +133,7 @@ def log_comparable_metrics(
     Under the names the child runs use (``triage_ml.registry.runs``), with
     the chosen candidate and its searched setting as params.
     """
-    mlflow.log_metrics(runs.comparable_metrics(chosen.figures(), test_figures, seconds))
+    runs.log_metrics(runs.comparable_metrics(chosen.figures(), test_figures, seconds))
     mlflow.log_params(
         {"candidate": chosen.name, **{f"candidate.{k}": v for k, v in chosen.params.items()}}
     )
