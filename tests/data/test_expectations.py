@@ -190,7 +190,7 @@ def test_docs_are_built_and_nothing_is_written_outside_gx_root(
         and report.docs_path.suffix == ".html"
     )
     assert report.docs_path.is_relative_to(root)
-    assert (root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
+    assert (root / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
     assert not list(cwd.iterdir()) and not list(home.iterdir())
     assert {p.name for p in tmp_path.iterdir()} == {"cwd", "home", "workspace"}
 
