@@ -7,8 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 export TRIAGE_HOME ?= $(CURDIR)/.triage
+# No telemetry from anything a target starts (the Prefect and MLflow servers and UIs, the CLI):
+# Prefect's server analytics and client events, and MLflow's usage telemetry. MLflow reads
+# DO_NOT_TRACK only when it is "true", so its own switch is set too.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: env demo test test-fast lint format audit bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui mlflow-server lock clean
+.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui mlflow-server lock clean
 
 env: $(STAMP)
 
@@ -42,6 +48,11 @@ format: env
 
 test-fast: env
 	$(BIN)/python -m pytest -m "unit or data" $(PYTEST_ARGS)
+
+# The README's screenshots (MLflow runs table, a model card, a retrain's Prefect artifacts),
+# taken by the browser test in headless Chromium and written to docs/screenshots/.
+screenshots: env
+	TRIAGE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
 
 # Benchmarks print figures; they are not tests.
 bench: bench-scoring
