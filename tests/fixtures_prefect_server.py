@@ -135,7 +135,7 @@ def started_prefect_server(home: Path, ui: bool = False) -> Iterator[PrefectServ
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """A real Prefect server on loopback with its own PREFECT_HOME and its UI, shared by the session.
+    """A real Prefect server on loopback, its own PREFECT_HOME and its UI, shared by the session.
 
     One server for the API tests and the browser test: a second start costs ~13 s.
     """
