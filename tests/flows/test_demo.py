@@ -114,8 +114,9 @@ def test_demo_twice_promotes_once_and_duplicates_nothing(
 
     code, status = run_cli(capsys, "status", "--json")
     assert code == 0 and status["champion"]["version"] == "1"
+    # MLflow holds the figure rounded to 4 places; the result holds it whole.
     assert status["champion"]["metrics"]["category_macro_f1"] == pytest.approx(
-        first["retrain"]["challenger_metrics"]["category_macro_f1"]
+        first["retrain"]["challenger_metrics"]["category_macro_f1"], abs=5e-5
     )
     assert [d["promoted"] for d in status["decisions"]] == [False, True]
 
