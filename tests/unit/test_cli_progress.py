@@ -112,3 +112,10 @@ def test_the_runs_link_follows_a_tracking_server(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TRIAGE_MLFLOW_TRACKING_URI", "http://mlflow.internal:8080/")
     url = demo.runs_table_url(Settings(), "3")
     assert url == "http://mlflow.internal:8080/#/experiments/3/runs"
+
+
+def test_the_runs_link_leaves_a_tracking_servers_credentials_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIAGE_MLFLOW_TRACKING_URI", "https://ds:s3cret@mlflow.internal/")
+    assert demo.runs_table_url(Settings(), "3") == "https://mlflow.internal/#/experiments/3/runs"

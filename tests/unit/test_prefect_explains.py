@@ -18,6 +18,7 @@ from triage_ml.flows import reports
 from triage_ml.flows._common import update_progress, with_overrides
 from triage_ml.flows.retrain import STAGES, known_candidates, monthly_retrain, stage
 from triage_ml.ingest import expectations
+from triage_ml.registry import runs
 from triage_ml.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -136,14 +137,14 @@ def test_the_progress_artifact_gets_a_percentage_within_bounds(
 
 
 def test_a_local_store_links_to_the_make_mlflow_ui_address() -> None:
-    url, where = reports.mlflow_run_url("sqlite:////tmp/home/mlflow.db", "7", "abc123")
+    url, where = runs.ui_url("sqlite:////tmp/home/mlflow.db", "7", "abc123")
 
     assert url == "http://127.0.0.1:5000/#/experiments/7/runs/abc123"
     assert "make mlflow-ui" in where
 
 
 def test_a_tracking_server_links_to_itself_without_its_credentials() -> None:
-    url, where = reports.mlflow_run_url("https://ds:s3cret@mlflow.internal:8443/", "1", "r9")
+    url, where = runs.ui_url("https://ds:s3cret@mlflow.internal:8443/", "1", "r9")
 
     assert url == "https://mlflow.internal:8443/#/experiments/1/runs/r9"
     assert "s3cret" not in url + where and "mlflow.internal:8443" in where

@@ -30,7 +30,6 @@ DEMO_FILES: tuple[tuple[str, str, bool], ...] = (
 )
 INGEST_COUNTS = ("read", "stored", "quarantined", "skipped")
 DEMO_STEPS = ("generate", "ingest", "retrain", "score")
-MLFLOW_UI = "http://127.0.0.1:5000"  # where `make ui` serves the workspace's MLflow UI
 
 
 def ingest_demo_files(settings: Settings, files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -78,14 +77,11 @@ def run_demo(
 
 
 def runs_table_url(settings: Settings, experiment: str | None) -> str:
-    """Where the experiment's runs table is: MLflow 3 opens an experiment on its GenAI overview.
+    """Where the experiment's runs table is (the UI's address alone before any experiment)."""
+    from triage_ml.registry import runs
 
-    A workspace whose tracking store is a file is browsed with ``make ui`` on
-    MLFLOW_UI; one on a tracking server is browsed there.
-    """
-    tracking = settings.tracking_uri
-    base = tracking.rstrip("/") if tracking.startswith(("http://", "https://")) else MLFLOW_UI
-    return f"{base}/#/experiments/{experiment}/runs" if experiment else base
+    url, _ = runs.ui_url(settings.tracking_uri, experiment or "")
+    return url if experiment else url.split("/#/")[0]
 
 
 def experiment_id(settings: Settings) -> str | None:

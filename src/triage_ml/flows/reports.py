@@ -6,7 +6,6 @@ The CLI's text versions of the same results are in ``triage_ml.cli.render``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 HEADLINE_METRICS: tuple[str, ...] = (
     "category_macro_f1",
@@ -111,28 +110,6 @@ def inbox_markdown(report: dict[str, Any]) -> str:
         for item in report["failed"]
     ]
     return "\n".join(lines)
-
-
-# The address `make mlflow-ui` serves the workspace's local store on.
-MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"
-
-
-def mlflow_run_url(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str, str]:
-    """The MLflow UI page of a run, and where that UI is.
-
-    An http(s) tracking URI is the server whose UI shows the run (its
-    credentials left out of the link); a local store has no UI of its own
-    until ``make mlflow-ui`` serves it, at :data:`MLFLOW_UI_DEFAULT`.
-    """
-    parts = urlsplit(tracking_uri)
-    if parts.scheme in ("http", "https") and parts.hostname:
-        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-        where = f"the MLflow tracking server {base}"
-    else:
-        base = MLFLOW_UI_DEFAULT
-        where = f"the MLflow UI of the local store at {base}, once `make mlflow-ui` serves it"
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}", where
 
 
 def candidates_table(pool: list[Any], chosen: str) -> list[dict[str, Any]]:

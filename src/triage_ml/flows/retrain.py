@@ -128,7 +128,7 @@ def split_snapshot(snapshot: dataset.Snapshot, settings: Settings) -> dataset.Sp
 @task(task_run_name="link-mlflow-run", cache_policy=NO_CACHE)
 def link_mlflow_run(experiment_id: str, run_id: str, settings: Settings) -> str:
     """The ``mlflow-run`` link artifact: the MLflow UI's page of this retraining's run."""
-    url, where = reports.mlflow_run_url(settings.tracking_uri, experiment_id, run_id)
+    url, where = runs.ui_url(settings.tracking_uri, experiment_id, run_id)
     create_link_artifact(
         key="mlflow-run", link=url, link_text=f"MLflow run {run_id}", description=where
     )

@@ -36,13 +36,17 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
 
+from triage_ml.registry import gate
 from triage_ml.settings import Settings
 
-PLACES = 4
+PLACES = gate.PLACES  # the gate's messages and the runs table show the same figures
+# The address `make mlflow-ui` serves the workspace's local store on.
+MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"
 
 RUN_PREFIX = "retrain "
 # The parent runs' name before runs were named by date and data; status still lists them.
@@ -160,3 +164,23 @@ def comparable_metrics(
 def log_metrics(figures: Mapping[str, float]) -> None:
     """Log ``figures`` on the active run, each rounded to :data:`PLACES` places."""
     mlflow.log_metrics({name: round(float(value), PLACES) for name, value in figures.items()})
+
+
+def ui_url(tracking_uri: str, experiment_id: str, run_id: str | None = None) -> tuple[str, str]:
+    """The MLflow UI page of a run (without one, the runs table), and where that UI is.
+
+    MLflow 3.17 opens an experiment on its GenAI overview, so the link names
+    the runs table. An http(s) tracking URI is the server whose UI shows the
+    run (its credentials left out of the link); a local store has no UI of its
+    own until ``make mlflow-ui`` serves it, at :data:`MLFLOW_UI_DEFAULT`.
+    """
+    parts = urlsplit(tracking_uri)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        where = f"the MLflow tracking server {base}"
+    else:
+        base = MLFLOW_UI_DEFAULT
+        where = f"the MLflow UI of the local store at {base}, once `make mlflow-ui` serves it"
+    page = f"runs/{run_id}" if run_id else "runs"
+    return f"{base}/#/experiments/{experiment_id}/{page}", where
