@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 from triage_ml.errors import RegistryError, TrainingDataError
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from triage_ml.settings import Settings
 
 # SQLite databases that live in memory and have no file to look for.
-IN_MEMORY = ("", ":memory:")
+IN_MEMORY = (None, "", ":memory:")
 # What MLflow's registry answers for a model that does not exist, and for an unset alias.
 NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
@@ -52,12 +51,12 @@ def require_training_data(settings: Settings) -> dict[str, float]:
 
 def sqlite_file(uri: str) -> Path | None:
     """The file of a ``sqlite:///`` URI, or None for any other store (or an in-memory one)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "sqlite" and not parts.scheme.startswith("sqlite+"):
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(uri) if uri.startswith("sqlite") else None
+    if parsed is None or parsed.get_backend_name() != "sqlite":
         return None
-    # sqlite:///relative.db and sqlite:////absolute.db: the path after the third slash.
-    path = unquote(uri.split("://", 1)[1][1:].split("?", 1)[0])
-    return None if path in IN_MEMORY else Path(path)
+    return None if parsed.database in IN_MEMORY else Path(parsed.database)
 
 
 def require_champion(settings: Settings, which: str = "champion") -> None:
