@@ -32,7 +32,7 @@ import typer
 from pydantic import ValidationError
 
 from triage_ml.cli import logs, prefect_server, progress_bar
-from triage_ml.errors import TriageError
+from triage_ml.errors import TriageError, first_invalid
 from triage_ml.redact import mask_personal_data, mask_url
 from triage_ml.settings import Settings
 
@@ -165,9 +165,8 @@ def invoke(
     except TriageError as exc:
         raise fail(str(exc)) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        raise fail(f"invalid configuration: {where}: {first['msg']}") from None
+        where, why = first_invalid(exc)
+        raise fail(f"invalid configuration: {where}: {why}") from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
     except Terminated as stopped:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from triage_ml import progress, store
-from triage_ml.errors import ConfigError, TriageError
+from triage_ml.errors import ConfigError, TriageError, first_invalid
 from triage_ml.settings import Settings
 
 
@@ -138,9 +138,7 @@ def with_overrides(settings: Settings, section: str, **values: Any) -> Settings:
     try:
         updated = type(current).model_validate({**current.model_dump(), **changes})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(
-            f"{section}.{field}: {error['msg']} (got {error.get('input')!r})"
-        ) from None
+        field, why = first_invalid(exc)
+        given = exc.errors()[0].get("input")
+        raise ConfigError(f"{section}.{field}: {why} (got {given!r})") from None
     return settings.model_copy(update={section: updated})
