@@ -97,6 +97,10 @@ class GateSettings(_Frozen):
     # The shipped models learn from every labeled row, so champion and
     # challenger are compared only on test rows the champion never trained on.
     min_unseen_rows: int = Field(default=30, ge=1)
+    # "shadow": a challenger that passes the gate takes the ``challenger`` alias and scores
+    # beside the champion (a parallel run) until live evidence promotes it; "promote": it
+    # becomes champion at once. A first model always becomes champion.
+    on_pass: Literal["promote", "shadow"] = "promote"
 
 
 class TrainSettings(_Frozen):
@@ -137,6 +141,9 @@ class TrainSettings(_Frozen):
     test_days: int = Field(default=30, ge=1)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     min_rows: int = Field(default=50, ge=1)
+    # Labels nobody looked at (the model's own ``auto`` answers) teach the model its own
+    # mistakes: left out of training unless this is set.
+    use_auto_applied_labels: bool = False
     seed: int = 0
 
 
@@ -148,6 +155,7 @@ class ScheduleSettings(_Frozen):
     """
 
     retrain_cron: str = "0 3 1 * *"
+    monitor_cron: str = "0 6 * * *"
     timezone: str = "UTC"
     score_interval_minutes: int = Field(default=15, ge=1)
     ingest_interval_minutes: int = Field(default=5, ge=1)
@@ -155,7 +163,7 @@ class ScheduleSettings(_Frozen):
     work_pool_concurrency: int | None = Field(default=None, ge=1)
     inbox_dir: Path | None = None
 
-    @field_validator("retrain_cron")
+    @field_validator("retrain_cron", "monitor_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         # cronsim (already installed with Prefect) rather than Prefect's own
@@ -181,6 +189,53 @@ class ScheduleSettings(_Frozen):
         return value
 
 
+class AutomationSettings(_Frozen):
+    """Per-class tiers: the precision a tier must keep, and how sure that estimate must be.
+
+    For each class the ``auto`` threshold is the lowest confidence at which the
+    lower ``confidence`` bound of the precision of that class's predictions
+    (from that confidence up) still reaches ``auto_precision``; likewise
+    ``suggest``. A class that cannot show it, for instance one with a few rows
+    that happened to be right, gets no ``auto`` tier.
+    """
+
+    auto_precision: float = Field(default=0.95, gt=0, le=1)
+    suggest_precision: float = Field(default=0.80, gt=0, le=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # Live re-estimation needs at least this many labeled predictions of a class.
+    min_live_rows: int = Field(default=30, ge=1)
+
+
+class MonitorSettings(_Frozen):
+    """The production monitor: live quality windows, drift, when to act and whom to tell."""
+
+    window: Literal["day", "week"] = "week"
+    # A window with fewer labeled predictions reports "not enough labels", never a figure.
+    min_labels: int = Field(default=30, ge=1)
+    lookback_days: int = Field(default=90, ge=1)
+    # Recent tickets (the last ``drift_days``) are compared with the champion's training snapshot.
+    drift_days: int = Field(default=7, ge=1)
+    drift_min_rows: int = Field(default=50, ge=1)
+    # Population stability index above which a distribution has drifted (0.2: the usual "major").
+    drift_threshold: float = Field(default=0.2, gt=0)
+    # Live macro-F1 more than this below the champion's held-out figure starts a retrain.
+    f1_margin: float = Field(default=0.05, ge=0, le=1)
+    cooldown_hours: float = Field(default=72, ge=0)
+    # How a retrain is started: the deployment (run_deployment), in this process, or never.
+    trigger: Literal["deployment", "inline", "off"] = "deployment"
+    webhook_url: str | None = None
+    webhook_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    # Shadow challenger: live rows needed before the two are compared, and whether a win promotes.
+    shadow_min_labels: int = Field(default=100, ge=1)
+    promote_on_live: bool = False
+
+    @field_serializer("webhook_url", when_used="json")
+    def _masked_webhook(self, value: str | None) -> str | None:
+        # A webhook's path is often its secret (Slack, Teams): only scheme and host travel to
+        # flow parameters, the Prefect UI and `config show`.
+        return mask_webhook(value) if value else value
+
+
 class Settings(BaseSettings):
     """Effective configuration of one triage-ml workspace.
 
@@ -204,6 +259,7 @@ class Settings(BaseSettings):
     model_name: str = "ticket-triage"
     champion_alias: str = "champion"
     previous_alias: str = "previous-champion"
+    challenger_alias: str = "challenger"
     priority_levels: tuple[str, ...] = ("critical", "urgent", "high", "medium", "normal", "low")
     categories: tuple[str, ...] | None = None
     routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
@@ -219,6 +275,8 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     train: TrainSettings = TrainSettings()
     gate: GateSettings = GateSettings()
+    automation: AutomationSettings = AutomationSettings()
+    monitor: MonitorSettings = MonitorSettings()
     schedules: ScheduleSettings = ScheduleSettings()
 
     @property
@@ -302,6 +360,14 @@ class Settings(BaseSettings):
     def route_for(self, category: str) -> str:
         """Team a category is routed to."""
         return self.routes.get(category, self.default_route)
+
+
+def mask_webhook(url: str) -> str:
+    """``https://hooks.example.com/***``: the scheme and host of a webhook URL, never its path."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/***"
 
 
 def config_file() -> Path | None:

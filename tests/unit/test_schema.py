@@ -15,17 +15,27 @@ from triage_ml.store import schema
 pytestmark = pytest.mark.unit
 
 
+ADDED_IN_0006 = {
+    ("tickets", "campaign_id"),
+    ("feedback", "label_source"),
+    ("feedback", "model_version"),
+    ("predictions", "tier"),
+}
+
+
 def metadata_at(revision: str) -> sa.MetaData:
     """The tables as revision 0001 (the first release, commit 0e3d6dc) or 0003 left them.
 
     0001 is today's tables minus alias_locks and quarantine.released_batch;
     both have an index on customer_id alone instead of 0004's customer-history index,
-    and neither has 0005's alias_intents.
+    and neither has 0005's alias_intents nor 0006's production-loop tables and columns.
     """
     first = revision == "0001"
     old = sa.MetaData()
     for table in store.metadata.sorted_tables:
-        if table.name == "alias_intents" or (first and table.name == "alias_locks"):
+        if table.name in ("alias_intents", "shadow_predictions", "tier_thresholds") or (
+            first and table.name == "alias_locks"
+        ):
             continue
         columns = [
             sa.Column(
@@ -38,6 +48,7 @@ def metadata_at(revision: str) -> sa.MetaData:
             )
             for c in table.columns
             if not (first and c.name == "released_batch")
+            and (table.name, c.name) not in ADDED_IN_0006
         ]
         sa.Table(table.name, old, *columns)
     return old

@@ -20,6 +20,7 @@ TICKET_FIELDS: tuple[str, ...] = (
     "body",
     "category",
     "priority",
+    "campaign_id",
 )
 
 tickets = sa.Table(
@@ -36,6 +37,8 @@ tickets = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("category", sa.String(128)),
     sa.Column("priority", sa.String(64)),
+    # The marketing campaign behind the ticket (a source's campaign_id or utm_campaign), if any.
+    sa.Column("campaign_id", sa.String(128)),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("batch_id", sa.String(64), nullable=False, index=True),
     sa.Column("ingested_at", sa.DateTime, nullable=False),
@@ -45,6 +48,17 @@ tickets = sa.Table(
 sa.Index(
     "ix_tickets_customer_history", tickets.c.customer_id, tickets.c.created_at, tickets.c.ticket_id
 )
+
+# A final label's provenance. "original": ingested with the ticket; "agent-corrected": an agent
+# changed the model's answer; "agent-confirmed": an agent accepted it; "auto-applied": the
+# model's answer applied with nobody looking (never trained on unless configured).
+ORIGINAL, CORRECTED, CONFIRMED, AUTO_APPLIED = (
+    "original",
+    "agent-corrected",
+    "agent-confirmed",
+    "auto-applied",
+)
+LABEL_SOURCES: tuple[str, ...] = (ORIGINAL, CORRECTED, CONFIRMED, AUTO_APPLIED)
 
 feedback = sa.Table(
     "feedback",
@@ -56,6 +70,9 @@ feedback = sa.Table(
     sa.Column("agent_id", sa.String(128)),
     sa.Column("corrected_at", sa.DateTime, nullable=False),
     sa.Column("reason", sa.Text),
+    # Where the label came from (LABEL_SOURCES) and which model version's answer it judges.
+    sa.Column("label_source", sa.String(32)),
+    sa.Column("model_version", sa.String(32)),
     sa.Column("batch_id", sa.String(64), nullable=False),
     sa.Column("ingested_at", sa.DateTime, nullable=False),
 )
@@ -101,20 +118,47 @@ quarantine = sa.Table(
     sa.Column("released_batch", sa.String(64)),
 )
 
-predictions = sa.Table(
-    "predictions",
+# Tiers of a prediction: applied without review, shown to the agent, or decided by a human.
+AUTO, SUGGEST, REVIEW = "auto", "suggest", "review"
+
+
+def _prediction_columns() -> list[sa.Column]:
+    return [
+        sa.Column("ticket_id", sa.String(128), primary_key=True),
+        sa.Column("model_version", sa.String(32), primary_key=True),
+        sa.Column("category", sa.String(128)),
+        sa.Column("category_proba", sa.Float),
+        sa.Column("top3", sa.Text),
+        sa.Column("priority", sa.String(64)),
+        sa.Column("priority_proba", sa.Float),
+        sa.Column("sentiment", sa.Float),
+        sa.Column("route", sa.String(128)),
+        sa.Column("needs_review", sa.Boolean),
+        sa.Column("tier", sa.String(16)),
+        sa.Column("scored_at", sa.DateTime, nullable=False),
+    ]
+
+
+predictions = sa.Table("predictions", metadata, *_prediction_columns())
+
+# A shadow challenger's answers to the same tickets (the parallel run): the same shape as
+# ``predictions``, kept apart so that nothing that answers callers can ever read them.
+shadow_predictions = sa.Table("shadow_predictions", metadata, *_prediction_columns())
+
+# Per-class tier thresholds of a model version: "held-out" ones set at training (copied from
+# the model's config when it is first scored) and "live" ones re-estimated by the monitor
+# from labeled production rows. Scoring applies the newest live set when there is one.
+tier_thresholds = sa.Table(
+    "tier_thresholds",
     metadata,
-    sa.Column("ticket_id", sa.String(128), primary_key=True),
     sa.Column("model_version", sa.String(32), primary_key=True),
-    sa.Column("category", sa.String(128)),
-    sa.Column("category_proba", sa.Float),
-    sa.Column("top3", sa.Text),
-    sa.Column("priority", sa.String(64)),
-    sa.Column("priority_proba", sa.Float),
-    sa.Column("sentiment", sa.Float),
-    sa.Column("route", sa.String(128)),
-    sa.Column("needs_review", sa.Boolean),
-    sa.Column("scored_at", sa.DateTime, nullable=False),
+    sa.Column("category", sa.String(128), primary_key=True),
+    sa.Column("tier", sa.String(16), primary_key=True),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("precision_low", sa.Float),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("estimated_at", sa.DateTime, nullable=False),
 )
 
 decisions = sa.Table(
