@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from triage_ml import __version__
-from triage_ml.cli import data, demo, models, ops, scoring
+from triage_ml.cli import data, demo, models, monitoring, ops, review, scoring, shadow
 from triage_ml.cli.options import ConfigFile, JsonFlag
 from triage_ml.cli.runner import RootOptions
 
@@ -67,6 +67,9 @@ demo.register(app)
 data.register(app)
 scoring.register(app)
 models.register(app)
+monitoring.register(app)
+shadow.register(app)
+review.register(app)
 ops.register(app)
 
 

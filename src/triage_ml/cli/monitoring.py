@@ -1,0 +1,11 @@
+"""Production-loop commands: `monitor` (being built; see issue 25)."""
+
+from __future__ import annotations
+
+import typer
+
+PANEL = "Production loop"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `monitor` command(s) to the ``triage-ml`` app."""
