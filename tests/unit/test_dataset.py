@@ -78,7 +78,7 @@ def test_latest_correction_wins_whatever_the_row_order() -> None:
             out.at["A", "category"],
             out.at["A", "category_source"],
             out.at["A", "category_by"],
-        ) == ("Account", "corrected", "late")
+        ) == ("Account", "agent-corrected", "late")
     assert (out.at["B", "category"], out.at["B", "category_source"]) == ("Sales", "original")
     assert out.at["B", "category_by"] is None
 
@@ -110,8 +110,8 @@ def test_each_label_field_resolves_on_its_own() -> None:
     # A priority-only correction leaves the original category and its provenance.
     assert out.loc[
         "B", ["category", "category_source", "priority", "priority_source"]
-    ].tolist() == ["Sales", "original", "high", "corrected"]
-    assert out.loc["C", ["priority", "priority_source"]].tolist() == ["low", "corrected"]
+    ].tolist() == ["Sales", "original", "high", "agent-corrected"]
+    assert out.loc["C", ["priority", "priority_source"]].tolist() == ["low", "agent-corrected"]
 
 
 def test_attach_surveys_takes_each_tickets_latest_score() -> None:
@@ -208,7 +208,7 @@ def test_load_snapshot_reads_effective_labels_from_the_store(engine: sa.Engine) 
     frame = snapshot.frame.set_index("ticket_id")
     assert frame.loc["B", ["category", "category_source", "category_by"]].tolist() == [
         "Returns",
-        "corrected",
+        "agent-corrected",
         "agent-7",
     ]
     assert frame.at["A", "csat"] == 2.0

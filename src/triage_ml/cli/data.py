@@ -290,7 +290,8 @@ def linked_command(kind: str, columns: str) -> None:
 
 linked_command(
     "feedback",
-    "ticket_id, corrected_category, corrected_priority, agent_id, corrected_at, reason",
+    "ticket_id, corrected_category, corrected_priority, agent_id, corrected_at, reason"
+    " (optional: label_source, model_version)",
 )
 linked_command("surveys", "ticket_id, csat, comment, answered_at")
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import store
 from triage_ml.errors import InputError
-from triage_ml.ingest import contracts, expectations
+from triage_ml.ingest import contracts, expectations, provenance
 from triage_ml.ingest.chain import CheckedChunk, checked_chunks, read_ahead, rejection
 from triage_ml.ingest.mapping import (
     FEEDBACK_COLUMNS,
@@ -371,6 +371,7 @@ def _ingest_linked_chunk(conn: Connection, chunk: CheckedChunk, summary: IngestS
     valid, rejected = _require_known_tickets(conn, raw, chunk.valid, chunk.rejected, offset)
     if summary.kind == "feedback":
         valid, rejected = _require_a_correction(raw, valid, rejected, offset)
+        valid, rejected = provenance.check_provenance(conn, raw, valid, rejected, offset)
     valid = valid.assign(content_hash=content_hash(valid, columns))
     first, _, repeats = dedupe_chunk(valid.assign(**{key: valid["content_hash"].str[:40]}), key)
     known = store.existing_ids(conn, table, key, first[key].tolist())

@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from triage_ml.store.tables import LABEL_SOURCES
+
 CONTRACTS_DIR = Path(__file__).resolve().parents[3] / "data_contracts"
 _FUTURE_SLACK = pd.Timedelta(minutes=5)
 _NS_MIN = pd.Timestamp.min.tz_localize("UTC")
@@ -62,6 +64,10 @@ def load_schema(
         "created_at": pa.Check.le(now, error="timestamp lies in the future"),
         "corrected_at": pa.Check.le(now, error="timestamp lies in the future"),
         "answered_at": pa.Check.le(now, error="timestamp lies in the future"),
+        # The allowed values live with the store's tables, so the reason lists them from there.
+        "label_source": pa.Check.isin(
+            list(LABEL_SOURCES), error=f"unknown label source, allowed: {', '.join(LABEL_SOURCES)}"
+        ),
     }
     if categories:
         for column in ("category", "corrected_category"):

@@ -33,8 +33,13 @@ FEEDBACK_COLUMNS: tuple[str, ...] = (
     "corrected_at",
     "reason",
 )
+# Where a feedback row's label came from and which model version's answer it judges: optional,
+# and left out of the row's content hash so that files written before them keep their ids.
+FEEDBACK_PROVENANCE_COLUMNS: tuple[str, ...] = ("label_source", "model_version")
 SURVEY_COLUMNS: tuple[str, ...] = ("ticket_id", "csat", "comment", "answered_at")
 OPTIONAL_LINKED_COLUMNS: tuple[str, ...] = ("reason", "comment", "agent_id")
+# A source's names for the ticket's marketing campaign, in order of preference.
+CAMPAIGN_COLUMNS: tuple[str, ...] = ("campaign_id", "utm_campaign")
 
 
 class Mapping(Protocol):
@@ -84,7 +89,10 @@ class LinkedMapping:
     @classmethod
     def of(cls, kind: str) -> LinkedMapping:
         """The mapping of ``feedback`` or ``surveys`` files."""
-        return cls(FEEDBACK_COLUMNS if kind == "feedback" else SURVEY_COLUMNS)
+        if kind == "feedback":
+            provenance = FEEDBACK_PROVENANCE_COLUMNS
+            return cls(FEEDBACK_COLUMNS + provenance, OPTIONAL_LINKED_COLUMNS + provenance)
+        return cls(SURVEY_COLUMNS)
 
     def resolve(self, columns: Sequence[str], source: str) -> LinkedMapping:
         """This mapping, once the header is known to hold every required column.
@@ -109,6 +117,8 @@ class LinkedMapping:
         if "corrected_priority" in out.columns:
             # Same case rule as ticket priorities, so "High" is on the scale.
             out["corrected_priority"] = out["corrected_priority"].str.lower()
+        if "label_source" in out.columns:
+            out["label_source"] = out["label_source"].str.lower()
         return out
 
 
@@ -193,6 +203,10 @@ def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
     )
     for column in OPTIONAL_TICKET_COLUMNS:
         out[column] = clean_text(raw[column]) if column in raw.columns else None
+    campaign = campaign_column(raw.columns)
+    if campaign is not None:
+        # Only when the source has one: an absent column stays out of the content hash.
+        out["campaign_id"] = clean_text(raw[campaign])
     out["category"] = clean_text(raw[mapping.category_column]) if mapping.category_column else None
     out["priority"] = (
         clean_text(raw[mapping.priority_column]).str.lower() if mapping.priority_column else None
@@ -208,6 +222,11 @@ def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
     return out
 
 
+def campaign_column(columns: Sequence[str]) -> str | None:
+    """The source column holding the ticket's campaign (see :data:`CAMPAIGN_COLUMNS`), if any."""
+    return next((c for c in CAMPAIGN_COLUMNS if c in columns), None)
+
+
 def updated_columns(columns: Sequence[str], mapping: ColumnMapping) -> list[str]:
     """Store columns an upsert from this file writes: only those the file has.
 
@@ -215,6 +234,8 @@ def updated_columns(columns: Sequence[str], mapping: ColumnMapping) -> list[str]
     them, so it must not wipe what the store already holds.
     """
     given = {"ticket_id", "body", *(c for c in OPTIONAL_TICKET_COLUMNS if c in columns)}
+    if campaign_column(columns) is not None:
+        given.add("campaign_id")
     given |= {
         name
         for name, present in (

@@ -1,24 +1,30 @@
 """The training snapshot: effective labels, joined surveys, and splits.
 
 Label rule (documented in docs/data.md): for each ticket and each label field
-(category, priority) the latest agent correction that sets the field wins;
-ties on ``corrected_at`` go to the higher ``feedback_id`` so the result never
-depends on read order. Without a correction the original label stands. The
-provenance of every label is kept in ``category_source`` / ``category_by``
-and ``priority_source`` / ``priority_by``.
+(category, priority) the latest feedback row that sets the field wins; ties on
+``corrected_at`` go to the higher ``feedback_id`` so the result never depends
+on read order. Without one the original label stands. The provenance of every
+label is kept in ``category_source`` / ``category_by`` and ``priority_source`` /
+``priority_by``: one of ``store.tables.LABEL_SOURCES`` (a feedback row's
+``label_source``, "agent-corrected" when it has none).
+
+Training leaves ``auto-applied`` labels out unless asked: they are the model's
+own answers that nobody checked, and learning from them repeats its mistakes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import store
+from triage_ml.store import review as review_queries
+from triage_ml.store.tables import AUTO_APPLIED, CORRECTED, LABEL_SOURCES, ORIGINAL
 from triage_model import features
 
 
@@ -29,6 +35,8 @@ class Snapshot:
     frame: pd.DataFrame
     batch_ids: tuple[str, ...]
     digest: str
+    # Category labels by source (LABEL_SOURCES), for the run's log and MLflow params.
+    labels: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,24 +57,75 @@ def _latest_corrections(feedback: pd.DataFrame, field: str) -> pd.DataFrame:
     column = f"corrected_{field}"
     rows = feedback[feedback[column].notna()].sort_values(["corrected_at", "feedback_id"])
     latest = rows.groupby("ticket_id", sort=False).tail(1)
-    return latest.set_index("ticket_id")[[column, "agent_id"]]
+    return latest.set_index("ticket_id")[[column, "agent_id", "label_source"]]
+
+
+def feedback_sources(feedback: pd.DataFrame) -> pd.Series:
+    """Each feedback row's label source: its ``label_source``, "agent-corrected" when unset.
+
+    Rows stored before label sources existed were all agents' corrections.
+    """
+    given = feedback.get("label_source")
+    if given is None:
+        return pd.Series(CORRECTED, index=feedback.index, dtype=object)
+    return given.astype(object).where(given.notna(), CORRECTED)
 
 
 def resolve_labels(tickets: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
-    """Apply agent corrections to the original labels, keeping provenance."""
+    """Apply feedback labels to the original labels, keeping provenance.
+
+    ``<field>_source`` is one of ``LABEL_SOURCES`` ("original" for an ingested
+    label), ``<field>_by`` the agent of the winning feedback row.
+    """
     out = tickets.copy()
-    for field in ("category", "priority"):
-        out[f"{field}_source"] = np.where(out[field].notna(), "original", None)
-        out[f"{field}_by"] = None
+    if not feedback.empty:
+        feedback = feedback.assign(label_source=feedback_sources(feedback))
+    for label in ("category", "priority"):
+        out[f"{label}_source"] = np.where(out[label].notna(), ORIGINAL, None)
+        out[f"{label}_by"] = None
         if feedback.empty:
             continue
-        latest = _latest_corrections(feedback, field)
+        latest = _latest_corrections(feedback, label)
         hit = out["ticket_id"].isin(latest.index)
         keys = out.loc[hit, "ticket_id"]
-        out.loc[hit, field] = latest.loc[keys, f"corrected_{field}"].to_numpy()
-        out.loc[hit, f"{field}_source"] = "corrected"
-        out.loc[hit, f"{field}_by"] = latest.loc[keys, "agent_id"].to_numpy()
+        out.loc[hit, label] = latest.loc[keys, f"corrected_{label}"].to_numpy()
+        out.loc[hit, f"{label}_source"] = latest.loc[keys, "label_source"].to_numpy()
+        out.loc[hit, f"{label}_by"] = latest.loc[keys, "agent_id"].to_numpy()
     return out
+
+
+FINAL_COLUMNS: tuple[str, ...] = ("category", "category_source", "priority", "priority_source")
+
+
+def final_labels(tickets: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+    """Each ticket's final labels and where they came from, whatever the source.
+
+    Auto-applied labels count here (they are what the ticket ended with);
+    only training leaves them out (see :func:`training_feedback`).
+
+    Args:
+        tickets: at least ``ticket_id``, ``category`` and ``priority``.
+        feedback: stored feedback rows (``store.all_feedback``).
+
+    Returns:
+        A frame indexed by ``ticket_id`` with :data:`FINAL_COLUMNS`; NaN / None
+        where a ticket has no label of that field.
+    """
+    resolved = resolve_labels(tickets[["ticket_id", "category", "priority"]], feedback)
+    return resolved.set_index("ticket_id")[list(FINAL_COLUMNS)]
+
+
+def training_feedback(feedback: pd.DataFrame, use_auto_applied: bool) -> pd.DataFrame:
+    """The feedback rows training learns from: all, or all but the auto-applied ones."""
+    if use_auto_applied or feedback.empty:
+        return feedback
+    return feedback[feedback_sources(feedback) != AUTO_APPLIED]
+
+
+def label_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """How many category labels of a snapshot came from each source (every source named)."""
+    counts = frame["category_source"].value_counts()
+    return {source: int(counts.get(source, 0)) for source in LABEL_SOURCES}
 
 
 def attach_surveys(frame: pd.DataFrame, surveys: pd.DataFrame) -> pd.DataFrame:
@@ -90,19 +149,44 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(names + hashed.tobytes()).hexdigest()[:16]
 
 
-def load_snapshot(engine: Engine) -> Snapshot:
-    """Read every labeled ticket with its effective labels and CSAT."""
+def load_snapshot(engine: Engine, use_auto_applied: bool = False) -> Snapshot:
+    """Read every labeled ticket with its effective labels and CSAT.
+
+    A ticket is labeled by its original label or by feedback (a ticket
+    ingested unlabeled and answered by an agent is a training row).
+
+    Args:
+        engine: the ticket store.
+        use_auto_applied: learn from auto-applied labels too (the setting
+            ``train.use_auto_applied_labels``); by default the original label
+            stands and a ticket whose only label is auto-applied is left out.
+    """
     with engine.connect() as conn:
-        tickets = store.labeled_tickets(conn)
-        feedback = store.all_feedback(conn)
+        tickets = _label_candidates(conn)
+        feedback = training_feedback(store.all_feedback(conn), use_auto_applied)
         surveys = store.all_surveys(conn)
         contacts = store.customer_contacts(conn)
-    frame = attach_surveys(resolve_labels(tickets, feedback), surveys)
+    resolved = resolve_labels(tickets, feedback)
+    frame = attach_surveys(resolved[resolved["category"].notna()].reset_index(drop=True), surveys)
     frame["repeat_contacts"] = features.repeat_contacts(frame, contacts)
     batch_ids = tuple(sorted(frame["batch_id"].unique().tolist()))
     return Snapshot(
-        frame=frame.reset_index(drop=True), batch_ids=batch_ids, digest=frame_digest(frame)
+        frame=frame.reset_index(drop=True),
+        batch_ids=batch_ids,
+        digest=frame_digest(frame),
+        labels=label_counts(frame),
     )
+
+
+def _label_candidates(conn: Connection) -> pd.DataFrame:
+    """Tickets with an original label, and unlabeled ones that feedback may label."""
+    labeled = store.labeled_tickets(conn)
+    answered = review_queries.feedback_labeled_tickets(conn)
+    if answered.empty:
+        return labeled
+    both = pd.concat([labeled, answered], ignore_index=True)
+    # The store's order (time, then id; SQLite puts unknown times first), so the digest is stable.
+    return both.sort_values(["created_at", "ticket_id"], na_position="first", kind="stable")
 
 
 def time_split(frame: pd.DataFrame, test_days: int) -> Split:
