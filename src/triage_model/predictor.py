@@ -35,6 +35,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "sentiment",
     "route",
     "needs_review",
+    "tier",
 )
 INPUT_COLUMNS: tuple[str, ...] = (
     "subject",
@@ -66,6 +67,58 @@ TRUSTED_TYPES: tuple[str, ...] = (
 # The category of a ticket the model abstains on: unlike every class it knows
 # (its top probability below ``abstain_threshold``, set at training time).
 UNKNOWN = "unknown"
+
+
+# Tiers of a prediction: applied without review, shown to the agent as a suggestion, or
+# decided by a human (the same names as the platform's store).
+AUTO, SUGGEST, REVIEW = "auto", "suggest", "review"
+# Config key: per tier (auto, suggest), each class's lowest confidence for that tier, None
+# where the class never reaches it. Models logged before tiers have only review thresholds.
+TIER_THRESHOLDS = "tier_thresholds"
+
+
+def class_thresholds(
+    categories: np.ndarray, thresholds: Mapping[str, float | None], default: float
+) -> np.ndarray:
+    """Each row's threshold for its category: ``default`` where the class has none, inf for None.
+
+    One comparison per class, not a lookup per row: a batch has far more rows than classes.
+    """
+    out = np.full(len(categories), default, dtype=float)
+    for category, value in thresholds.items():
+        out[categories == category] = np.inf if value is None else float(value)
+    return out
+
+
+def assign_tiers(
+    categories: Sequence[Any] | np.ndarray,
+    confidence: Sequence[float] | np.ndarray,
+    abstained: Sequence[bool] | np.ndarray,
+    thresholds: Mapping[str, Mapping[str, float | None]],
+) -> list[str]:
+    """The tier of each prediction from its category, confidence and per-class thresholds.
+
+    ``auto`` where the confidence reaches the class's ``auto`` threshold, else
+    ``suggest`` where it reaches the ``suggest`` one, else ``review``. A class
+    without a threshold for a tier (absent or None) never reaches it, and an
+    abstention is always ``review``.
+
+    Args:
+        categories: predicted category per row.
+        confidence: the category's probability per row (NaN never reaches a tier).
+        abstained: where the model abstained.
+        thresholds: ``{"auto": {class: float | None}, "suggest": {class: float | None}}``.
+
+    Returns:
+        One of ``auto``, ``suggest``, ``review`` per row.
+    """
+    classes = np.asarray(categories, dtype=object)
+    conf = np.asarray(confidence, dtype=float)
+    auto = conf >= class_thresholds(classes, thresholds.get(AUTO, {}), np.inf)
+    suggest = conf >= class_thresholds(classes, thresholds.get(SUGGEST, {}), np.inf)
+    tiers = np.where(auto, AUTO, np.where(suggest, SUGGEST, REVIEW)).astype(object)
+    tiers[np.asarray(abstained, dtype=bool)] = REVIEW
+    return tiers.tolist()
 
 
 class UntrustedModelError(ValueError):
@@ -187,13 +240,27 @@ class TriagePredictor:
             routes.get(c, self.config.get("default_route", "general-queue"))
             for c in out["category"]
         ]
-        thresholds = self.config.get("review_thresholds", {})
-        default = float(self.config.get("review_threshold", 0.5))
-        out["needs_review"] = [
-            bool(a) or p < thresholds.get(c, default)
-            for a, c, p in zip(abstained, out["category"], out["category_proba"])
-        ]
+        out["needs_review"], out["tier"] = self._tiers(
+            out["category"], out["category_proba"], abstained
+        )
         return pd.DataFrame({column: out[column] for column in OUTPUT_COLUMNS})
+
+    def _tiers(
+        self, categories: np.ndarray, confidence: np.ndarray, abstained: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
+        """Review flags and tiers: from the tier thresholds, or the flat review ones before them."""
+        configured = self.config.get(TIER_THRESHOLDS)
+        if configured is not None:
+            tiers = assign_tiers(categories, confidence, abstained, configured)
+            return np.asarray(tiers, dtype=object) == REVIEW, tiers
+        # A model trained before tiers automates nothing: what it does not flag is a suggestion.
+        flat = class_thresholds(
+            np.asarray(categories, dtype=object),
+            self.config.get("review_thresholds", {}),
+            float(self.config.get("review_threshold", 0.5)),
+        )
+        review = np.asarray(abstained, dtype=bool) | (np.asarray(confidence, dtype=float) < flat)
+        return review, np.where(review, REVIEW, SUGGEST).astype(object).tolist()
 
     def matrix(self, inputs: Mapping[str, Any]) -> Any:
         """The shared matrix every model reads: the n-grams, then the encoder's block if any.

@@ -353,14 +353,30 @@ def score(result: dict[str, Any]) -> Text:
         )
         return Text(
             f"scored {result['scored']} rows with version {result['model_version']} "
-            f"into {result['output']}{rejected}"
+            f"into {result['output']}{rejected}{tier_summary(result)}"
         )
     return Text(
         f"scored {result['scored']} tickets with version {result['model_version']}; "
-        f"{result['needs_review']} flagged for review "
+        f"{tier_counts(result)}{result['needs_review']} flagged for review "
         f"({result['partitions']} partitions, {result['chunks']} chunks, "
         f"{figure(result['seconds'], 1)} s)"
     )
+
+
+def tier_summary(result: Mapping[str, Any]) -> str:
+    """``" (12 auto, 30 suggest, 8 review)"``, or nothing when the result has no tier counts."""
+    counts = result.get("tiers") or {}
+    if not counts:
+        return ""
+    return " (" + ", ".join(f"{counts.get(t, 0)} {t}" for t in ("auto", "suggest", "review")) + ")"
+
+
+def tier_counts(result: Mapping[str, Any]) -> str:
+    """``"12 auto, 30 suggest, "``: the tickets applied and suggested, before those flagged."""
+    counts = result.get("tiers") or {}
+    if not counts:
+        return ""
+    return "".join(f"{counts.get(tier, 0)} {tier}, " for tier in ("auto", "suggest"))
 
 
 def served(result: dict[str, Any]) -> Text:
@@ -448,7 +464,7 @@ def demo(result: dict[str, Any]) -> Group:
         retrain(r),
         Text(
             f"scored {s['scored']} tickets with version {s['model_version']}; "
-            f"{s['needs_review']} flagged for review"
+            f"{tier_counts(s)}{s['needs_review']} flagged for review"
         ),
         lines(*where_to_look(result.get("mlflow_runs"))),
     )

@@ -34,16 +34,23 @@ def score_new_tickets(rescore: bool = False, settings: Settings | None = None) -
         settings: the workspace; None builds them from this machine's environment.
 
     Returns:
-        The model version, tickets scored, those needing review, chunks, partitions and seconds.
+        The model version, tickets scored, those needing review, the count per tier (auto,
+        suggest, review), chunks, partitions and seconds.
     """
     stopwatch = Stopwatch()
     settings = settings or Settings()
     with progress_artifact("scoring-progress"):
         engine, client = open_store(settings), registry.use_workspace(settings)
         version, model_uri = find_champion(client, settings)
+        shadow = find_challenger(client, settings, version)
         ranges, tickets = plan_partitions(engine, settings, version if rescore else None)
         futures = score_partition.map(
-            unmapped(settings), unmapped(version), unmapped(model_uri), ranges, unmapped(rescore)
+            unmapped(settings),
+            unmapped(version),
+            unmapped(model_uri),
+            ranges,
+            unmapped(rescore),
+            unmapped(shadow),
         )
         parts = collect(futures, tickets)
         summary = batch.combine(parts, version)
@@ -52,9 +59,13 @@ def score_new_tickets(rescore: bool = False, settings: Settings | None = None) -
         "model_version": version,
         "scored": summary.scored,
         "needs_review": summary.needs_review,
+        "tiers": summary.tiers,
         "chunks": summary.chunks,
         "partitions": len(ranges),
         "seconds": stopwatch.seconds(),
+        # Counts only: the shadow challenger's answers are never returned (see monitoring.shadow).
+        "shadow_version": None if shadow is None else shadow[0],
+        "shadow_scored": summary.shadow_scored,
     }
 
 
@@ -73,6 +84,22 @@ def find_champion(client: MlflowClient, settings: Settings) -> tuple[str, str]:
         )
     model_uri = registry.version_files(client, settings.model_name, version)
     get_run_logger().info("scoring with %s version %s", settings.model_name, version)
+    return version, model_uri
+
+
+@task(task_run_name="find-challenger", cache_policy=NO_CACHE)
+def find_challenger(
+    client: MlflowClient, settings: Settings, champion: str
+) -> tuple[str, str] | None:
+    """The shadow challenger's version and files' URI, or None when no other version has the alias.
+
+    It answers the same tickets into ``shadow_predictions``, which no caller reads.
+    """
+    version = registry.alias_version(client, settings.model_name, settings.challenger_alias)
+    if version is None or version == champion:
+        return None
+    model_uri = registry.version_files(client, settings.model_name, version)
+    get_run_logger().info("shadow challenger version %s scores beside the champion", version)
     return version, model_uri
 
 
@@ -130,10 +157,16 @@ def partition_run_name(parameters: dict[str, Any]) -> str:
     cache_policy=NO_CACHE,
 )
 def score_partition(
-    settings: Settings, version: str, model_uri: str, key_range: batch.KeyRange, rescore: bool
+    settings: Settings,
+    version: str,
+    model_uri: str,
+    key_range: batch.KeyRange,
+    rescore: bool,
+    shadow: tuple[str, str] | None = None,
 ) -> batch.ScoreSummary:
     """Score one key range with the model at ``model_uri`` (``version``), on any worker.
 
+    With ``shadow`` (the challenger's version and files' URI) it scores the same tickets too.
     Its INFO line (tickets scored, chunks, needs review) comes from :func:`batch.score_partition`.
     An error while predicting reaches Prefect without its message, which may quote a ticket.
     """
@@ -141,10 +174,28 @@ def score_partition(
         batch.process_engine(settings.store_url),
         registry.process_model(settings, model_uri),
     )
+    challenger = None if shadow is None else load_shadow(settings, *shadow)
     with ticket_text_withheld(settings, "score-partition"):
         return batch.score_partition(
-            engine, model, version, settings.score_chunk_rows, key_range, rescore
+            engine, model, version, settings.score_chunk_rows, key_range, rescore, challenger
         )
+
+
+def load_shadow(settings: Settings, version: str, model_uri: str) -> batch.ShadowModel | None:
+    """The shadow challenger's model, or None (logged) when it cannot load.
+
+    A challenger that fails its integrity check or cannot load must never stop the
+    champion's scoring: the partition goes on without the parallel run.
+    """
+    try:
+        return batch.ShadowModel(registry.process_model(settings, model_uri), version)
+    except Exception as exc:
+        get_run_logger().warning(
+            "shadow challenger version %s not loaded (%s): scoring with the champion alone",
+            version,
+            type(exc).__name__,
+        )
+        return None
 
 
 @task(task_run_name="report-scoring", cache_policy=NO_CACHE)
@@ -165,6 +216,12 @@ def report_scoring(
         seconds,
         summary.needs_review,
     )
+    if summary.shadow_scored or summary.shadow_failed:
+        get_run_logger().info(
+            "shadow challenger answered %d tickets apart (%d chunk(s) failed)",
+            summary.shadow_scored,
+            summary.shadow_failed,
+        )
     create_table_artifact(
         key="scoring-summary",
         table=reports.scoring_table(parts, ranges),

@@ -2,7 +2,8 @@
 
 A card says what the version predicts and from which inputs, which
 candidate it is and with what setting, how it did on the held-out test
-rows (per class, with a confusion matrix), which data it learned from, what
+rows (per class, with a confusion matrix), how much of each class it can
+automate at the tiers' target precisions, which data it learned from, what
 the gate decided and why, its known limits, and the commit it came from.
 It names classes and counts only: never ticket text or anything about a
 customer.
@@ -15,13 +16,14 @@ function here that writes to the registry.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mlflow import MlflowClient
 from sklearn.metrics import confusion_matrix
 
+from triage_ml.monitoring import tiers
 from triage_ml.registry import runs
 from triage_ml.registry.versions import model_signature
 from triage_ml.settings import Settings
@@ -89,6 +91,8 @@ class Card:
     data: DataFacts
     decision: dict[str, Any]
     git_sha: str
+    # Per tier: its target precision and each class's held-out coverage (automation_facts).
+    automation: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def data_facts(
@@ -123,6 +127,34 @@ def confusion(
     return tuple(labels), tuple(tuple(int(n) for n in row) for row in matrix)
 
 
+def automation_facts(
+    settings: Settings, truth: Sequence[str], predicted: pd.DataFrame
+) -> dict[str, dict[str, Any]]:
+    """Per tier, its target precision and each class's automation coverage on held-out rows.
+
+    Args:
+        settings: the workspace (``settings.automation`` holds the targets).
+        truth: the held-out rows' true categories.
+        predicted: the model's predictions of those rows (``category``, ``category_proba``).
+
+    Returns:
+        ``{tier: {"precision": target, "coverage": {class: share or None}}}``.
+    """
+    labels = pd.Series(list(truth), dtype=object).astype(str).to_numpy(dtype=object)
+    guessed = predicted["category"].astype(str).to_numpy(dtype=object)
+    confidence = predicted["category_proba"].to_numpy(dtype=float)
+    classes = sorted(set(labels.tolist()))
+    return {
+        tier: {
+            "precision": target,
+            "coverage": tiers.coverage_at(
+                classes, labels, guessed, confidence, target, settings.automation
+            ),
+        }
+        for tier, target in tiers.targets(settings.automation).items()
+    }
+
+
 def card_facts(
     settings: Settings,
     version: str,
@@ -154,6 +186,7 @@ def card_facts(
         data=data_facts(snapshot.frame, snapshot.digest, snapshot.batch_ids, len(test)),
         decision=dict(decision),
         git_sha=runs.git_sha(),
+        automation=automation_facts(settings, test["category"].tolist(), predicted),
     )
 
 
@@ -196,7 +229,7 @@ def model_card(card: Card, limit: int = MAX_CARD_CHARS) -> str:
     are the run's artifacts); a card still too long is cut with a note.
     """
     for compact in (False, True):
-        text = "\n\n".join(section(card, compact) for section in SECTIONS) + "\n"
+        text = "\n\n".join(filter(None, (section(card, compact) for section in SECTIONS))) + "\n"
         if len(text) <= limit:
             return text
     footer = f"\n\n(cut to {limit:,} characters; see run {card.run_id})\ngit SHA: {card.git_sha}\n"
@@ -267,6 +300,37 @@ def _metrics(card: Card, compact: bool) -> str:
         lines.append(f"| {_cell(c)} | {_fig(f1)} | {support[c]} |")
     lines += ["", _confusions(card) if compact else _confusion_table(card)]
     return "\n".join(lines)
+
+
+def _automation(card: Card, compact: bool) -> str:
+    if not card.automation:
+        return ""
+    tiers_shown = list(card.automation)
+    coverage = {tier: card.automation[tier]["coverage"] for tier in tiers_shown}
+    classes = sorted(coverage[tiers_shown[0]])
+    if compact:
+        first = coverage[tiers_shown[0]]
+        classes = sorted(classes, key=lambda c: (first[c] is not None, first[c] or 0.0, c))[:10]
+    heads = [f"{tier} (precision {card.automation[tier]['precision']:g})" for tier in tiers_shown]
+    lines = [
+        "## Automation at a target precision",
+        "",
+        "Share of each class's held-out test tickets whose prediction reaches the confidence"
+        " at which that class's precision is at least the target (its lower confidence"
+        " bound, on the same rows)" + ("; the 10 least automated classes." if compact else "."),
+        "",
+        "| class | " + " | ".join(heads) + " |",
+        "| --- | " + " | ".join("---" for _ in heads) + " |",
+    ]
+    lines += [
+        f"| {_cell(c)} | " + " | ".join(_share(coverage[t].get(c)) for t in tiers_shown) + " |"
+        for c in classes
+    ]
+    return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _worst(classes: list[str], metrics: Mapping[str, float], n: int) -> list[str]:
@@ -366,7 +430,7 @@ def _sha(card: Card, compact: bool) -> str:
     return f"git SHA: {card.git_sha}"
 
 
-SECTIONS = (_title, _predicts, _candidate, _metrics, _data, _gate, _limits, _sha)
+SECTIONS = (_title, _predicts, _candidate, _metrics, _automation, _data, _gate, _limits, _sha)
 
 
 def _listed(items: Sequence[str], n: int) -> str:

@@ -124,6 +124,7 @@ def model_signature() -> ModelSignature:
             ColSpec("double", "sentiment"),
             ColSpec("string", "route"),
             ColSpec("boolean", "needs_review"),
+            ColSpec("string", "tier"),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from triage_ml import store
+from triage_ml.monitoring import tiers
+from triage_ml.store import shadow as shadow_queries
+from triage_ml.store import thresholds as threshold_queries
 from triage_model import features
 from triage_model.predictor import input_frame
 
@@ -31,13 +35,37 @@ class ScoreSummary:
     scored: int = 0
     chunks: int = 0
     needs_review: int = 0
+    # Tickets the shadow challenger answered (stored apart, never returned), and its failed chunks.
+    shadow_scored: int = 0
+    shadow_failed: int = 0
+    # The champion's predictions per tier (auto, suggest, review).
+    tiers: dict[str, int] = field(default_factory=dict)
 
 
-def predictions_frame(model: Any, tickets: pd.DataFrame, model_version: str) -> pd.DataFrame:
-    """Predict ``tickets`` and shape the rows the predictions table stores."""
+@dataclass(frozen=True)
+class ShadowModel:
+    """A shadow challenger: its loaded model and version (see ``monitoring.shadow``)."""
+
+    model: Any
+    version: str
+
+
+def predictions_frame(
+    model: Any,
+    tickets: pd.DataFrame,
+    model_version: str,
+    thresholds: Mapping[str, Mapping[str, float | None]] | None = None,
+) -> pd.DataFrame:
+    """Predict ``tickets`` and shape the rows the predictions table stores.
+
+    With ``thresholds`` (live tier thresholds of ``model_version``), the
+    classes they name take their tiers from them instead of the model's own.
+    """
     inputs = input_frame(tickets).reset_index(drop=True)
-    predicted = model.predict(inputs)
-    out = pd.DataFrame(predicted).reset_index(drop=True)
+    predicted = tiers.with_tier(pd.DataFrame(model.predict(inputs)))
+    if thresholds:
+        predicted = tiers.apply_thresholds(predicted, thresholds)
+    out = predicted.reset_index(drop=True)
     out.insert(0, "ticket_id", tickets["ticket_id"].to_numpy(dtype=object))
     out["model_version"] = model_version
     out["scored_at"] = pd.Timestamp.now(tz="UTC")
@@ -110,18 +138,26 @@ def score_partition(
     chunk_rows: int,
     key_range: KeyRange = (None, None),
     rescore: bool = False,
+    shadow: ShadowModel | None = None,
 ) -> ScoreSummary:
     """Score the unscored tickets of one key range, chunk by chunk, each chunk written atomically.
 
     Without ``rescore`` a ticket any model version has scored is left alone;
-    with it, every ticket ``model_version`` has not scored is scored.
+    with it, every ticket ``model_version`` has not scored is scored. With a
+    ``shadow`` challenger, each chunk is also scored by it into ``shadow_predictions``.
     """
     summary = ScoreSummary(model_version)
+    live = live_thresholds(engine, model_version)
     for chunk in unscored_chunks(engine, model_version if rescore else None, chunk_rows, key_range):
-        predictions = predictions_frame(model, chunk, model_version)
+        predictions = predictions_frame(model, chunk, model_version, live)
         summary.scored += write_chunk(engine, predictions)
         summary.needs_review += int(predictions["needs_review"].sum())
+        summary.tiers = dict(Counter(summary.tiers) + Counter(predictions["tier"].tolist()))
         summary.chunks += 1
+        if shadow is not None:
+            answered = score_shadow(engine, shadow, chunk)
+            summary.shadow_scored += max(answered, 0)
+            summary.shadow_failed += int(answered < 0)
     logger.info(
         "scored %d tickets of key range %s in %d chunk(s); %d need review",
         summary.scored,
@@ -132,6 +168,34 @@ def score_partition(
     return summary
 
 
+def score_shadow(engine: Engine, shadow: ShadowModel, chunk: pd.DataFrame) -> int:
+    """Score a chunk with the shadow challenger into ``shadow_predictions``, in its own transaction.
+
+    Returns:
+        The rows newly written, or -1 when the challenger failed on the chunk.
+    """
+    try:
+        live = live_thresholds(engine, shadow.version)
+        frame = predictions_frame(shadow.model, chunk, shadow.version, live)
+        with engine.begin() as conn:
+            return shadow_queries.write_shadow_predictions(conn, frame)
+    except Exception as exc:
+        # The parallel run must never stop the champion's scoring; the type alone is
+        # logged, as an error's message may quote a ticket.
+        logger.warning(
+            "shadow challenger version %s failed on a chunk (%s); the champion's answers stand",
+            shadow.version,
+            type(exc).__name__,
+        )
+        return -1
+
+
+def live_thresholds(engine: Engine, model_version: str) -> dict[str, Any] | None:
+    """The tier thresholds the monitor re-estimated on live rows for ``model_version``, if any."""
+    with engine.connect() as conn:
+        return threshold_queries.latest_thresholds(conn, model_version, threshold_queries.LIVE)
+
+
 def combine(summaries: list[ScoreSummary], model_version: str) -> ScoreSummary:
     """One summary for the partitions of a run."""
     return ScoreSummary(
@@ -139,4 +203,7 @@ def combine(summaries: list[ScoreSummary], model_version: str) -> ScoreSummary:
         sum(s.scored for s in summaries),
         sum(s.chunks for s in summaries),
         sum(s.needs_review for s in summaries),
+        sum(s.shadow_scored for s in summaries),
+        sum(s.shadow_failed for s in summaries),
+        tiers=dict(sum((Counter(s.tiers) for s in summaries), Counter())),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,8 @@ class ScoredWriter:
         """
         self.path, self.fmt, self.kept = path, fmt, (SOURCE_ID, *kept)
         self.rows = 0
+        # Rows written per tier (auto, suggest, review), for the run's summary.
+        self.tiers: Counter[str] = Counter()
         self.parquet: Any = None
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -133,6 +136,7 @@ class ScoredWriter:
         else:
             self._write_json(with_top3_lists(frame), first)
         self.rows += len(frame)
+        self.tiers.update(frame["tier"].tolist())
 
     def _write_parquet(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -282,6 +286,7 @@ def score_file(
         "model_version": model_version,
         "scored": scored,
         "rejected": len(rejected),
+        "tiers": dict(writer.tiers),
         "output": str(output),
         "rejected_file": str(rejected_path(output)) if rejected else None,
     }

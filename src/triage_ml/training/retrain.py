@@ -20,10 +20,11 @@ import mlflow
 import pandas as pd
 from mlflow.data.meta_dataset import MetaDataset
 
+from triage_ml.monitoring import tiers
 from triage_ml.registry import runs
 from triage_ml.settings import Settings, TrainSettings
 from triage_ml.training import dataset, diagnostics, fit, inputs, metrics, priority, selection
-from triage_model.predictor import ENCODER, TriagePredictor
+from triage_model.predictor import ENCODER, TIER_THRESHOLDS, TriagePredictor
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
             "split_strategy": split.strategy,
             "rows_train": len(split.train),
             "rows_test": len(split.test),
+            # Counts only: where the category labels came from (LABEL_SOURCES).
+            **{f"labels.{source}": count for source, count in snapshot.labels.items()},
         }
     )
 
@@ -142,11 +145,13 @@ def log_comparable_metrics(
 def serving_config(
     settings: Settings, chosen: selection.Scored, folds: selection.Folds
 ) -> dict[str, Any]:
-    """What the served model needs besides its fitted parts: routes, review thresholds, encoder.
+    """What the served model needs besides its fitted parts: routes, tier thresholds, encoder.
 
-    Review thresholds are read off the chosen candidate's out-of-fold
-    predictions: rows no model of the choice had seen. The abstention
-    threshold comes later (:func:`predict_with_abstention`).
+    Tier thresholds (per class, for ``auto`` and ``suggest`` at the
+    precisions of ``settings.automation``) are read off the chosen
+    candidate's out-of-fold predictions: rows no model of the choice had
+    seen. The flat review thresholds stay for readers of older configs. The
+    abstention threshold comes later (:func:`predict_with_abstention`).
     """
     truth, predicted, confidence = selection.validated_predictions(chosen, folds)
     thresholds = fit.review_thresholds(
@@ -162,6 +167,9 @@ def serving_config(
         "default_route": settings.default_route,
         "review_threshold": settings.review_threshold,
         "review_thresholds": thresholds,
+        TIER_THRESHOLDS: tiers.thresholds_for(
+            [str(c) for c in folds.classes], truth, predicted, confidence, settings.automation
+        ),
         "candidate": chosen.name,
         "priority_levels": list(settings.priority_levels),
     }
