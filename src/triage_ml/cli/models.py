@@ -83,9 +83,26 @@ def evaluate_file(
 
 def workspace_status(settings: Settings) -> dict[str, Any]:
     """The champion, its metrics, the last runs and decisions, the store's counts, and warnings."""
+    from triage_ml import registry
     from triage_ml.registry import status
 
-    return {**status.workspace_status(settings), "warnings": status_warnings(settings)}
+    summary = status.workspace_status(settings)
+    challenger = registry.alias_version(
+        registry.client(settings), settings.model_name, settings.challenger_alias
+    )
+    return {**summary, "challenger": challenger, "warnings": status_warnings(settings)}
+
+
+def render_status(result: dict[str, Any]) -> Any:
+    """``render.status``, and the shadow challenger's line when there is one."""
+    shown = render.status(result)
+    if result.get("challenger") is None:
+        return shown
+    from rich.console import Group
+    from rich.text import Text
+
+    line = f"shadow challenger: version {result['challenger']} (see `triage-ml shadow status`)"
+    return Group(shown, Text(line))
 
 
 def status_warnings(settings: Settings) -> list[str]:
@@ -166,7 +183,7 @@ def status_command(
     ctx: typer.Context, as_json: JsonFlag = False, config: ConfigFile = None
 ) -> None:
     """The champion, its metrics, recent runs and decisions, and the store's counts."""
-    invoke(ctx, workspace_status, render.status, as_json, config)
+    invoke(ctx, workspace_status, render_status, as_json, config)
 
 
 def audit_command(

@@ -96,12 +96,17 @@ def take_snapshot(engine: Engine, settings: Settings) -> dataset.Snapshot:
     """Read labeled tickets with effective labels (database I/O: retried)."""
     stage("snapshot")
     with ticket_text_withheld(settings, "snapshot"):
-        snapshot = dataset.load_snapshot(engine)
+        snapshot = dataset.load_snapshot(engine, settings.train.use_auto_applied_labels)
     get_run_logger().info(
         "snapshot %s: %d labeled tickets from %d ingest batches",
         snapshot.digest,
         len(snapshot.frame),
         len(snapshot.batch_ids),
+    )
+    get_run_logger().info(
+        "category labels by source: %s%s",
+        ", ".join(f"{source} {count}" for source, count in snapshot.labels.items()),
+        "" if settings.train.use_auto_applied_labels else " (auto-applied labels left out)",
     )
     from triage_ml.routing import route_warnings  # a scheduled run has no CLI to warn
 
@@ -525,10 +530,11 @@ def apply_decision(
         client, engine, settings, decision, registered, champion_version
     )
     get_transaction().set("undo", (settings, registered.version, moved_from))
+    get_transaction().set("shadowed", promotion.outcome(final) == "shadow")
     get_run_logger().info(
         "version %s %s; champion is version %s",
         registered.version,
-        "promoted" if final.promote else "not promoted",
+        promotion.outcome(final),
         registered.version if final.promote else champion_version,
     )
     return final
@@ -536,13 +542,16 @@ def apply_decision(
 
 @apply_decision.on_rollback
 def _revert_promotion(txn: Transaction) -> None:
-    """The transaction failed after the alias moved: put the champion back."""
+    """The transaction failed after the alias moved: put the champion (or challenger) back."""
     settings, version, moved_from = txn.get("undo")
     if moved_from is not None:
         with store.opened(settings.store_url) as engine:
             promotion.revert_promotion(
                 registry.client(settings), engine, settings, version, moved_from, ABORTED_WHY
             )
+    if txn.get("shadowed", False):
+        with store.opened(settings.store_url) as engine:
+            promotion.revert_shadow(registry.client(settings), engine, settings, version)
 
 
 @task(task_run_name="log-decision", cache_policy=NO_CACHE)

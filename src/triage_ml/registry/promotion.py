@@ -47,6 +47,12 @@ from triage_ml.training import metrics as eval_metrics
 # before the action, ``challenger_version`` the version the action is about,
 # and ``promoted`` says whether the champion alias moved.
 GATE, ROLLBACK, FORCED, REVERTED, ABORTED = "gate", "rollback", "force-promote", "revert", "aborted"
+# The parallel run's actions: the challenger alias set or removed (the champion stays), and
+# a shadow challenger made champion on live evidence.
+SHADOW_START, SHADOW_STOP, LIVE_PROMOTION = "shadow-start", "shadow-stop", "live-promotion"
+# How a gate decision that passed but started a shadow run instead (gate.on_pass = "shadow")
+# begins its reason, beside "promoted: " and "rejected: ".
+SHADOW_PREFIX = "shadow: "
 # How long a guarded move waits for another live process's move to finish.
 CLAIM_WAIT_SECONDS = 120.0
 # Test hook: TRIAGE_TEST_KILL_AT=<step> makes this process SIGKILL itself at that
@@ -59,6 +65,7 @@ AFTER_REGISTER, AFTER_INTENT, AFTER_ALIAS, AFTER_AUDIT = (
     "after-audit",
 )
 UNDONE_WHY = "the process moving the aliases died before auditing the move; aliases put back"
+UNDONE_SHADOW_WHY = "the retraining failed after this version became the shadow challenger"
 
 
 @functools.cache
@@ -322,10 +329,15 @@ def apply_decision(
     """Promote (guarded) or reject, audit either way, and tag the version with the outcome.
 
     A promotion whose compare-and-set fails becomes a rejection that says why.
+    With ``gate.on_pass == "shadow"`` and a champion to run beside, a passing
+    challenger takes the challenger alias instead (see :func:`shadow_instead`).
 
     Returns:
         The final decision, and the aliases before the move when the alias moved.
     """
+    if decision.promote and champion_version is not None and settings.gate.on_pass == "shadow":
+        shadowed = shadow_instead(client, engine, settings, decision, registered, champion_version)
+        return shadowed, None
     moved_from = None
     if decision.promote:
         try:
@@ -336,14 +348,79 @@ def apply_decision(
             decision = replace(decision, promote=False, reason=f"rejected: {moved}")
     if not decision.promote:
         _record(engine, _gate_audit(settings, decision, registered, champion_version))
-    tag_version(
-        client,
-        registered.name,
-        registered.version,
-        "promoted" if decision.promote else "rejected",
-        decision.reason,
-    )
+    tag_version(client, registered.name, registered.version, outcome(decision), decision.reason)
     return decision, moved_from
+
+
+def outcome(decision: gate.Decision) -> str:
+    """What a gate decision did to its version: ``promoted``, ``shadow`` or ``rejected``."""
+    if decision.promote:
+        return "promoted"
+    return "shadow" if decision.reason.startswith(SHADOW_PREFIX) else "rejected"
+
+
+def shadow_instead(
+    client: MlflowClient,
+    engine: Engine,
+    settings: Settings,
+    decision: gate.Decision,
+    registered: registry.RegisteredModel,
+    champion_version: str,
+) -> gate.Decision:
+    """A passing challenger becomes the shadow challenger, not champion (``gate.on_pass``).
+
+    The gate's audit row says it passed and why the champion stayed; a
+    ``shadow-start`` row follows, and the challenger alias replaces any earlier one.
+
+    Returns:
+        The decision, not promoting, its reason starting with :data:`SHADOW_PREFIX`.
+    """
+    alias = settings.challenger_alias
+    reason = (
+        f"{SHADOW_PREFIX}passed the gate ({decision.reason}); version {registered.version} runs"
+        f" beside champion version {champion_version} as '{alias}' until live evidence"
+        " promotes it (gate.on_pass = shadow)"
+    )
+    shadowed = replace(decision, promote=False, reason=reason)
+    _record(engine, _gate_audit(settings, shadowed, registered, champion_version))
+    point_challenger(client, engine, settings, registered.version, reason, registered.run_id)
+    tag_version(client, registered.name, registered.version, outcome(shadowed), reason)
+    return shadowed
+
+
+def point_challenger(
+    client: MlflowClient,
+    engine: Engine,
+    settings: Settings,
+    version: str | None,
+    reason: str,
+    run_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> str | None:
+    """Point the challenger alias at ``version`` (None: remove it), audited, under the alias lock.
+
+    The audit row (``shadow-start``, or ``shadow-stop`` for None) is written in
+    the lock's transaction before the alias moves, so a failed move leaves no row.
+
+    Returns:
+        The version the alias pointed at before (None: it was unset).
+    """
+    name, alias = settings.model_name, settings.challenger_alias
+    with engine.connect() as conn, conn.begin():
+        store.lock_aliases(engine, conn, name)
+        before = registry.alias_version(client, name, alias)
+        champion = registry.alias_version(client, name, settings.champion_alias)
+        action = SHADOW_START if version is not None else SHADOW_STOP
+        about = version if version is not None else before
+        extra = {**(details or {}), "challenger_before": before}
+        store.record_decision(
+            conn, audit_row(settings, action, about, False, reason, run_id, champion, extra)
+        )
+        if version is None:
+            client.delete_registered_model_alias(name, alias)
+        else:
+            client.set_registered_model_alias(name, alias, version)
+    return before
 
 
 def promote_challenger(
@@ -422,7 +499,7 @@ def log_decision(
     mlflow.log_dict(gate.rounded(record), "promotion/decision.json")
     mlflow.set_tags(
         {
-            "promotion.decision": "promoted" if decision.promote else "rejected",
+            "promotion.decision": outcome(decision),
             "promotion.reason": decision.reason[:5000],
             "promotion.challenger_version": registered.version,
             "promotion.champion_version": str(champion_version),
@@ -457,6 +534,12 @@ def revert_promotion(
         REVERTED,
     )
     tag_version(client, settings.model_name, version, ABORTED, why)
+
+
+def revert_shadow(client: MlflowClient, engine: Engine, settings: Settings, version: str) -> None:
+    """Remove the challenger alias of a version whose retraining failed after it was set."""
+    if registry.alias_version(client, settings.model_name, settings.challenger_alias) == version:
+        point_challenger(client, engine, settings, None, UNDONE_SHADOW_WHY)
 
 
 def record_aborted(
