@@ -83,7 +83,7 @@ def test_deploy_registers_schedules_parameters_pool_and_limits(
 ) -> None:
     output, _ = deployed
     held = deployments_by_flow(prefect_server)
-    assert set(held) == {"monthly-retrain", "scheduled-scoring", "ingest-inbox"}
+    assert set(held) == {"monthly-retrain", "scheduled-scoring", "ingest-inbox", "monitor"}
 
     retrain, scoring, inbox = (
         held["monthly-retrain"],
@@ -91,6 +91,8 @@ def test_deploy_registers_schedules_parameters_pool_and_limits(
         held["ingest-inbox"],
     )
     assert [s["schedule"]["cron"] for s in retrain["schedules"]] == ["0 3 1 * *"]
+    assert [s["schedule"]["cron"] for s in held["monitor"]["schedules"]] == ["0 6 * * *"]
+    assert held["monitor"]["entrypoint"] == "triage_ml/flows/monitor.py:monitor"
     assert retrain["schedules"][0]["schedule"]["timezone"] == "Europe/Berlin"
     assert [s["schedule"]["interval"] for s in scoring["schedules"]] == [600.0]
     assert [s["schedule"]["interval"] for s in inbox["schedules"]] == [86400.0]
@@ -197,6 +199,7 @@ def test_serve_flows_serves_the_deployments_and_runs_one(
             "monthly-retrain/triage-ml",
             "scheduled-scoring/triage-ml",
             "ingest-inbox/triage-ml",
+            "monitor/triage-ml",
         ],
         "stopped": True,
     }
@@ -243,7 +246,7 @@ def wait_for_served(
     log: Path,
     timeout: float = 180,
 ) -> dict[str, dict[str, Any]]:
-    """Wait until serve-flows has (re)registered its three deployments and is polling for runs."""
+    """Wait until serve-flows has (re)registered its four deployments and is polling for runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert serving.poll() is None, tail(log)
@@ -251,7 +254,7 @@ def wait_for_served(
         fresh = {
             name: d for name, d in held.items() if datetime.fromisoformat(d["updated"]) >= since
         }
-        if len(fresh) == 3 and all(d["status"] == "READY" for d in fresh.values()):
+        if len(fresh) == 4 and all(d["status"] == "READY" for d in fresh.values()):
             return fresh
         time.sleep(1)
     raise AssertionError(f"serve-flows did not register its deployments within {timeout} s")

@@ -18,6 +18,7 @@ def test_defaults_are_monthly_retraining_and_scoring_every_15_minutes() -> None:
     assert specs["monthly-retrain"].cron == "0 3 1 * *"
     assert specs["scheduled-scoring"].interval_minutes == 15
     assert specs["ingest-inbox"].interval_minutes == 5
+    assert specs["monitor"].cron == "0 6 * * *"
     assert {spec.timezone for spec in specs.values()} == {"UTC"}
     assert {spec.concurrency_limit for spec in specs.values()} == {1}
     assert Settings().schedules.work_pool == "triage-ml"

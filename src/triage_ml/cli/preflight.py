@@ -49,6 +49,25 @@ def require_training_data(settings: Settings) -> dict[str, float]:
     return shares
 
 
+def require_tickets(settings: Settings) -> int:
+    """Refuse to monitor an empty store, before Prefect starts.
+
+    Returns:
+        How many tickets the store holds.
+
+    Raises:
+        TrainingDataError: the store holds no ticket.
+    """
+    from triage_ml import store
+    from triage_ml.monitoring.actions import EMPTY_STORE
+
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        count = store.count_rows(conn, store.tickets)
+    if count == 0:
+        raise TrainingDataError(EMPTY_STORE)
+    return count
+
+
 def sqlite_file(uri: str) -> Path | None:
     """The file of a ``sqlite:///`` URI, or None for any other store (or an in-memory one)."""
     from sqlalchemy.engine import make_url

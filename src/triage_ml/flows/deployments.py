@@ -56,7 +56,7 @@ class DeploymentSpec:
 
 
 def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
-    """The three scheduled jobs: monthly retraining, frequent scoring, inbox ingestion.
+    """The scheduled jobs: monthly retraining, frequent scoring, inbox ingestion, daily monitor.
 
     Each allows one run at a time; a run due while another is still going
     waits for it (see :func:`concurrency`), so retrainings never overlap.
@@ -85,6 +85,13 @@ def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
             "Ingest files dropped into the inbox; move each to processed/ or failed/.",
             s.timezone,
             interval_minutes=s.ingest_interval_minutes,
+        ),
+        DeploymentSpec(
+            "monitor",
+            "triage_ml/flows/monitor.py:monitor",
+            "Judge the champion on live labels and drift; alert, and retrain early if it slipped.",
+            s.timezone,
+            cron=s.monitor_cron,
         ),
     ]
 
