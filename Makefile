@@ -14,7 +14,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-serving ui mlflow-ui prefect-ui mlflow-server lock clean
+.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-serving bench-monitor ui mlflow-ui prefect-ui mlflow-server lock clean
 
 env: $(STAMP)
 
@@ -76,6 +76,11 @@ bench-quality: env
 # Single-ticket latency of `triage-ml serve` (MLflow's scoring server) on a freshly trained champion.
 bench-serving: env
 	$(BIN)/python benchmarks/bench_serving.py
+
+# The production loop on a three-month replay with a drift in month two (weekly monitor runs):
+# time to detect, live figures per window, automation coverage per class before and after.
+bench-monitor: env
+	$(BIN)/python benchmarks/bench_monitor.py
 
 # MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
 ui: env
