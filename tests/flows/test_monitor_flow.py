@@ -183,7 +183,9 @@ def test_figures_are_logged_on_the_champions_run_and_thresholds_stored(
 def test_artifacts_events_and_the_audit_trail(monitored: Monitored, settings: Settings) -> None:
     result = first_result(monitored)
     held = artifacts_of(monitored.state.state_details.flow_run_id)
-    assert {"live-quality", "drift", "automation-coverage", "monitor-alerts"} <= set(held)
+    assert {"live-quality", "drift", "campaigns", "automation-coverage", "monitor-alerts"} <= set(
+        held
+    )
     assert held["live-quality"].type == "table" and held["monitor-alerts"].type == "markdown"
     assert "**live-quality**" in held["monitor-alerts"].data
     assert result["notify"]["events"] == len(result["alerts"])

@@ -35,6 +35,7 @@ LIVE_COLUMNS = (
 )
 DRIFT_COLUMNS = ("figure", "psi", "p_value", "drifted", "reference_rows", "current_rows", "note")
 SEGMENT_COLUMNS = ("segment", "value", "basis", "figure", "psi", "p_value", "drifted")
+CAMPAIGN_COLUMNS = ("campaign_id", "tickets", "share", "top_categories", "mean_sentiment")
 
 
 # ---- logic ----------------------------------------------------------------------
@@ -83,6 +84,7 @@ def render_monitor(result: dict[str, Any]) -> Group:
         rows_table(f"Live quality per {result['window']}", LIVE_COLUMNS, result["live"]),
         rows_table(f"Drift: {verdict}", DRIFT_COLUMNS, drift["figures"]),
         rows_table("Drift by segment", SEGMENT_COLUMNS, drift["segments"]),
+        rows_table("Recent tickets by campaign", CAMPAIGN_COLUMNS, drift["campaigns"]),
         rows_table(
             "Automation per class (live)",
             automation_columns(result["automation"]),

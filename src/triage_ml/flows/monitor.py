@@ -28,6 +28,7 @@ from triage_ml.errors import RegistryError, TrainingDataError
 from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
 from triage_ml.monitoring import actions, drift, live, shadow, tiers
 from triage_ml.monitoring.actions import Alert
+from triage_ml.registry import lineage
 from triage_ml.settings import Settings
 from triage_ml.store import thresholds as threshold_queries
 from triage_ml.training.evaluation import known_categories
@@ -113,7 +114,7 @@ def measure_live_quality(served: pd.DataFrame, settings: Settings) -> live.LiveR
 
 @task(task_run_name="log-live-quality", cache_policy=NO_CACHE, **IO_RETRIES)
 def log_live_quality(client: MlflowClient, settings: Settings, report: live.LiveReport) -> int:
-    """Log each version's windows on the run that trained it (MLflow I/O; idempotent)."""
+    """Log each version's ended windows on the run that trained it (MLflow I/O; idempotent)."""
     logged = 0
     for version, windows in report.versions.items():
         try:
@@ -121,7 +122,8 @@ def log_live_quality(client: MlflowClient, settings: Settings, report: live.Live
         except MlflowException:
             get_run_logger().warning("version %s is not in the registry: not logged", version)
             continue
-        logged += live.log_to_mlflow(client, run_id, windows)
+        ended = live.closed(windows, report.window, pd.Timestamp(store.utcnow(), tz="UTC"))
+        logged += live.log_to_mlflow(client, run_id, ended)
     get_run_logger().info(
         "MLflow: %d live metric values logged on %d run(s)", logged, len(report.versions)
     )
@@ -140,7 +142,10 @@ def measure_drift(
             client, settings.model_name, champion.version, settings.tracking_uri
         )
         classes = sorted(known_categories(model) or [])
-        report = drift.measure(reference, current, model, classes, labels, settings.monitor)
+        held_out = lineage.held_out_answers(client, settings.model_name, champion.version)
+        report = drift.measure(
+            reference, current, model, classes, labels, settings.monitor, held_out
+        )
     named = [f"{f['name']} {f['psi']:.2f}" for f in report.figures]
     get_run_logger().info(
         "drift: %s; PSI %s; new labels: %s",
@@ -362,7 +367,7 @@ def summary(
 
 @task(task_run_name="publish", cache_policy=NO_CACHE)
 def publish(result: dict[str, Any]) -> None:
-    """The run's Prefect artifacts: live quality, drift, automation coverage and the alerts."""
+    """The run's Prefect artifacts: live quality, drift, campaigns, automation and the alerts."""
     create_table_artifact(
         key="live-quality",
         table=result["live"] or [{"note": "no served predictions in the lookback"}],
@@ -372,6 +377,11 @@ def publish(result: dict[str, Any]) -> None:
         key="drift",
         table=result["drift"]["figures"] + result["drift"]["segments"] or [{"note": "-"}],
         description="Recent tickets against the champion's training tickets (PSI, p-value)",
+    )
+    create_table_artifact(
+        key="campaigns",
+        table=result["drift"]["campaigns"] or [{"note": "no recent ticket carries a campaign"}],
+        description="Recent tickets per campaign: volume, share, top categories, mean sentiment",
     )
     create_table_artifact(
         key="automation-coverage",

@@ -383,6 +383,7 @@ def evaluate(
         predictions, test, settings.priority_levels, laps.seconds["predict_seconds"]
     )
     runs.log_metrics(figures)
+    lineage.log_held_out_answers(test["ticket_id"], predictions)
     get_run_logger().info(
         "test (%d rows): category macro-F1 %.4f, priority macro-F1 %s, %.0f tickets/s",
         len(test),

@@ -153,6 +153,7 @@ def measure(
     classes: Iterable[str],
     feedback_labels: Iterable[str] | Mapping[str, int],
     monitor: MonitorSettings,
+    held_out: pd.DataFrame | None = None,
 ) -> DriftReport:
     """Compare recent tickets with the reference sample.
 
@@ -165,6 +166,11 @@ def measure(
         classes: The champion's categories.
         feedback_labels: Category labels agents gave recently (a mapping: label to count).
         monitor: ``drift_min_rows`` and ``drift_threshold``.
+        held_out: The champion's answers to its held-out test rows (ticket_id, category,
+            category_proba; :func:`triage_ml.registry.lineage.held_out_answers`). When given,
+            they are the reference of the prediction and confidence figures; otherwise the
+            model predicts its own training tickets, on which it is more confident than on new
+            ones (a false confidence drift on small histories).
 
     Returns:
         The report; with too few rows on either side, only its message, new labels and campaigns.
@@ -181,7 +187,7 @@ def measure(
             reference_rows=len(reference),
             current_rows=len(current),
         )
-    ref, cur = sides(reference, current, model)
+    ref, cur = sides(reference, current, model, held_out)
     figures = compare(ref, cur, monitor)
     segments = {column: segment_figures(ref, cur, column, monitor) for column in SEGMENTS}
     drifted = any(f["drifted"] for f in figures)
@@ -214,16 +220,20 @@ def new_labels(
 
 
 def sides(
-    reference: pd.DataFrame, current: pd.DataFrame, model: Any
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    model: Any,
+    held_out: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The two sides as comparable frames: one column per figure and per segment.
 
-    The reference is predicted by ``model``. Its vocabulary is learned from one half of the
-    reference, whose other half gives the reference's own out-of-vocabulary shares: learned
-    from the whole, every reference token would be known by construction.
+    The reference's answers are the held-out ones where given (rows outside the test part
+    get none), else ``model``'s. Its vocabulary is learned from one half of the reference,
+    whose other half gives the reference's own out-of-vocabulary shares: learned from the
+    whole, every reference token would be known by construction.
     """
     reference = reference.reset_index(drop=True)
-    predicted = pd.DataFrame(model.predict(input_frame(reference))).reset_index(drop=True)
+    predicted = reference_answers(reference, model, held_out)
     learn = np.random.default_rng(REFERENCE_SEED).random(len(reference)) < 0.5
     vectorizer = _vocabulary(_texts(reference[learn]))
     ref_oov = pd.Series(oov_shares(vectorizer, _texts(reference)), dtype=float)
@@ -237,6 +247,22 @@ def sides(
     )
     cur = _side(current, current.get("category"), current.get("category_proba"), cur_oov)
     return ref, cur
+
+
+def reference_answers(
+    reference: pd.DataFrame, model: Any, held_out: pd.DataFrame | None
+) -> pd.DataFrame:
+    """``category`` and ``category_proba`` per reference row: held-out answers, or the model's."""
+    if held_out is not None and len(held_out):
+        answers = held_out.drop_duplicates("ticket_id").set_index("ticket_id")
+        ids = reference["ticket_id"].astype(str)
+        return pd.DataFrame(
+            {
+                "category": ids.map(answers["category"]).to_numpy(dtype=object),
+                "category_proba": ids.map(answers["category_proba"]).to_numpy(dtype=float),
+            }
+        )
+    return pd.DataFrame(model.predict(input_frame(reference))).reset_index(drop=True)
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:

@@ -124,6 +124,13 @@ def window_starts(times: pd.Series, window: str) -> pd.Series:
     return day
 
 
+def closed(windows: Sequence[Window], window: str, now: pd.Timestamp) -> list[Window]:
+    """The windows that have ended by ``now``: only those go to MLflow, whose series keeps
+    a window's first logged value (a window still filling would stay half-measured there)."""
+    length = pd.Timedelta(days=7 if window == "week" else 1)
+    return [w for w in windows if w.start + length <= now]
+
+
 def step_of(start: pd.Timestamp) -> int:
     """A window's MLflow step: whole days from 1970-01-01 to its start (ordered and stable)."""
     return int((start - EPOCH).days)

@@ -21,6 +21,10 @@ from mlflow.exceptions import MlflowException
 
 TRAINED_IDS_ARTIFACT = "lineage/trained_ticket_ids.txt"
 BATCHES_ARTIFACT = "lineage/batches.json"
+# The evaluated model's answers to the held-out test rows (ids, category, confidence): what the
+# model answers on tickets it never saw, the monitor's drift reference for those two figures.
+HELD_OUT_ANSWERS_ARTIFACT = "lineage/held_out_answers.json"
+ANSWER_COLUMNS = ("ticket_id", "category", "category_proba")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,30 @@ class TrainedOn:
 def log_trained_ids(ticket_ids: list[str]) -> None:
     """Keep on the active run the ids of every ticket its shipped model learned from."""
     mlflow.log_text("\n".join(ticket_ids), TRAINED_IDS_ARTIFACT)
+
+
+def log_held_out_answers(ticket_ids: pd.Series, predictions: pd.DataFrame) -> None:
+    """Keep on the active run the evaluated model's answers to the held-out test rows."""
+    answers = pd.DataFrame(
+        {
+            "ticket_id": ticket_ids.astype(str).to_numpy(),
+            "category": predictions["category"].astype(str).to_numpy(),
+            "category_proba": predictions["category_proba"].astype(float).to_numpy(),
+        }
+    )
+    mlflow.log_table(answers, HELD_OUT_ANSWERS_ARTIFACT)
+
+
+def held_out_answers(client: MlflowClient, name: str, version: str) -> pd.DataFrame | None:
+    """Version ``version``'s answers to its held-out test rows; None for versions without them."""
+    run_id = client.get_model_version(name, version).run_id
+    if not run_id:
+        return None
+    try:
+        table = mlflow.load_table(HELD_OUT_ANSWERS_ARTIFACT, run_ids=[run_id])
+    except (MlflowException, OSError):
+        return None
+    return table[list(ANSWER_COLUMNS)]
 
 
 def trained_on(client: MlflowClient, name: str, version: str) -> TrainedOn:
