@@ -234,3 +234,29 @@ def test_decision_is_json_ready() -> None:
     decision = gate.decide(scores(0.8), None, truth, truth, None, GATE)
     record = json.loads(json.dumps(decision.as_dict()))
     assert record["promote"] is True and record["checks"][0]["name"] == "threshold"
+
+
+def test_a_challenger_bound_for_the_parallel_run_needs_no_offline_gain_but_keeps_guardrails() -> (
+    None
+):
+    truth = truth_rows()
+    same = noisy_copy(truth, 0.2, seed=1)
+    offline = gate.decide(scores(0.8), scores(0.8), truth, same, same, GATE)
+    assert not offline.promote and {"threshold", "bootstrap"} <= failed(offline)
+    live = gate.decide(scores(0.8), scores(0.8), truth, same, same, GATE, gain_judged_live=True)
+    assert live.promote and live.reason.endswith("the gain is judged on live rows")
+    assert "bootstrap" not in {c.name for c in live.checks}
+    worse = gate.decide(
+        scores(0.8, priority_macro_f1=0.4),
+        scores(0.8),
+        truth,
+        same,
+        same,
+        GATE,
+        gain_judged_live=True,
+    )
+    assert not worse.promote and failed(worse) == {"priority_macro_f1"}
+    below_floor = gate.decide(
+        scores(0.2), scores(0.2), truth, same, same, GATE, gain_judged_live=True
+    )
+    assert failed(below_floor) == {"threshold"}

@@ -167,7 +167,9 @@ def test_the_retraining_logs_label_counts_by_source_and_no_ids(
     split = dataset.split_snapshot(frame, test_days=1, test_fraction=0.25, seed=0)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as run:
+        # An experiment of this store: the active one may belong to an earlier test's workspace.
+        experiment = mlflow.set_experiment("provenance")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
             retrain.log_lineage(snapshot, split)
         params = mlflow.get_run(run.info.run_id).data.params
     finally:

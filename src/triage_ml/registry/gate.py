@@ -235,16 +235,24 @@ def decide(
     champion_pred: Sequence[str] | None,
     gate: GateSettings,
     seed: int = 0,
+    gain_judged_live: bool = False,
 ) -> Decision:
-    """Promote the challenger only if every check passes on the same rows."""
-    checks = [mlflow_threshold_check(challenger, champion, gate)]
+    """Promote the challenger only if every check passes on the same rows.
+
+    With ``gain_judged_live`` (a challenger bound for the parallel run, ``gate.on_pass =
+    "shadow"``) the gain over the champion is not asked for here: right after a drift the
+    held-out rows are the drifted ones, which neither evaluated model learned from, so no
+    gain can show offline. The floor and the guardrails still hold; the live comparison
+    asks for the gain (:mod:`triage_ml.monitoring.shadow`).
+    """
+    checks = [mlflow_threshold_check(challenger, None if gain_judged_live else champion, gate)]
     interval = None
     if champion is not None and champion_pred is not None:
         interval = paired_bootstrap(
             truth, challenger_pred, champion_pred, gate.bootstrap_resamples, gate.confidence, seed
         )
     if champion is not None:
-        if gate.require_significance:
+        if gate.require_significance and not gain_judged_live:
             checks.append(significance_check(interval, gate))
         # The guardrails need only the champion's figures, never its predictions.
         checks.extend(guardrails(challenger, champion, gate))
@@ -253,6 +261,8 @@ def decide(
         reason = "first model: nothing to beat, floor met"
     elif failed:
         reason = "rejected: " + "; ".join(c.message for c in failed)
+    elif gain_judged_live:
+        reason = "floor and guardrails passed; the gain is judged on live rows"
     else:
         reason = "promoted: every check passed"
     return Decision(not failed, reason, challenger, champion, interval, checks)

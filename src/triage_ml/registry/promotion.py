@@ -163,6 +163,7 @@ def judge(
         champion.predictions["category"].tolist(),
         settings.gate,
         settings.train.seed,
+        gain_judged_live=settings.gate.on_pass == "shadow",
     )
 
 
