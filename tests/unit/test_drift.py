@@ -151,6 +151,7 @@ def test_too_few_recent_tickets_give_a_message_and_no_figure() -> None:
             "drifted": False,
             "reference_rows": None,
             "current_rows": None,
+            "basis": None,
             "note": "not enough recent tickets (12 < 50)",
         }
     ]
@@ -392,3 +393,47 @@ def test_recent_tickets_carry_the_champions_answers_and_feedback_labels(filled: 
     assert labels == {"solar": 1}
     with filled.connect() as conn:
         assert drift_queries.feedback_categories(conn, None) == {"solar": 2, "billing": 1}
+
+
+def test_held_out_answers_and_the_first_production_week_are_the_answer_figures_reference() -> None:
+    reference, current = tickets(600, seed=1), served(tickets(400, seed=2))
+    # Held-out answers that are all one class make the prediction mix drift against them ...
+    held_out = pd.DataFrame(
+        {"ticket_id": reference["ticket_id"], "category": "billing", "category_proba": 0.99}
+    )
+    report = drift.measure(reference, current, KeywordModel(), CLASSES, {}, MONITOR, held_out)
+    figures = by_name(report)
+    assert figures["prediction"]["drifted"] and figures["prediction"]["basis"] == "held-out answers"
+    assert figures["length"]["basis"] == "training tickets"
+    # ... and the champion's own first production week, served like the recent tickets, does not.
+    first = served(tickets(300, seed=4))
+    report = drift.measure(
+        reference, current, KeywordModel(), CLASSES, {}, MONITOR, held_out, first
+    )
+    figures = by_name(report)
+    assert not figures["prediction"]["drifted"] and not figures["confidence"]["drifted"]
+    assert figures["prediction"]["basis"] == "first production week"
+    assert figures["prediction"]["reference_rows"] == 300
+    assert [f["name"] for f in report.figures] == list(drift.FIGURES)
+
+
+def test_the_first_production_week_counts_only_once_it_is_over(filled: sa.Engine) -> None:
+    trained_until = pd.Timestamp("2026-02-22T12:00:00Z")
+    with filled.connect() as conn:
+        first = drift_queries.first_served(conn, "1", 2, trained_until)
+        assert first["category"].tolist() == ["account", "billing"]  # T3 (02-23), T4 (02-24)
+        assert (
+            drift_queries.first_served(conn, "1", 2, pd.Timestamp("2026-02-23T12:00Z")).shape[0]
+            == 1
+        )
+        assert drift_queries.first_served(conn, "9", 2, trained_until).empty
+    sample = pd.DataFrame({"created_at": [trained_until - pd.Timedelta(days=3), trained_until]})
+    few = MonitorSettings(drift_days=2, drift_min_rows=2)
+    after = pd.Timestamp("2026-03-10T00:00:00Z").to_pydatetime()
+    assert len(drift.production_reference(filled, "1", few, sample, now=after)) == 2
+    overlapping = pd.Timestamp("2026-02-25T12:00:00Z").to_pydatetime()
+    assert drift.production_reference(filled, "1", few, sample, now=overlapping) is None
+    too_few = MonitorSettings(drift_days=2, drift_min_rows=3)
+    assert drift.production_reference(filled, "1", too_few, sample, now=after) is None
+    no_sample = sample.iloc[:0]
+    assert drift.production_reference(filled, "1", few, no_sample, now=after) is None

@@ -33,7 +33,16 @@ LIVE_COLUMNS = (
     "unlabeled",
     "note",
 )
-DRIFT_COLUMNS = ("figure", "psi", "p_value", "drifted", "reference_rows", "current_rows", "note")
+DRIFT_COLUMNS = (
+    "figure",
+    "psi",
+    "p_value",
+    "drifted",
+    "basis",
+    "reference_rows",
+    "current_rows",
+    "note",
+)
 SEGMENT_COLUMNS = ("segment", "value", "basis", "figure", "psi", "p_value", "drifted")
 CAMPAIGN_COLUMNS = ("campaign_id", "tickets", "share", "top_categories", "mean_sentiment")
 

@@ -143,8 +143,11 @@ def measure_drift(
         )
         classes = sorted(known_categories(model) or [])
         held_out = lineage.held_out_answers(client, settings.model_name, champion.version)
+        production = drift.production_reference(
+            engine, champion.version, settings.monitor, reference
+        )
         report = drift.measure(
-            reference, current, model, classes, labels, settings.monitor, held_out
+            reference, current, model, classes, labels, settings.monitor, held_out, production
         )
     named = [f"{f['name']} {f['psi']:.2f}" for f in report.figures]
     get_run_logger().info(

@@ -143,6 +143,36 @@ def recent(
     return current, labels
 
 
+def production_reference(
+    engine: Engine,
+    champion_version: str,
+    monitor: MonitorSettings,
+    reference: pd.DataFrame,
+    now: datetime | None = None,
+) -> pd.DataFrame | None:
+    """The champion's answers in its first ``drift_days`` in production, once they are over.
+
+    Production starts after the newest ticket of its training sample (``reference``): the
+    answers of the shipped model itself to tickets it never learned from, the reference of
+    the prediction and confidence figures when there is one. None without a training sample,
+    while that first window is not over before the recent one starts, or with fewer than
+    ``drift_min_rows`` answers.
+    """
+    if reference.empty or reference["created_at"].dropna().empty:
+        return None
+    end = pd.Timestamp(now or utcnow())
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    trained_until = pd.to_datetime(reference["created_at"], utc=True).max()
+    with engine.connect() as conn:
+        served = drift_queries.first_served(
+            conn, str(champion_version), monitor.drift_days, trained_until
+        )
+    recent_start = end - pd.Timedelta(days=monitor.drift_days)
+    if len(served) < monitor.drift_min_rows or served["created_at"].max() >= recent_start:
+        return None
+    return served
+
+
 # --- measuring ------------------------------------------------------------------------------
 
 
@@ -154,6 +184,7 @@ def measure(
     feedback_labels: Iterable[str] | Mapping[str, int],
     monitor: MonitorSettings,
     held_out: pd.DataFrame | None = None,
+    production: pd.DataFrame | None = None,
 ) -> DriftReport:
     """Compare recent tickets with the reference sample.
 
@@ -171,6 +202,10 @@ def measure(
             they are the reference of the prediction and confidence figures; otherwise the
             model predicts its own training tickets, on which it is more confident than on new
             ones (a false confidence drift on small histories).
+        production: The champion's answers in its first week in production
+            (:func:`production_reference`). When given, they are the reference of the
+            prediction and confidence figures instead: the held-out answers come from a model
+            fitted without the newest rows, which after a drift misses its new classes.
 
     Returns:
         The report; with too few rows on either side, only its message, new labels and campaigns.
@@ -188,7 +223,11 @@ def measure(
             current_rows=len(current),
         )
     ref, cur = sides(reference, current, model, held_out)
-    figures = compare(ref, cur, monitor)
+    figures = with_basis(compare(ref, cur, monitor), answer_basis(held_out))
+    if production is not None:
+        first = production_side(production)
+        served = compare(first, cur, monitor, ANSWER_FIGURES)
+        figures = _replaced(figures, with_basis(served, "first production week"))
     segments = {column: segment_figures(ref, cur, column, monitor) for column in SEGMENTS}
     drifted = any(f["drifted"] for f in figures)
     logger.info(
@@ -200,6 +239,37 @@ def measure(
         len(new),
     )
     return DriftReport(figures, new, segments, campaigns, drifted, None, len(ref), len(cur))
+
+
+ANSWER_FIGURES: tuple[str, ...] = ("prediction", "confidence")
+
+
+def answer_basis(held_out: pd.DataFrame | None) -> str:
+    """What the prediction and confidence figures are compared with, short of production's."""
+    return "held-out answers" if held_out is not None and len(held_out) else "training tickets"
+
+
+def with_basis(figures: list[dict[str, Any]], answers: str) -> list[dict[str, Any]]:
+    """Each figure with its ``basis``: ``answers`` for the two answer figures, else the tickets."""
+    return [
+        {**f, "basis": answers if f["name"] in ANSWER_FIGURES else "training tickets"}
+        for f in figures
+    ]
+
+
+def production_side(production: pd.DataFrame) -> pd.DataFrame:
+    """The production reference as a side of :func:`compare` (the answer figures only)."""
+    return pd.DataFrame(
+        {
+            "prediction": production["category"].astype(object).to_numpy(),
+            "confidence": pd.to_numeric(production["category_proba"]).to_numpy(dtype=float),
+        }
+    )
+
+
+def _replaced(figures: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_name = {f["name"]: f for f in new}
+    return [by_name.get(f["name"], f) for f in figures]
 
 
 def _too_few(reference_rows: int, current_rows: int, min_rows: int) -> str | None:
@@ -511,5 +581,6 @@ def _row(figure: Mapping[str, Any]) -> dict[str, Any]:
         "drifted": bool(figure.get("drifted", False)),
         "reference_rows": figure.get("reference_rows"),
         "current_rows": figure.get("current_rows"),
+        "basis": figure.get("basis"),
         "note": None,
     }

@@ -139,3 +139,37 @@ def feedback_categories(conn: Connection, since: datetime | pd.Timestamp | None)
     if since is not None:
         statement = statement.where(feedback.c.corrected_at >= _naive(since))
     return {str(label): int(n) for label, n in conn.execute(statement)}
+
+
+def first_served(
+    conn: Connection, model_version: str, days: int, after: datetime | pd.Timestamp
+) -> pd.DataFrame:
+    """``model_version``'s answers to tickets created after ``after``, in their first ``days``.
+
+    Args:
+        conn: An open store connection.
+        model_version: Whose answers to read.
+        days: Length of the window from the earliest such ticket.
+        after: Where its training data ended: only later tickets are ones it never learned from.
+
+    Returns:
+        ``created_at``, ``category`` and ``category_proba`` (empty when it answered none).
+    """
+    answered = sa.and_(
+        predictions.c.ticket_id == tickets.c.ticket_id,
+        predictions.c.model_version == str(model_version),
+    )
+    joined = tickets.join(predictions, answered)
+    later = tickets.c.created_at > _naive(after)
+    first = conn.execute(
+        sa.select(sa.func.min(tickets.c.created_at)).select_from(joined).where(later)
+    ).scalar()
+    if first is None:
+        return pd.DataFrame(columns=["created_at", "category", "category_proba"])
+    statement = (
+        sa.select(tickets.c.created_at, predictions.c.category, predictions.c.category_proba)
+        .select_from(joined)
+        .where(later, tickets.c.created_at < first + pd.Timedelta(days=days).to_pytimedelta())
+    )
+    result = conn.execute(statement)
+    return _rows_frame(result.fetchall(), list(result.keys()), ("created_at",))
