@@ -14,10 +14,9 @@ Prints:
 - automation coverage per class at 0.95 and 0.80 precision on the labeled live rows of
   month 1 (before the drift) and month 3 (after it; served by whichever champion answered).
 
-The monitor reads the clock (its lookback, and "recent tickets" in its last
-``monitor.drift_days``), so the replay ends at today's midnight and each run sets
-``drift_days`` to reach back to seven replayed days before its week's end: the later weeks
-are not ingested yet, so "recent" is that last replayed week.
+Each weekly monitor run is given its week's end as ``as_of``: its lookback, its recent
+tickets (the last ``monitor.drift_days``, 7) and its ended windows count back from there, as
+a run on that day would. The cool-down reads the clock, so it is 0 here.
 
     python benchmarks/bench_monitor.py [--history 4000] [--month 2000] [--seed 25]
 """
@@ -36,7 +35,9 @@ import pandas as pd
 THRESHOLD_PRECISIONS = (0.95, 0.80)
 
 
-def replay_settings(home: Path, drift_days: int = 7, month_one: Any = None) -> Any:
+def replay_settings(
+    home: Path, drift_days: int = 7, month_one: Any = None, as_of: Any = None
+) -> Any:
     """A workspace with a fast retraining (logreg, no search) and the inline shadow loop.
 
     The lookback reaches back to month 1's first day (``month_one``), not into the history,
@@ -44,7 +45,10 @@ def replay_settings(home: Path, drift_days: int = 7, month_one: Any = None) -> A
     """
     from triage_ml.settings import Settings
 
-    lookback = days_back_to(pd.Timestamp(month_one)) if month_one is not None else 100
+    lookback = 100
+    if month_one is not None:
+        end = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+        lookback = max(int((end - pd.Timestamp(month_one)) / pd.Timedelta(days=1)), 1)
 
     return Settings(
         home=home,
@@ -61,11 +65,6 @@ def replay_settings(home: Path, drift_days: int = 7, month_one: Any = None) -> A
             "cooldown_hours": 0,
         },
     )
-
-
-def days_back_to(moment: pd.Timestamp) -> int:
-    """Whole days from ``moment`` to now: a drift window that starts at or after it."""
-    return max(int((pd.Timestamp.now(tz="UTC") - moment) / pd.Timedelta(days=1)), 1)
 
 
 def weeks(month: Any) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
@@ -107,7 +106,7 @@ def play_week(
     from triage_ml.synth import replay
 
     first = month.start - pd.DateOffset(months=month.k - 1)
-    settings = replay_settings(home, days_back_to(end - pd.Timedelta(days=7)), first)
+    settings = replay_settings(home, 7, first, end)
     name = f"m{month.k}-{end:%Y%m%d}"
     unlabeled = ingest.ColumnMapping(labeled=False)
     ingest_tickets(
@@ -120,7 +119,7 @@ def play_week(
     answers = replay.agent_answers(served, month.truth, seed)
     ingest_feedback(path=write_csv(answers, data / f"{name}-fb.csv"), settings=settings)
     started = time.perf_counter()
-    result = monitor(settings=settings)
+    result = monitor(settings=settings, as_of=end.to_pydatetime())
     return {"end": end, "month": month.k, "seconds": time.perf_counter() - started, **result}
 
 

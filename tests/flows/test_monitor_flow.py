@@ -250,3 +250,16 @@ def test_the_cli_prints_the_monitor_or_refuses_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: model 'ticket-triage' has no 'champion' alias yet")
     assert err.count("\n") == 1
+
+
+def test_a_run_as_of_a_past_day_sees_nothing_created_after_it(
+    monitored: Monitored, settings: Settings
+) -> None:
+    from triage_ml.flows.monitor import monitor
+
+    before_live_month = datetime.now(UTC) - timedelta(days=45)
+    result = monitor(settings=settings, as_of=before_live_month)
+    live_ids = [row for row in result["live"] if row["version"] == "1"]
+    assert all(pd.Timestamp(row["window"], tz="UTC") < before_live_month for row in live_ids)
+    assert result["drift"]["message"].startswith("not enough recent tickets (0 <")
+    assert "live-quality" not in {alert["kind"] for alert in result["alerts"]}

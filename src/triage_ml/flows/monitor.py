@@ -11,7 +11,7 @@ and segment names only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -81,11 +81,15 @@ def find_champion(engine: Engine, client: MlflowClient, settings: Settings) -> C
 
 
 @task(task_run_name="read-served", cache_policy=NO_CACHE, **IO_RETRIES)
-def read_served(engine: Engine, settings: Settings) -> pd.DataFrame:
+def read_served(engine: Engine, settings: Settings, as_of: datetime) -> pd.DataFrame:
     """Predictions served in the lookback, with their tickets' final labels (database I/O)."""
-    since = store.utcnow() - timedelta(days=settings.monitor.lookback_days)
+    since = as_of - timedelta(days=settings.monitor.lookback_days)
     with ticket_text_withheld(settings, "read-served"):
         frame = live.joined(engine, since)
+    when = pd.to_datetime(frame["created_at"], utc=True).fillna(
+        pd.to_datetime(frame["scored_at"], utc=True)
+    )
+    frame = frame[~(when > pd.Timestamp(as_of, tz="UTC"))]
     get_run_logger().info(
         "served: %d predictions of %d version(s) in the last %d days, %d with a final category",
         len(frame),
@@ -113,7 +117,9 @@ def measure_live_quality(served: pd.DataFrame, settings: Settings) -> live.LiveR
 
 
 @task(task_run_name="log-live-quality", cache_policy=NO_CACHE, **IO_RETRIES)
-def log_live_quality(client: MlflowClient, settings: Settings, report: live.LiveReport) -> int:
+def log_live_quality(
+    client: MlflowClient, settings: Settings, report: live.LiveReport, as_of: datetime
+) -> int:
     """Log each version's ended windows on the run that trained it (MLflow I/O; idempotent)."""
     logged = 0
     for version, windows in report.versions.items():
@@ -122,7 +128,7 @@ def log_live_quality(client: MlflowClient, settings: Settings, report: live.Live
         except MlflowException:
             get_run_logger().warning("version %s is not in the registry: not logged", version)
             continue
-        ended = live.closed(windows, report.window, pd.Timestamp(store.utcnow(), tz="UTC"))
+        ended = live.closed(windows, report.window, pd.Timestamp(as_of, tz="UTC"))
         logged += live.log_to_mlflow(client, run_id, ended)
     get_run_logger().info(
         "MLflow: %d live metric values logged on %d run(s)", logged, len(report.versions)
@@ -132,19 +138,19 @@ def log_live_quality(client: MlflowClient, settings: Settings, report: live.Live
 
 @task(task_run_name="drift", cache_policy=NO_CACHE)
 def measure_drift(
-    engine: Engine, client: MlflowClient, settings: Settings, champion: Champion
+    engine: Engine, client: MlflowClient, settings: Settings, champion: Champion, as_of: datetime
 ) -> drift.DriftReport:
     """Recent tickets against the champion's training tickets (see :func:`drift.measure`)."""
     with ticket_text_withheld(settings, "drift"):
         reference = drift.reference(engine, client, settings, champion.version)
-        current, labels = drift.recent(engine, champion.version, settings.monitor)
+        current, labels = drift.recent(engine, champion.version, settings.monitor, as_of)
         model = registry.load_verified(
             client, settings.model_name, champion.version, settings.tracking_uri
         )
         classes = sorted(known_categories(model) or [])
         held_out = lineage.held_out_answers(client, settings.model_name, champion.version)
         production = drift.production_reference(
-            engine, champion.version, settings.monitor, reference
+            engine, champion.version, settings.monitor, reference, as_of
         )
         report = drift.measure(
             reference, current, model, classes, labels, settings.monitor, held_out, production
@@ -401,12 +407,22 @@ def publish(result: dict[str, Any]) -> None:
     )
 
 
+def as_of_or_now(as_of: datetime | None) -> datetime:
+    """``as_of`` as naive UTC (the store's convention); the current time when None."""
+    if as_of is None:
+        return store.utcnow()
+    return as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of
+
+
 @flow(name="monitor")
-def monitor(settings: Settings | None = None) -> dict[str, Any]:
+def monitor(settings: Settings | None = None, as_of: datetime | None = None) -> dict[str, Any]:
     """Judge the champion in production, and act: alert, and retrain early when it slipped.
 
     Args:
         settings: the workspace; None builds them from this machine's environment.
+        as_of: the moment the lookback, the recent tickets and the ended windows count back
+            from (naive means UTC): a run for a past day, or a replay; the current time when
+            None. The cool-down always reads the clock.
 
     Returns:
         The champion, live figures per version and window, drift figures and segments,
@@ -415,10 +431,11 @@ def monitor(settings: Settings | None = None) -> dict[str, Any]:
     watch, settings = Stopwatch(), settings or Settings()
     engine, client = open_store(settings), open_workspace(settings)
     champion = find_champion(engine, client, settings)
-    served = read_served(engine, settings)
+    as_of = as_of_or_now(as_of)
+    served = read_served(engine, settings, as_of)
     report = measure_live_quality(served, settings)
-    logged = log_live_quality(client, settings, report)
-    drifted = measure_drift(engine, client, settings, champion)
+    logged = log_live_quality(client, settings, report, as_of)
+    drifted = measure_drift(engine, client, settings, champion, as_of)
     estimate = reestimate_tiers(engine, settings, champion, served)
     coverage = automation_rows(
         tiers.labeled(champion_rows(served, champion.version)), estimate, settings

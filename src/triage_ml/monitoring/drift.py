@@ -136,11 +136,15 @@ def recent(
         The recent tickets (see :func:`triage_ml.store.drift.recent_tickets`) and the count
         of each category label agents gave in the same window.
     """
-    since = pd.Timestamp(now or utcnow()) - pd.Timedelta(days=monitor.drift_days)
+    end = pd.Timestamp(now or utcnow())
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    since = end - pd.Timedelta(days=monitor.drift_days)
     with engine.connect() as conn:
         current = drift_queries.recent_tickets(conn, since, str(champion_version))
         labels = drift_queries.feedback_categories(conn, since)
-    return current, labels
+    # A run as of a past day sees no ticket created after it.
+    later = pd.to_datetime(current["created_at"], utc=True) > end
+    return current[~later].reset_index(drop=True), labels
 
 
 def production_reference(
