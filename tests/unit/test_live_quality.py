@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sklearn.metrics import f1_score
 
 from triage_ml import store
 from triage_ml.monitoring import live
@@ -330,3 +331,21 @@ def test_joined_reads_served_answers_with_their_final_labels(engine: sa.Engine) 
     report = live.live_quality(frame.reset_index(), "week", 2)
     (week,) = report.versions["1"]
     assert (week.predictions, week.labeled) == (4, 2)  # T-2's auto-applied label is no label
+
+
+def test_the_upper_bound_of_macro_f1_is_above_the_point_and_narrows_with_more_labels() -> None:
+    rng = np.random.default_rng(3)
+    classes = ["a", "b", "c"]
+
+    def labels(n: int) -> tuple[list[str], list[str]]:
+        truth = rng.choice(classes, size=n).tolist()
+        answer = [t if rng.random() < 0.8 else rng.choice(classes) for t in truth]
+        return truth, answer
+
+    few, many = labels(40), labels(4000)
+    for truth, answer in (few, many):
+        point = f1_score(truth, answer, labels=sorted(set(truth)), average="macro")
+        assert live.macro_f1_upper_bound(truth, answer) > point
+    few_gap = live.macro_f1_upper_bound(*few) - f1_score(*few, average="macro")
+    many_gap = live.macro_f1_upper_bound(*many) - f1_score(*many, average="macro")
+    assert many_gap < few_gap / 3

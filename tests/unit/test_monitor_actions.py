@@ -256,3 +256,13 @@ def test_trigger_refuses_without_a_reason_when_off_and_during_a_cooldown(
     assert cooling["triggered"] is False and cooling["why"].startswith("cool-down until ")
     with sqlite_store.connect() as conn:
         assert store.count_rows(conn, store.decisions) == 1  # nothing more was recorded
+
+
+def test_a_window_whose_upper_bound_reaches_the_margin_raises_no_alert() -> None:
+    noisy = window("2026-01-12", 0.79)
+    noisy.figures["category_macro_f1_high"] = 0.86
+    assert actions.judge(report_of({"1": [noisy]}), None, 0.88, MONITOR, champion="1") == []
+    clear = window("2026-01-12", 0.62)
+    clear.figures["category_macro_f1_high"] = 0.70
+    (alert,) = actions.judge(report_of({"1": [clear]}), None, 0.88, MONITOR, champion="1")
+    assert alert.figures["live_macro_f1_high"] == 0.7 and "upper bound 0.700" in alert.message

@@ -30,6 +30,7 @@ from mlflow.entities import Metric
 from sklearn.metrics import accuracy_score, f1_score, precision_score
 from sqlalchemy.engine import Engine
 
+from triage_ml.registry.gate import macro_f1_resampled
 from triage_ml.store import live as live_queries
 from triage_ml.store.tables import (
     AUTO,
@@ -47,6 +48,9 @@ from triage_model.predictor import UNKNOWN
 log = logging.getLogger(__name__)
 
 EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+# The one-sided 95% upper bound of a window's macro-F1 (a bootstrap of its labeled rows): a
+# window of a few dozen labels is noisy, and an alert needs the bound, not the point, below.
+UPPER_QUANTILE, RESAMPLES, BOOTSTRAP_SEED = 0.95, 500, 0
 FIELDS = ("category", "priority")
 TABLES = {"predictions": predictions, "shadow_predictions": shadow_predictions}
 # Figures measured against labels: absent from a window without enough of them.
@@ -207,10 +211,24 @@ def _label_figures(rows: pd.DataFrame, labeled: pd.Series, min_labels: int) -> d
         out[f"{name}_macro_f1"] = float(
             f1_score(truth, answer, labels=sorted(set(truth)), average="macro", zero_division=0)
         )
+        if name == "category":
+            out["category_macro_f1_high"] = macro_f1_upper_bound(truth, answer)
     part = rows[labeled]
     changed = part["final_category"].astype(str) != part["category"].astype(str)
     out["override_rate"] = float(((part["final_category_source"] == CORRECTED) & changed).mean())
     return out
+
+
+def macro_f1_upper_bound(truth: list[str], answer: list[str]) -> float:
+    """The one-sided 95% upper bound of macro-F1 over ``truth``'s classes, by bootstrap."""
+    classes = sorted(set(truth) | set(answer))
+    code = {name: i for i, name in enumerate(classes)}
+    t = np.array([code[x] for x in truth])
+    a = np.array([code[x] for x in answer])
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    weights = rng.multinomial(len(t), np.full(len(t), 1 / len(t)), size=RESAMPLES)
+    resampled = macro_f1_resampled(t, a, weights.astype(float), len(classes))
+    return float(np.quantile(resampled, UPPER_QUANTILE))
 
 
 def _per_class(rows: pd.DataFrame, tier: pd.Series) -> dict[str, dict[str, float | None]]:
