@@ -433,6 +433,11 @@ def test_the_first_production_week_counts_only_once_it_is_over(filled: sa.Engine
     assert len(drift.production_reference(filled, "1", few, sample, now=after)) == 2
     overlapping = pd.Timestamp("2026-02-25T12:00:00Z").to_pydatetime()
     assert drift.production_reference(filled, "1", few, sample, now=overlapping) is None
+    # A first week that runs into the recent window is cut where that window starts.
+    cut = drift.production_reference(
+        filled, "1", MonitorSettings(drift_days=2, drift_min_rows=1), sample, now=overlapping
+    )
+    assert cut["category"].tolist() == ["account"]
     too_few = MonitorSettings(drift_days=2, drift_min_rows=3)
     assert drift.production_reference(filled, "1", too_few, sample, now=after) is None
     no_sample = sample.iloc[:0]

@@ -158,9 +158,9 @@ def production_reference(
 
     Production starts after the newest ticket of its training sample (``reference``): the
     answers of the shipped model itself to tickets it never learned from, the reference of
-    the prediction and confidence figures when there is one. None without a training sample,
-    while that first window is not over before the recent one starts, or with fewer than
-    ``drift_min_rows`` answers.
+    the prediction and confidence figures when there is one, cut where the recent window
+    starts. None without a training sample, or with fewer than ``drift_min_rows`` answers
+    before the recent window.
     """
     if reference.empty or reference["created_at"].dropna().empty:
         return None
@@ -171,10 +171,9 @@ def production_reference(
         served = drift_queries.first_served(
             conn, str(champion_version), monitor.drift_days, trained_until
         )
-    recent_start = end - pd.Timedelta(days=monitor.drift_days)
-    if len(served) < monitor.drift_min_rows or served["created_at"].max() >= recent_start:
-        return None
-    return served
+    # Only what precedes the recent window: the first week may end minutes into it.
+    served = served[served["created_at"] < end - pd.Timedelta(days=monitor.drift_days)]
+    return served if len(served) >= monitor.drift_min_rows else None
 
 
 # --- measuring ------------------------------------------------------------------------------
