@@ -245,19 +245,9 @@ def run(root: Path, args: argparse.Namespace) -> None:
     print(f"  retrainings triggered: {sum(bool(r['retrain']['triggered']) for r in runs)}")
     print(f"  promoted on live evidence: {first_promotion(runs, drift_start)}")
     print("\nlive figures per window (last monitor run):")
-    columns = [
-        "version",
-        "window",
-        "predictions",
-        "labeled",
-        "accuracy",
-        "macro_f1",
-        "override",
-        "review",
-        "unlabeled",
-        "note",
-    ]
-    print_table(runs[-1]["live"], columns)
+    from triage_ml.cli.monitoring import LIVE_COLUMNS
+
+    print_table(runs[-1]["live"], list(LIVE_COLUMNS))
     print_coverage(home, months)
 
 

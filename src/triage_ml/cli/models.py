@@ -17,8 +17,8 @@ from triage_ml.cli.options import (
     ModelChoice,
     PriorityColumn,
     TextColumns,
+    VersionArgument,
     column_mapping,
-    count,
     counted,
 )
 from triage_ml.cli.runner import invoke
@@ -205,15 +205,7 @@ def rollback_command(
 
 def promote_command(
     ctx: typer.Context,
-    version: Annotated[
-        int,
-        typer.Argument(
-            parser=count(1),
-            metavar="VERSION",
-            help="Registered version number.",
-            show_default=False,
-        ),
-    ],
+    version: VersionArgument,
     reason: Reason,
     force: Annotated[
         bool, typer.Option("--force", help="Required: this bypasses the gate.")

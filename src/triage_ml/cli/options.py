@@ -105,3 +105,12 @@ def column_mapping(
     }
     values = {k: v for k, v in given.items() if v}
     return ColumnMapping(**values, explicit=frozenset(values), labeled=labeled)
+
+
+# A registered version's number, as `promote` and `shadow start` take it.
+VersionArgument = Annotated[
+    int,
+    typer.Argument(
+        parser=count(1), metavar="VERSION", help="Registered version number.", show_default=False
+    ),
+]

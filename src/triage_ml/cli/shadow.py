@@ -13,7 +13,7 @@ from rich.console import Group
 from rich.text import Text
 
 from triage_ml.cli import render
-from triage_ml.cli.options import ConfigFile, JsonFlag, count
+from triage_ml.cli.options import ConfigFile, JsonFlag, VersionArgument
 from triage_ml.cli.runner import invoke
 
 if TYPE_CHECKING:
@@ -114,15 +114,7 @@ def render_status(result: dict[str, Any]) -> Group:
 @shadow_app.command("start", epilog="Example: triage-ml shadow start 7")
 def start_command(
     ctx: typer.Context,
-    version: Annotated[
-        int,
-        typer.Argument(
-            parser=count(1),
-            metavar="VERSION",
-            help="Registered version number.",
-            show_default=False,
-        ),
-    ],
+    version: VersionArgument,
     reason: Reason = STARTED,
     as_json: JsonFlag = False,
     config: ConfigFile = None,

@@ -138,11 +138,11 @@ def export_records(
     rows = [{ID_COLUMN: rid, **json.loads(raw)} for rid, raw in zip(records["id"], records["raw"])]
     frame = pd.DataFrame(rows).map(escape_cell)
     frame.columns = [escape_cell(c) for c in frame.columns]
-    _write_csv(frame, out)
+    write_csv_whole(frame, out)
     return len(rows)
 
 
-def _write_csv(frame: pd.DataFrame, out: Path) -> None:
+def write_csv_whole(frame: pd.DataFrame, out: Path) -> None:
     """Write ``frame`` to ``out`` whole or not at all (through a temporary file beside it)."""
     if not out.parent.is_dir():
         raise InputError(f"cannot write {out}: folder {out.parent} does not exist")

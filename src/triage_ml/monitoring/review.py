@@ -23,7 +23,6 @@ The export is a feedback file: filled in by agents, it goes back through
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from triage_ml.errors import InputError
 from triage_ml.ingest.mapping import FEEDBACK_PROVENANCE_COLUMNS
-from triage_ml.ingest.quarantine import escape_cell
+from triage_ml.ingest.quarantine import escape_cell, write_csv_whole
 from triage_ml.store import review as review_queries
 from triage_ml.store.tables import shadow_predictions
 
@@ -209,15 +208,5 @@ def export(rows: pd.DataFrame, out: Path) -> int:
     Raises:
         InputError: ``out``'s folder is missing, ``out`` is a folder, or it cannot be written.
     """
-    if not out.parent.is_dir():
-        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
-    if out.is_dir():
-        raise InputError(f"cannot write {out}: it is a directory")
-    part = out.with_name(f".{out.name}.part")
-    try:
-        feedback_file(rows).to_csv(part, index=False)
-        os.replace(part, out)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    write_csv_whole(feedback_file(rows), out)
     return len(rows)

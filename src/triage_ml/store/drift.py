@@ -7,7 +7,7 @@ no customer id is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from triage_ml.store.queries import _rows_frame, repeat_contacts_column
+from triage_ml.store.queries import _in_chunks, _rows_frame, repeat_contacts_column
 from triage_ml.store.tables import BLOCKED, batches, feedback, predictions, tickets
 
 # What the model reads, the figures drift compares and the segments it breaks them down by.
@@ -30,13 +30,6 @@ TICKET_COLUMNS: tuple[str, ...] = (
     "body",
     "campaign_id",
 )
-# Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.
-_IN_SIZE = 2_000
-
-
-def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _IN_SIZE):
-        yield list(values[start : start + _IN_SIZE])
 
 
 def _naive(moment: datetime | pd.Timestamp) -> datetime:
@@ -62,7 +55,7 @@ def tickets_by_ids(
     columns: list[Any] = [tickets.c[name] for name in (*TICKET_COLUMNS, "category", "priority")]
     columns.append(repeat_contacts_column(conn.dialect.name, repeat_window_days))
     parts = []
-    for chunk in _chunks(list(ticket_ids)):
+    for chunk in _in_chunks(list(ticket_ids)):
         statement = sa.select(*columns).where(tickets.c.ticket_id.in_(chunk))
         result = conn.execute(statement)
         parts.append(_rows_frame(result.fetchall(), list(result.keys()), ("created_at",)))
@@ -80,7 +73,7 @@ def labeled_ids_in_batches(conn: Connection, batch_ids: Sequence[str]) -> list[s
     What a version logged before trained-id lineage could have learned from.
     """
     out: list[str] = []
-    for chunk in _chunks(sorted(batch_ids)):
+    for chunk in _in_chunks(sorted(batch_ids)):
         statement = (
             sa.select(tickets.c.ticket_id)
             .join(batches, batches.c.batch_id == tickets.c.batch_id)

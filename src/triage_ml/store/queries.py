@@ -205,7 +205,9 @@ def quarantine_rows(
     return len(records)
 
 
-def _frame(conn: Connection, statement: sa.Select, time_columns: Sequence[str]) -> pd.DataFrame:
+def _frame(
+    conn: Connection, statement: sa.Select, time_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     result = conn.execute(statement)
     return _rows_frame(result.fetchall(), list(result.keys()), time_columns)
 
@@ -410,8 +412,9 @@ def unscored_ids_at(conn: Connection, model_version: str | None, positions: list
     return [str(ticket_id) for ticket_id in found if ticket_id is not None]
 
 
-def write_predictions(conn: Connection, frame: pd.DataFrame) -> int:
-    """Insert predictions that are not stored yet; returns how many were new."""
+def write_predictions(conn: Connection, frame: pd.DataFrame, table: sa.Table = predictions) -> int:
+    """Insert predictions that are not stored yet into ``table`` (``predictions``, or the
+    shadow challenger's ``shadow_predictions``); returns how many were new."""
     if frame.empty:
         return 0
     version = str(frame["model_version"].iloc[0])
@@ -419,13 +422,13 @@ def write_predictions(conn: Connection, frame: pd.DataFrame) -> int:
     for part in _in_chunks(frame["ticket_id"].tolist()):
         stored.update(
             conn.execute(
-                sa.select(predictions.c.ticket_id).where(
-                    predictions.c.model_version == version, predictions.c.ticket_id.in_(part)
+                sa.select(table.c.ticket_id).where(
+                    table.c.model_version == version, table.c.ticket_id.in_(part)
                 )
             ).scalars()
         )
     fresh = frame[~frame["ticket_id"].isin(stored)]
-    return insert_rows(conn, predictions, fresh, ("scored_at",))
+    return insert_rows(conn, table, fresh, ("scored_at",))
 
 
 def record_decision(conn: Connection, decision: dict[str, Any]) -> int:

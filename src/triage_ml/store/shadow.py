@@ -8,7 +8,7 @@ tickets, for the live comparison.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,49 +16,18 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from triage_ml.store.queries import insert_rows
+from triage_ml.store.queries import _frame, _in_chunks, write_predictions
 from triage_ml.store.tables import decisions, feedback, predictions, shadow_predictions, tickets
 
 # The audit row of a shadow run's start (see registry.promotion).
 SHADOW_START = "shadow-start"
 # The answer columns the comparison reads from each side.
 ANSWER_COLUMNS: tuple[str, ...] = ("category", "category_proba", "top3", "priority")
-# Ids per IN list: far below SQLite's and PostgreSQL's bound-parameter limits.
-_IN_SIZE = 2_000
-
-
-def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _IN_SIZE):
-        yield list(values[start : start + _IN_SIZE])
-
-
-def _frame(
-    conn: Connection, statement: sa.Select, time_columns: Sequence[str] = ()
-) -> pd.DataFrame:
-    result = conn.execute(statement)
-    frame = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
-    for column in time_columns:
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
 
 
 def write_shadow_predictions(conn: Connection, frame: pd.DataFrame) -> int:
     """Insert a challenger's predictions not stored yet; returns how many were new."""
-    if frame.empty:
-        return 0
-    version = str(frame["model_version"].iloc[0])
-    stored: set[str] = set()
-    for part in _chunks(frame["ticket_id"].tolist()):
-        stored.update(
-            conn.execute(
-                sa.select(shadow_predictions.c.ticket_id).where(
-                    shadow_predictions.c.model_version == version,
-                    shadow_predictions.c.ticket_id.in_(part),
-                )
-            ).scalars()
-        )
-    fresh = frame[~frame["ticket_id"].isin(stored)]
-    return insert_rows(conn, shadow_predictions, fresh, ("scored_at",))
+    return write_predictions(conn, frame, shadow_predictions)
 
 
 def count_shadow_predictions(conn: Connection, version: str) -> int:
@@ -94,7 +63,7 @@ def ticket_labels(conn: Connection, ticket_ids: Sequence[str]) -> pd.DataFrame:
     columns = (tickets.c.ticket_id, tickets.c.category, tickets.c.priority)
     parts = [
         _frame(conn, sa.select(*columns).where(tickets.c.ticket_id.in_(part)))
-        for part in _chunks(ticket_ids)
+        for part in _in_chunks(ticket_ids)
     ]
     return _concat(parts, [c.name for c in columns])
 
@@ -107,7 +76,7 @@ def ticket_feedback(conn: Connection, ticket_ids: Sequence[str]) -> pd.DataFrame
             sa.select(feedback).where(feedback.c.ticket_id.in_(part)),
             ("corrected_at", "ingested_at"),
         )
-        for part in _chunks(ticket_ids)
+        for part in _in_chunks(ticket_ids)
     ]
     return _concat(parts, [c.name for c in feedback.columns])
 
