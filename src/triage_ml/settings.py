@@ -236,6 +236,62 @@ class MonitorSettings(_Frozen):
         return mask_webhook(value) if value else value
 
 
+# Resolution targets per priority, in hours: the seed's P1 "minutes to hours" (critical, urgent),
+# P2 "hours to 1 day" (high), P3 "1-3 days" (medium, normal) and P4 "1-2 weeks" (low).
+DEFAULT_SLA_HOURS: dict[str, float] = {
+    "critical": 4,
+    "urgent": 8,
+    "high": 24,
+    "medium": 72,
+    "normal": 72,
+    "low": 336,
+}
+
+
+class ApiSettings(_Frozen):
+    """The ticket events API (``triage-ml api serve``): where it listens and what a caller may cost.
+
+    ``rate_limit`` is in the ``limits`` package's notation (``"100/second;3000/minute"``), counted
+    per token, and per client address for requests without a valid token.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=1, le=65535)
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    rate_limit: str = "100/second;3000/minute"
+    # Open connections past which the server answers 503, and seconds a request may take.
+    max_connections: int = Field(default=64, ge=1)
+    request_timeout_seconds: float = Field(default=30, gt=0)
+    page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+    # How long an Idempotency-Key's first answer is replayed.
+    idempotency_hours: float = Field(default=24, gt=0)
+    # Seconds between checks of the champion and challenger aliases (a promotion is picked up).
+    model_refresh_seconds: float = Field(default=30, gt=0)
+    sla_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parsable_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"'{value}' is not a rate limit such as '100/second' ({exc})"
+            ) from None
+        return value
+
+    @field_validator("sla_hours")
+    @classmethod
+    def _positive_targets(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, hours in value.items() if not hours > 0]
+        if bad:
+            raise ValueError(f"SLA targets must be positive hours: {', '.join(bad)}")
+        return value
+
+
 class Settings(BaseSettings):
     """Effective configuration of one triage-ml workspace.
 
@@ -278,6 +334,7 @@ class Settings(BaseSettings):
     automation: AutomationSettings = AutomationSettings()
     monitor: MonitorSettings = MonitorSettings()
     schedules: ScheduleSettings = ScheduleSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def store_url(self) -> str:
@@ -356,6 +413,11 @@ class Settings(BaseSettings):
         # JSON is how a flow's parameters reach the Prefect API and its UI:
         # a password in a URL must not travel with them.
         return mask_url(value) if value else value
+
+    def sla_hours_for(self, priority: str | None) -> float | None:
+        """Hours from a ticket's opening to its resolution target at ``priority``; None when
+        ``api.sla_hours`` names no target for it (a custom scale without targets)."""
+        return None if priority is None else self.api.sla_hours.get(priority)
 
     def route_for(self, category: str) -> str:
         """Team a category is routed to."""

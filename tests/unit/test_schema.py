@@ -15,6 +15,9 @@ from triage_ml.store import schema
 pytestmark = pytest.mark.unit
 
 
+# The ticket events API's tables (0007).
+ADDED_IN_0007 = ("ticket_state", "ticket_events", "idempotency_keys", "api_tokens")
+
 ADDED_IN_0006 = {
     ("tickets", "campaign_id"),
     ("feedback", "label_source"),
@@ -28,14 +31,18 @@ def metadata_at(revision: str) -> sa.MetaData:
 
     0001 is today's tables minus alias_locks and quarantine.released_batch;
     both have an index on customer_id alone instead of 0004's customer-history index,
-    and neither has 0005's alias_intents nor 0006's production-loop tables and columns.
+    and neither has 0005's alias_intents, 0006's production-loop tables and columns nor
+    0007's events API tables.
     """
     first = revision == "0001"
     old = sa.MetaData()
     for table in store.metadata.sorted_tables:
-        if table.name in ("alias_intents", "shadow_predictions", "tier_thresholds") or (
-            first and table.name == "alias_locks"
-        ):
+        if table.name in (
+            "alias_intents",
+            "shadow_predictions",
+            "tier_thresholds",
+            *ADDED_IN_0007,
+        ) or (first and table.name == "alias_locks"):
             continue
         columns = [
             sa.Column(

@@ -206,3 +206,73 @@ alias_intents = sa.Table(
     sa.Column("closed_at", sa.DateTime),
     sa.Index("ix_alias_intents_model_state", "model_name", "state"),
 )
+
+# ---- the ticket events API (issue 26) ----------------------------------------------------
+
+# A ticket's place in its lifecycle, as the events API keeps it: its status, the answer and
+# priority in effect, its SLA due time and resolution. Batch-ingested tickets have no row
+# until the API first changes them. ``category`` and ``priority`` are the ones in effect
+# (the champion's answer, then the agent's), kept here so the list filters read one table.
+ticket_state = sa.Table(
+    "ticket_state",
+    metadata,
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("category", sa.String(128), index=True),
+    sa.Column("priority", sa.String(64)),
+    # "model" while the priority is the champion's answer, "agent" once an agent set it.
+    sa.Column("priority_source", sa.String(16)),
+    sa.Column("tier", sa.String(16)),
+    sa.Column("needs_review", sa.Boolean),
+    # The champion version whose answer was served for this ticket.
+    sa.Column("model_version", sa.String(32)),
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("sla_due_at", sa.DateTime),
+    sa.Column("resolution", sa.Text),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# Every change the API made to a ticket, in order: created, status changes, corrections,
+# close. ``details`` is JSON of field names and labels, never ticket text.
+ticket_events = sa.Table(
+    "ticket_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.String(128), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(32)),
+    sa.Column("to_status", sa.String(32)),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("details", sa.Text),
+)
+
+# The first answer to each write sent with an Idempotency-Key, per token: a repeat with the
+# same body gets it again; one with another body is refused. Written in the write's own
+# transaction, so a key never stands for a write that did not happen.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.String(300), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+)
+
+# Bearer tokens of the API: only a SHA-256 of each secret is kept, with its scope.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
+)
