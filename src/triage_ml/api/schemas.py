@@ -168,3 +168,19 @@ class ErrorOut(BaseModel):
     """The envelope of every non-2xx answer."""
 
     error: ErrorBody
+
+
+class ListQuery(BaseModel):
+    """The filters and page of ``GET /v1/tickets`` (query parameters). Newest first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Status | None = None
+    category: Label | None = None
+    priority: Label | None = None
+    tier: str | None = Field(default=None, pattern="^(auto|suggest|review)$")
+    review: bool | None = Field(default=None, description="Only tickets that need review (or not)")
+    created_from: datetime | None = Field(default=None, description="created_at >= this")
+    created_to: datetime | None = Field(default=None, description="created_at < this")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of a page")
