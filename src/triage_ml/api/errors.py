@@ -22,45 +22,45 @@ class ApiError(TriageError):
         self.message, self.field = message, field
 
 
-class Unauthorized(ApiError):
+class UnauthorizedError(ApiError):
     """No token, or one the store does not know (or has revoked)."""
 
     status, code = 401, "unauthorized"
 
 
-class Forbidden(ApiError):
+class ForbiddenError(ApiError):
     """A valid token without the scope the request needs (a read token writing)."""
 
     status, code = 403, "forbidden"
 
 
-class NotFound(ApiError):
+class NotFoundError(ApiError):
     """An unknown ticket, route or webhook provider."""
 
     status, code = 404, "not_found"
 
 
-class Conflict(ApiError):
+class ConflictError(ApiError):
     """The request contradicts the ticket's state: an illegal transition, an id already taken,
     an Idempotency-Key whose first request is still running."""
 
     status, code = 409, "conflict"
 
 
-class TooLarge(ApiError):
+class TooLargeError(ApiError):
     """A body over ``api.max_request_bytes``."""
 
     status, code = 413, "too_large"
 
 
-class Invalid(ApiError):
+class InvalidError(ApiError):
     """A field the contracts refuse (named in ``field``), or an Idempotency-Key reused with
     another body."""
 
     status, code = 422, "invalid"
 
 
-class RateLimited(ApiError):
+class RateLimitedError(ApiError):
     """More requests than ``api.rate_limit`` allows this caller."""
 
     status, code = 429, "rate_limited"
@@ -70,7 +70,7 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
-class Unavailable(ApiError):
+class UnavailableError(ApiError):
     """No champion to triage with (the API cannot answer a create until one is promoted)."""
 
     status, code = 503, "unavailable"
