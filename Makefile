@@ -14,7 +14,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-serving bench-monitor ui mlflow-ui prefect-ui mlflow-server lock clean
+.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-serving bench-monitor bench-api ui mlflow-ui prefect-ui mlflow-server lock clean
 
 env: $(STAMP)
 
@@ -81,6 +81,11 @@ bench-serving: env
 # time to detect, live figures per window, automation coverage per class before and after.
 bench-monitor: env
 	$(BIN)/python benchmarks/bench_monitor.py
+
+# The ticket events API under load on loopback (8 clients, 50 requests/s, creates/updates/closes
+# 60/30/10) on SQLite and on PostgreSQL: throughput, p50/p99 per endpoint, errors, rows lost.
+bench-api: env
+	$(BIN)/python benchmarks/bench_api.py
 
 # MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
 ui: env

@@ -333,3 +333,22 @@ def test_scored_repeat_contacts_equal_those_counted_from_the_whole_history(
         chunks = pd.concat(batch.unscored_chunks(engine, None, chunk_rows))
         scored = chunks.set_index("ticket_id")["repeat_contacts"]
         pd.testing.assert_series_equal(scored, unbounded, check_names=False)
+
+
+def test_update_tickets_without_created_at_keeps_the_stored_time(engine: sa.Engine) -> None:
+    # A re-ingest from a file with no created_at column used to fail with KeyError 'created_at'.
+    insert_tickets(engine, tickets(2))
+    with engine.connect() as conn:
+        before = conn.execute(
+            sa.select(store.tickets.c.created_at).where(store.tickets.c.ticket_id == "T-00001")
+        ).scalar_one()
+    change = pd.DataFrame(
+        {"ticket_id": ["T-00001"], "body": ["changed"], "batch_id": ["b3"], "ingested_at": [NOW]}
+    )
+    with engine.begin() as conn:
+        assert store.update_tickets(conn, change) == 1
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(store.tickets).where(store.tickets.c.ticket_id == "T-00001")
+        ).one()
+    assert (row.body, row.created_at) == ("changed", before)

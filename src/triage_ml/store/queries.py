@@ -167,7 +167,8 @@ def update_tickets(conn: Connection, frame: pd.DataFrame) -> int:
     """Overwrite stored tickets whose content changed (upsert by ticket id)."""
     if frame.empty:
         return 0
-    records = _records(frame, ("created_at", "ingested_at"))
+    # A file without created_at updates the other columns and leaves the stored time alone.
+    records = _records(frame, [c for c in ("created_at", "ingested_at") if c in frame.columns])
     columns = [c for c in frame.columns if c != "ticket_id"]
     statement = (
         tickets.update()
