@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from triage_ml import __version__
-from triage_ml.cli import data, demo, models, monitoring, ops, review, scoring, shadow
+from triage_ml.cli import api, data, demo, models, monitoring, ops, review, scoring, shadow
 from triage_ml.cli.options import ConfigFile, JsonFlag
 from triage_ml.cli.runner import RootOptions
 
@@ -70,6 +70,7 @@ models.register(app)
 monitoring.register(app)
 shadow.register(app)
 review.register(app)
+api.register(app)
 ops.register(app)
 
 

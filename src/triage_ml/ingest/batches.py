@@ -167,7 +167,7 @@ def ingest_tickets_into(
     baseline = batch_baseline(conn) if options.gx_root is not None else None
     chunks = prepared_ticket_chunks(source, mapping, schema, summary.source, options.chunk_rows)
     # Parsing and validating the next chunk overlaps with writing this one.
-    profiles = [_store_ticket_chunk(conn, chunk, summary) for chunk in read_ahead(chunks)]
+    profiles = [store_ticket_chunk(conn, chunk, summary) for chunk in read_ahead(chunks)]
     _require_rows(summary, source)
     if require_two_classes:
         _require_two_classes(summary, mapping, source)
@@ -176,7 +176,7 @@ def ingest_tickets_into(
         report["expectations"] = _check_batch(
             profiles, baseline, options.gx_root, summary, mapping.labeled
         )
-    _finish_batch(conn, summary, report)
+    finish_batch(conn, summary, report)
     return summary
 
 
@@ -243,7 +243,7 @@ def prepared_ticket_chunks(
         yield prepare_ticket_chunk(chunk)
 
 
-def _store_ticket_chunk(
+def store_ticket_chunk(
     conn: Connection, chunk: PreparedChunk, summary: IngestSummary
 ) -> pd.DataFrame:
     """Store one prepared chunk; returns its text-free profile for batch validation."""
@@ -318,9 +318,10 @@ def _quarantine(conn: Connection, summary: IngestSummary, rejected: list[dict[st
     summary.rejected_rows.extend(r["row_number"] for r in rejected)
 
 
-def _finish_batch(
+def finish_batch(
     conn: Connection, summary: IngestSummary, report: dict[str, Any] | None = None
 ) -> None:
+    """Record ``summary``'s batch row once its chunks are stored; the counts must add up."""
     if summary.read != summary.stored + summary.quarantined + summary.skipped:
         # Never store an unbalanced batch.
         raise RuntimeError(f"ingest counts do not add up: {summary}")
@@ -358,13 +359,15 @@ def ingest_linked_into(
     summary = IngestSummary(batch_id=new_batch_id(), kind=kind, source=source.describe())
     mapping = LinkedMapping.of(kind)
     for chunk in checked_chunks(source, mapping, schema, options.chunk_rows, summary.source):
-        _ingest_linked_chunk(conn, chunk, summary)
+        store_linked_chunk(conn, chunk, summary)
     _require_rows(summary, source)
-    _finish_batch(conn, summary)
+    finish_batch(conn, summary)
     return summary
 
 
-def _ingest_linked_chunk(conn: Connection, chunk: CheckedChunk, summary: IngestSummary) -> None:
+def store_linked_chunk(conn: Connection, chunk: CheckedChunk, summary: IngestSummary) -> None:
+    """Store one checked feedback or survey chunk in ``summary``'s batch (unknown tickets and
+    model versions quarantined, label sources derived)."""
     columns, table, key, time_column = LINKED[summary.kind]
     raw, offset = chunk.raw, chunk.offset
     summary.read += len(raw)

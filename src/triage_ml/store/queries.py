@@ -520,3 +520,17 @@ def count_rows(conn: Connection, table: sa.Table, *where: Any) -> int:
     return int(
         conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
     )
+
+
+def repeat_contacts_of(conn: Connection, ticket_id: str, window_days: int) -> float | None:
+    """The stored ticket's ``repeat_contacts``, counted as batch scoring counts it.
+
+    Returns:
+        The count (see :func:`repeat_contacts_column`), or None when the ticket has no
+        customer or no time, or is not stored.
+    """
+    statement = sa.select(repeat_contacts_column(conn.dialect.name, window_days)).where(
+        tickets.c.ticket_id == ticket_id
+    )
+    found = conn.execute(statement).scalar()
+    return None if found is None else float(found)

@@ -1,0 +1,165 @@
+"""Running the API: one uvicorn process over the workspace's store and champion.
+
+The champion is loaded (and verified) and the store opened and migrated before the
+socket is bound, so a missing champion or an unreachable store ends ``triage-ml api
+serve`` with one line instead of a server that fails on its first request. SIGTERM
+stops the server gracefully and the command ends with 0; Ctrl-C does the same and ends
+with 130. uvicorn's access log keeps the method, path and status of each request (ticket
+ids are fine there), never a query string or a body.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from triage_ml.errors import TriageError
+from triage_ml.settings import Settings
+
+KEEP_ALIVE_SECONDS = 5
+ReadyCallback = Callable[[str, int, str], None]
+
+
+class WithoutQuery(logging.Filter):
+    """Drop the query string from uvicorn's access-log lines: the path says enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, its path cut at ``?``."""
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            address, method, path, version, status = record.args
+            record.args = (address, method, str(path).split("?", 1)[0], version, status)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging config, its access lines without query strings, the API's INFO lines on."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"without_query": {"()": WithoutQuery}}
+    config["handlers"]["access"]["filters"] = ["without_query"]
+    # stdout is the command's result (one JSON object with --json): every log line is stderr's.
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config["loggers"]["triage_ml"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (0 picks a free port).
+
+    Raises:
+        TriageError: the address cannot be bound (in use, not this machine's).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise TriageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def server_config(app: Any, settings: Settings) -> Any:
+    """The uvicorn config of ``app``: connections bounded, short keep-alive, quiet headers."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        limit_concurrency=settings.api.max_connections,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        log_config=log_config(),
+        server_header=False,
+        lifespan="off",
+    )
+
+
+@contextmanager
+def sigterm_ends_quietly() -> Iterator[None]:
+    """After uvicorn's graceful stop on SIGTERM it raises SIGTERM again: let that end the run.
+
+    Without this, the command's own handler would turn it into exit 143; a service manager's
+    stop is a normal end (0). Ctrl-C keeps its meaning (130).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def announce_when_started(
+    server: Any, host: str, port: int, champion: str, ready: ReadyCallback
+) -> threading.Thread:
+    """Start a thread that calls ``ready(host, port, champion)`` once ``server`` accepts."""
+
+    def wait() -> None:
+        while not server.started:
+            if server.should_exit or not threading.main_thread().is_alive():
+                return
+            time.sleep(0.05)
+        ready(host, port, champion)
+
+    thread = threading.Thread(target=wait, name="api-ready", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(settings: Settings, host: str, port: int, ready: ReadyCallback) -> dict[str, Any]:
+    """Serve the API on ``host``:``port`` until stopped.
+
+    Args:
+        settings: the workspace.
+        host: the address to bind (already checked by the caller).
+        port: the port (0 picks a free one).
+        ready: called with the bound host, port and champion version once requests are taken.
+
+    Returns:
+        What ran: host, port, champion version.
+
+    Raises:
+        TriageError: no champion, the store unreachable, the address unusable.
+    """
+    import uvicorn
+
+    from triage_ml import registry, store
+    from triage_ml.api import idempotency
+    from triage_ml.api.app import create_app
+    from triage_ml.api.triage import Triager
+
+    # Bound first (cheap) so a port in use fails before the champion loads; nobody can
+    # connect until uvicorn listens on it.
+    with listening_socket(host, port) as sock:
+        port = sock.getsockname()[1]
+        triager = Triager(settings, registry.use_workspace(settings))
+        triager.load()
+        champion = triager.champion_version
+        with store.opened(settings.store_url) as engine:
+            keep = timedelta(hours=settings.api.idempotency_hours)
+            idempotency.forget_expired(engine, store.utcnow(), keep)
+            server = uvicorn.Server(server_config(create_app(settings, engine, triager), settings))
+            announce_when_started(server, host, port, champion, ready)
+            with sigterm_ends_quietly():
+                run(server, sock)
+    return {"host": host, "port": port, "champion": champion}
+
+
+def run(server: Any, sock: socket.socket) -> None:
+    """Run ``server`` on ``sock`` until it stops; a failed start is one TriageError line."""
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as stopped:
+        if stopped.code not in (0, None):
+            raise TriageError("the API server failed to start (see the line above)") from None
