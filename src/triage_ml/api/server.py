@@ -151,9 +151,31 @@ def serve(settings: Settings, host: str, port: int, ready: ReadyCallback) -> dic
             idempotency.forget_expired(engine, store.utcnow(), keep)
             server = uvicorn.Server(server_config(create_app(settings, engine, triager), settings))
             announce_when_started(server, host, port, champion, ready)
-            with sigterm_ends_quietly():
+            with sigterm_ends_quietly(), refreshed(triager, settings.api.model_refresh_seconds):
                 run(server, sock)
-    return {"host": host, "port": port, "champion": champion}
+    return {"host": host, "port": port, "champion": triager.champion_version}
+
+
+@contextmanager
+def refreshed(triager: Any, seconds: float) -> Iterator[None]:
+    """Re-read the aliases on a thread of its own while the server runs.
+
+    A promoted champion is then loaded before a request needs it, so no create pays for
+    the load and ``/v1/health`` names the version that answers. Ticking at half the
+    interval keeps the thread ahead of a request's own check.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds / 2):
+            triager.refresh_if_due()
+
+    thread = threading.Thread(target=loop, name="api-model-refresh", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def run(server: Any, sock: socket.socket) -> None:
