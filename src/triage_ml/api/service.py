@@ -52,8 +52,14 @@ from triage_ml.ingest.mapping import ColumnMapping, LinkedMapping, mapping_to_di
 from triage_ml.settings import Settings
 from triage_ml.store import events
 from triage_ml.store import review as review_queries
-from triage_ml.store.shadow import write_shadow_predictions
-from triage_ml.store.tables import AUTO, AUTO_APPLIED, CONFIRMED, CORRECTED, predictions
+from triage_ml.store.tables import (
+    AUTO,
+    AUTO_APPLIED,
+    CONFIRMED,
+    CORRECTED,
+    predictions,
+    shadow_predictions,
+)
 
 if TYPE_CHECKING:
     from triage_ml.api.triage import Answer, Triager
@@ -248,12 +254,20 @@ def _store_ticket(
     return _store_plain(conn, raw, row)
 
 
+def _answer_row(frame: pd.DataFrame) -> dict[str, Any]:
+    """The one answer of ``frame`` as plain values, its time naive UTC as the store keeps it."""
+    row = {k: _value(v) for k, v in frame.iloc[0].items()}
+    row["scored_at"] = _naive(pd.Timestamp(row["scored_at"]).to_pydatetime())
+    return row
+
+
 def _write_answer(conn: Connection, answer: Answer) -> dict[str, Any]:
-    """Store the champion's answer (and the shadow's); returns the champion's row."""
-    store.write_predictions(conn, answer.champion)
+    """Store the champion's answer (and the shadow's) for a new ticket; returns the champion's."""
+    served = _answer_row(answer.champion)
+    events.insert_answer(conn, served, predictions)
     if answer.shadow is not None and not answer.shadow.empty:
-        write_shadow_predictions(conn, answer.shadow)
-    return {k: _value(v) for k, v in answer.champion.iloc[0].items()}
+        events.insert_answer(conn, _answer_row(answer.shadow), shadow_predictions)
+    return served
 
 
 def _new_state(

@@ -50,6 +50,16 @@ def insert_feedback(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(feedback.insert(), [row])
 
 
+def insert_answer(conn: Connection, row: dict[str, Any], table: sa.Table) -> None:
+    """Insert one answer into ``predictions`` or ``shadow_predictions`` (times naive UTC).
+
+    A ticket the API has just created has no answer yet, so the existence check and the
+    frame conversions of ``queries.write_predictions`` (most of a create's write time) are
+    not needed.
+    """
+    conn.execute(table.insert(), [row])
+
+
 def insert_state(conn: Connection, row: dict[str, Any]) -> None:
     """Add a ticket's ``ticket_state`` row (the API's first touch of the ticket)."""
     conn.execute(_state.insert(), [row])
