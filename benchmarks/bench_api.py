@@ -18,10 +18,11 @@ same key). Prints per endpoint count, p50, p99 and max, throughput and errors
 by status; then counts the rows in the store against the answers received and
 prints what was lost or duplicated. PostgreSQL runs with fsync on, like the
 SQLite store's defaults. The server's per-token rate limit is raised
-(``--rate-limit``): one token carries all the clients here.
+(``--rate-limit``): one token carries all the clients here. The server runs
+``--workers`` processes (2: one per core of this machine).
 
     python benchmarks/bench_api.py [--home DIR] [--rate 50] [--seconds 60] [--burst-seconds 10]
-        [--clients 8] [--stores sqlite,postgresql] [--logs DIR]
+        [--clients 8] [--workers 2] [--stores sqlite,postgresql] [--logs DIR]
 """
 
 from __future__ import annotations
@@ -417,10 +418,13 @@ def wait_until_ready(port: int, server: subprocess.Popen, log: Path, timeout: fl
 
 
 @contextlib.contextmanager
-def api_server(home: Path, url: str, log: Path, rate_limit: str) -> Iterator[tuple[int, str]]:
+def api_server(
+    home: Path, url: str, log: Path, rate_limit: str, workers: int
+) -> Iterator[tuple[int, str]]:
     """``triage-ml api serve`` on a free loopback port; (port, champion version); stopped after."""
     port = free_port()
     command = [str(BIN / "triage-ml"), "api", "serve", "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(workers)]
     env = environment(home, url, TRIAGE_API__RATE_LIMIT=rate_limit)
     with log.open("w") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -488,7 +492,7 @@ def bench_store(store: str, url: str, home: Path, texts: list[dict], args: Any) 
     token = triage_ml(home, url, "api", "token", "create", "--name", "bench", "--scope", "write")
     tally = Tally()
     log = (args.logs or args.tmp) / f"api-{store}.log"
-    with api_server(home, url, log, args.rate_limit) as (port, champion):
+    with api_server(home, url, log, args.rate_limit, args.workers) as (port, champion):
         print(f"{store}: triage-ml api serve on {HOST}:{port}, champion version {champion}")
         clients = [Client(port, token["token"], i, texts, tally) for i in range(args.clients)]
         for client in clients:  # one create each first: connections open, code paths warm
@@ -517,6 +521,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the paced phase")
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="unpaced phase (0: none)")
     parser.add_argument("--clients", type=int, default=8)
+    # One Python process answers on one core at a time; this machine has two.
+    parser.add_argument("--workers", type=int, default=2, help="the server's processes")
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated")
     # One token carries every client here; the default limit per token (3000/minute) is exactly
     # the paced load, so the bench raises it: the limiter still counts every request.
@@ -531,7 +537,8 @@ def main() -> None:
         print(
             f"{args.clients} clients, creates/updates/closes 60/30/10, paced {args.rate:g} "
             f"requests/s for {args.seconds:g} s then unpaced for {args.burst_seconds:g} s; "
-            f"server limit {args.rate_limit} per token; {os.cpu_count()} cores"
+            f"server: {args.workers} worker process(es), limit {args.rate_limit} per token; "
+            f"{os.cpu_count()} cores"
         )
         stores = [name.strip() for name in args.stores.split(",") if name.strip()]
         for store in stores:

@@ -21,7 +21,7 @@ from triage_ml import cli, store
 from triage_ml.api import auth, idempotency
 from triage_ml.api.app import create_app
 from triage_ml.api.errors import ConflictError
-from triage_ml.api.limits import BodyLimit
+from triage_ml.api.limits import BodyLimit, ConnectionTurns
 from triage_ml.api.schemas import TicketOut
 from triage_ml.api.triage import Answer
 from triage_ml.settings import ApiSettings, Settings
@@ -366,3 +366,30 @@ def test_serve_refuses_a_network_address_without_allow_remote(workspace, capsys)
     assert cli.main(["api", "serve", "--host", "0.0.0.0"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--allow-remote" in lines[0]
+
+
+def test_a_connection_is_closed_after_its_turns_so_the_next_goes_to_a_free_worker() -> None:
+    async def ok(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    turns = ConnectionTurns(ok, max_requests=3)
+    sent: list[list[tuple[bytes, bytes]]] = []
+
+    async def send(message) -> None:
+        if message["type"] == "http.response.start":
+            sent.append(message["headers"])
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "client": ("127.0.0.1", 50123)}
+    other = {"type": "http", "client": ("127.0.0.1", 50124)}
+    for _ in range(3):
+        asyncio.run(turns(scope, receive, send))
+    asyncio.run(turns(other, receive, send))
+    closing = [(b"connection", b"close") in headers for headers in sent]
+    assert closing == [False, False, True, False]
+    # The count starts over on the connection's successor (same address and port).
+    asyncio.run(turns(scope, receive, send))
+    assert (b"connection", b"close") not in sent[-1]

@@ -32,7 +32,7 @@ from triage_ml.api.deps import (
     writer,
 )
 from triage_ml.api.errors import ApiError, InvalidError, RateLimitedError
-from triage_ml.api.limits import BodyLimit, RateLimiter, refuse
+from triage_ml.api.limits import BodyLimit, ConnectionTurns, RateLimiter, refuse
 from triage_ml.api.schemas import (
     ErrorOut,
     ListQuery,
@@ -323,6 +323,7 @@ def create_app(settings: Settings, engine: Engine, triager: Triager) -> FastAPI:
         max_bytes=settings.api.max_request_bytes,
         timeout=settings.api.request_timeout_seconds,
     )
+    app.add_middleware(ConnectionTurns, max_requests=settings.api.keepalive_requests)
     app.add_middleware(ContainErrors)  # the last added is the outermost
     return app
 

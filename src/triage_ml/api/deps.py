@@ -84,7 +84,7 @@ def client_address(request: Request) -> str:
 def open_route(request: Request) -> None:
     """Dependency of a route without a token (health): the rate, counted per address apart
     from the address's other requests, so a load balancer's probes never use up its clients'."""
-    limiter(request).hit(f"open:{client_address(request)}")
+    limiter(request).hit(f"health:{client_address(request)}")
 
 
 def reader(
@@ -100,7 +100,7 @@ def reader(
     try:
         caller = auth.authenticate(context(request).engine, token, utcnow())
     except UnauthorizedError:
-        open_route(request)
+        limiter(request).hit(f"address:{client_address(request)}")
         raise
     limiter(request).hit(f"token:{caller.token_id}")
     return caller

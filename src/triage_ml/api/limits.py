@@ -114,3 +114,50 @@ async def refuse(send: Send, scope: Scope, error: ApiError) -> None:
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
+
+
+class ConnectionTurns:
+    """ASGI middleware: close a keep-alive connection after ``max_requests`` answers.
+
+    A connection stays with the worker process that accepted it, so with several workers
+    a few busy helpdesk connections can all sit on one of them while another idles.
+    ``Connection: close`` on every ``max_requests``-th answer sends the client's next
+    connection to whichever worker accepts first, the free one (nginx's
+    ``keepalive_requests``). Hand-written: uvicorn bounds requests per worker, not per
+    connection.
+    """
+
+    # Connections are known by the client's (address, port); past this many (clients that
+    # went away mid-count), the counts start over.
+    MAX_TRACKED = 10_000
+
+    def __init__(self, app: AsgiApp, max_requests: int) -> None:
+        """Guard ``app``, closing each connection after ``max_requests`` answers."""
+        self.app, self.max_requests = app, max_requests
+        self.answered: dict[tuple[str, int], int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; on a connection's last turn, answer with ``Connection: close``."""
+        client = scope.get("client")
+        if scope["type"] != "http" or client is None or not self.last_turn(tuple(client)):
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, closing)
+
+    def last_turn(self, client: tuple[str, int]) -> bool:
+        """Count one more request of ``client``'s connection; True when it is its last."""
+        if len(self.answered) > self.MAX_TRACKED:
+            self.answered.clear()
+        turns = self.answered.get(client, 0) + 1
+        if turns >= self.max_requests:
+            self.answered.pop(client, None)
+            return True
+        self.answered[client] = turns
+        return False

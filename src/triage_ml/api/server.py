@@ -11,20 +11,29 @@ ids are fine there), never a query string or a body.
 from __future__ import annotations
 
 import copy
+import gc
 import logging
+import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from triage_ml.errors import TriageError
 from triage_ml.settings import Settings
 
 KEEP_ALIVE_SECONDS = 5
+# How `api serve` tells its worker processes which config file the settings came from.
+WORKER_CONFIG_ENV = "TRIAGE_API_WORKER_CONFIG"
+# The folder where each worker process marks that it has started.
+WORKER_STARTED_ENV = "TRIAGE_API_WORKERS_STARTED"
+WORKER_APP = "triage_ml.api.server:worker_app"
 ReadyCallback = Callable[[str, int, str], None]
 
 
@@ -69,7 +78,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def server_config(app: Any, settings: Settings) -> Any:
+def server_config(app: Any, settings: Settings, **options: Any) -> Any:
     """The uvicorn config of ``app``: connections bounded, short keep-alive, quiet headers."""
     import uvicorn
 
@@ -80,6 +89,7 @@ def server_config(app: Any, settings: Settings) -> Any:
         log_config=log_config(),
         server_header=False,
         lifespan="off",
+        **options,
     )
 
 
@@ -117,7 +127,9 @@ def announce_when_started(
     return thread
 
 
-def serve(settings: Settings, host: str, port: int, ready: ReadyCallback) -> dict[str, Any]:
+def serve(
+    settings: Settings, host: str, port: int, ready: ReadyCallback, config: Path | None = None
+) -> dict[str, Any]:
     """Serve the API on ``host``:``port`` until stopped.
 
     Args:
@@ -125,6 +137,8 @@ def serve(settings: Settings, host: str, port: int, ready: ReadyCallback) -> dic
         host: the address to bind (already checked by the caller).
         port: the port (0 picks a free one).
         ready: called with the bound host, port and champion version once requests are taken.
+        config: the config file ``settings`` were read with; worker processes (``api.workers``
+            above 1) read theirs from it and the environment, as the command did.
 
     Returns:
         What ran: host, port, champion version.
@@ -149,11 +163,79 @@ def serve(settings: Settings, host: str, port: int, ready: ReadyCallback) -> dic
         with store.opened(settings.store_url) as engine:
             keep = timedelta(hours=settings.api.idempotency_hours)
             idempotency.forget_expired(engine, store.utcnow(), keep)
+            if settings.api.workers > 1:
+                serve_in_workers(settings, sock, (host, port, champion), ready, config)
+                return {"host": host, "port": port, "champion": champion}
             server = uvicorn.Server(server_config(create_app(settings, engine, triager), settings))
+            settle_heap()
             announce_when_started(server, host, port, champion, ready)
             with sigterm_ends_quietly(), refreshed(triager, settings.api.model_refresh_seconds):
                 run(server, sock)
     return {"host": host, "port": port, "champion": triager.champion_version}
+
+
+def serve_in_workers(
+    settings: Settings,
+    sock: socket.socket,
+    where: tuple[str, int, str],
+    ready: ReadyCallback,
+    config: Path | None,
+) -> None:
+    """Serve with ``api.workers`` processes accepting on ``sock``, until SIGTERM or Ctrl-C.
+
+    One Python process answers on one core at a time (its GIL), so a busy API needs
+    several. uvicorn's supervisor starts them (and replaces one that dies); each runs
+    :func:`worker_app`. Rate limits are then counted per process.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    with tempfile.TemporaryDirectory(prefix="triage-api-workers-") as started:
+        os.environ[WORKER_CONFIG_ENV] = "" if config is None else str(config)
+        os.environ[WORKER_STARTED_ENV] = started
+        options = server_config(WORKER_APP, settings, factory=True, workers=settings.api.workers)
+        announce_when_all_started(Path(started), settings.api.workers, where, ready)
+        Multiprocess(options, sockets=[sock]).run()
+
+
+def worker_app() -> Any:
+    """uvicorn's factory in each worker process: the settings read as the command read them
+    (environment and config file), the champion loaded and refreshed, the store opened."""
+    from triage_ml import registry, store
+    from triage_ml.api.app import create_app
+    from triage_ml.api.triage import Triager
+
+    config = os.environ.get(WORKER_CONFIG_ENV) or None
+    settings = Settings.load(Path(config) if config else None)
+    triager = Triager(settings, registry.use_workspace(settings))
+    triager.load()
+    # Alive as long as the worker: uvicorn ends the process when it stops serving.
+    start_refreshing(triager, settings.api.model_refresh_seconds)
+    app = create_app(settings, store.connect(settings.store_url), triager)
+    settle_heap()
+    # Seen by announce_when_all_started: this worker accepts from now on.
+    (Path(os.environ[WORKER_STARTED_ENV]) / str(os.getpid())).touch()
+    return app
+
+
+def announce_when_all_started(
+    started: Path, workers: int, where: tuple[str, int, str], ready: ReadyCallback
+) -> threading.Thread:
+    """Start a thread that calls ``ready`` once every worker has built its app.
+
+    Not at the first one: clients that connected while the others still loaded the
+    champion would keep their connections on that one worker.
+    """
+
+    def wait() -> None:
+        while threading.main_thread().is_alive():
+            if started.is_dir() and len(list(started.iterdir())) >= workers:
+                ready(*where)
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=wait, name="api-ready", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextmanager
@@ -164,18 +246,34 @@ def refreshed(triager: Any, seconds: float) -> Iterator[None]:
     the load and ``/v1/health`` names the version that answers. Ticking at half the
     interval keeps the thread ahead of a request's own check.
     """
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(seconds / 2):
-            triager.refresh_if_due()
-
-    thread = threading.Thread(target=loop, name="api-model-refresh", daemon=True)
-    thread.start()
+    stop = start_refreshing(triager, seconds)
     try:
         yield
     finally:
         stop.set()
+
+
+def settle_heap() -> None:
+    """Put every object alive now (a loaded model's hundreds of thousands) out of the garbage
+    collector's reach: a full collection over them took 0.23 s, a pause every request
+    waiting at that moment shared (measured in docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+
+
+def start_refreshing(triager: Any, seconds: float) -> threading.Event:
+    """A daemon thread re-reading the aliases every ``seconds / 2``; set the event to stop it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds / 2):
+            serving = (triager.champion_version, triager.challenger_version)
+            triager.refresh_if_due()
+            if (triager.champion_version, triager.challenger_version) != serving:
+                settle_heap()
+
+    threading.Thread(target=loop, name="api-model-refresh", daemon=True).start()
+    return stop
 
 
 def run(server: Any, sock: socket.socket) -> None:

@@ -218,8 +218,6 @@ def _store_plain(conn: Connection, raw: dict[str, str | None], row: dict[str, An
     """Write a ticket :mod:`~triage_ml.api.onerow` found valid: the row and batch row the
     chain would write (same values and content hash), without its per-call cost."""
     ticket_id = row["ticket_id"]
-    if events.ticket_row(conn, ticket_id) is not None:
-        raise _taken(ticket_id)
     summary = _new_batch()
     stored = {k: v for k, v in row.items() if k != "priority"}  # unlabeled: none stored
     stored["created_at"] = _naive(row["created_at"].to_pydatetime())
@@ -228,6 +226,7 @@ def _store_plain(conn: Connection, raw: dict[str, str | None], row: dict[str, An
             conn, {**stored, "batch_id": summary.batch_id, "ingested_at": store.utcnow()}
         )
     except sa.exc.IntegrityError:
+        # The id is taken (no lookup first: the primary key says it, and a refusal rolls back).
         raise _taken(ticket_id) from None
     summary.read = summary.stored = summary.inserted = 1
     mapping = _mapping(raw).resolve(list(raw), API_SOURCE)

@@ -15,8 +15,9 @@ from rich.text import Text
 
 from triage_ml.cli import render
 from triage_ml.cli.options import ConfigFile, JsonFlag
-from triage_ml.cli.runner import invoke
+from triage_ml.cli.runner import invoke, options
 from triage_ml.errors import TriageError
+from triage_ml.settings import config_file
 
 if TYPE_CHECKING:
     from triage_ml.settings import Settings
@@ -35,6 +36,12 @@ Port = Annotated[
         min=0, max=65535, help="Port (default: api.port; 0 picks a free one).", show_default=False
     ),
 ]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=32, help="Server processes (default: api.workers).", show_default=False
+    ),
+]
 AllowRemote = Annotated[
     bool, typer.Option("--allow-remote", help="Listen on a non-loopback address too.")
 ]
@@ -51,17 +58,30 @@ def announce(host: str, port: int, champion: str) -> None:
 
 
 def serve(
-    settings: Settings, host: str | None, port: int | None, allow_remote: bool
+    settings: Settings,
+    where: tuple[str | None, int | None, int | None],
+    allow_remote: bool,
+    config: Path | None = None,
 ) -> dict[str, Any]:
-    """Serve the API until SIGTERM or Ctrl-C (every request needs a token; the bind is checked)."""
+    """Serve the API until SIGTERM or Ctrl-C (every request needs a token; the bind is checked).
+
+    ``where`` is the host, port and worker processes given on the command line (None: the
+    settings'); ``config`` the config file the settings came from, for the workers.
+    """
     from triage_ml.api import server
     from triage_ml.scoring.serving import check_bind
 
+    host, port, workers = where
     host = host if host is not None else settings.api.host
     warning = check_bind(host, allow_remote, has_token=True)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
-    return server.serve(settings, host, settings.api.port if port is None else port, announce)
+    if workers is not None:
+        settings = settings.model_copy(
+            update={"api": settings.api.model_copy(update={"workers": workers})}
+        )
+    port = settings.api.port if port is None else port
+    return server.serve(settings, host, port, announce, config)
 
 
 def create_token(settings: Settings, name: str, scope: str) -> dict[str, Any]:
@@ -185,14 +205,21 @@ def serve_command(
     ctx: typer.Context,
     host: Host = None,
     port: Port = None,
+    workers: Workers = None,
     allow_remote: AllowRemote = False,
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
     """Serve the ticket events API with the champion until stopped (SIGTERM or Ctrl-C)."""
+    given = options(ctx, as_json, config)[1]
     invoke(
         ctx,
-        lambda settings: serve(settings, host, port, allow_remote),
+        lambda settings: serve(
+            settings,
+            (host, port, workers),
+            allow_remote,
+            given.resolve() if given is not None else config_file(),
+        ),
         render_served,
         as_json,
         config,
