@@ -706,6 +706,8 @@ def test_an_unknown_webhook_provider_is_404_and_a_malformed_payload_422(api: Api
         refused(garbled, 422)
 
 
+# Once: the limits are counted in the server's memory, whatever the store.
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 def test_a_caller_over_the_rate_limit_gets_429_with_retry_after(api: Api, tmp_path: Path) -> None:
     # A second server on the same store, with a limit a test reaches in a few requests.
     env = {**api.env, "TRIAGE_API__RATE_LIMIT": "3/minute"}
@@ -729,6 +731,8 @@ def test_a_caller_over_the_rate_limit_gets_429_with_retry_after(api: Api, tmp_pa
             assert statuses == [401, 401, 401, 429], statuses
 
 
+# Once: the workers share the store like any two clients (the store's side runs on both).
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 def test_two_worker_processes_share_the_port_and_stop_on_sigterm(api: Api, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
