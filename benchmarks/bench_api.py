@@ -6,6 +6,9 @@ the run) starts ``triage-ml api serve`` on a free 127.0.0.1 port, creates a
 write token with ``triage-ml api token create``, and runs two phases with
 ``--clients`` threads, each on its own keep-alive connection:
 
+- warm-up: paced as below for ``--warmup-seconds``, reported apart (a restarted
+  server's clients reconnect at once, and may sit on one worker until their first
+  reconnect);
 - paced: open loop at ``--rate`` requests/s in all for ``--seconds``. Latency
   runs from each request's scheduled send time, so time spent queueing behind
   a slow answer counts;
@@ -21,7 +24,8 @@ SQLite store's defaults. The server's per-token rate limit is raised
 (``--rate-limit``): one token carries all the clients here. The server runs
 ``--workers`` processes (2: one per core of this machine).
 
-    python benchmarks/bench_api.py [--home DIR] [--rate 50] [--seconds 60] [--burst-seconds 10]
+    python benchmarks/bench_api.py [--home DIR] [--rate 50] [--seconds 60] [--warmup-seconds 10]
+        [--burst-seconds 10] [--pg-fsync on|off]
         [--clients 8] [--workers 2] [--stores sqlite,postgresql] [--logs DIR]
 """
 
@@ -267,7 +271,7 @@ def other(choices: list[str], current: str | None) -> str:
     return next((choice for choice in choices if choice != current), current or "Technical")
 
 
-def paced(clients: list[Client], rate: float, seconds: float) -> float:
+def paced(clients: list[Client], rate: float, seconds: float, phase: str = "paced") -> float:
     """Open loop: client i sends at start + i/rate + k * clients/rate. Returns the start time."""
     start = time.perf_counter() + 0.2
     interval = len(clients) / rate
@@ -276,7 +280,7 @@ def paced(clients: list[Client], rate: float, seconds: float) -> float:
         scheduled = start + client.index / rate
         while scheduled < start + seconds:
             time.sleep(max(0.0, scheduled - time.perf_counter()))
-            client.step("paced", scheduled)
+            client.step(phase, scheduled)
             scheduled += interval
 
     together(clients, run)
@@ -452,9 +456,9 @@ def real_pg_ctl() -> str:
 
 
 @contextlib.contextmanager
-def postgres_database(folder: Path) -> Iterator[str]:
+def postgres_database(folder: Path, fsync: str = "on") -> Iterator[str]:
     """A PostgreSQL server for the run on a free loopback port (pytest-postgresql's executor,
-    durable defaults: fsync on); the URL of a fresh database on it. Stopped afterwards."""
+    durable by default: fsync on); the URL of a fresh database on it. Stopped afterwards."""
     from pytest_postgresql.executors import PostgreSQLExecutor
     from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -475,7 +479,7 @@ def postgres_database(folder: Path) -> Iterator[str]:
         dbname="triage_bench",
         # The executor starts postgres with -F (no fsync); a later -c wins, so this run is
         # as durable as a real server, like the SQLite store.
-        postgres_options=f"-c listen_addresses={HOST} -c fsync=on -c max_connections=200",
+        postgres_options=f"-c listen_addresses={HOST} -c fsync={fsync} -c max_connections=200",
     )
     try:
         executor.start()
@@ -496,7 +500,13 @@ def bench_store(store: str, url: str, home: Path, texts: list[dict], args: Any) 
         print(f"{store}: triage-ml api serve on {HOST}:{port}, champion version {champion}")
         clients = [Client(port, token["token"], i, texts, tally) for i in range(args.clients)]
         for client in clients:  # one create each first: connections open, code paths warm
-            client.step("warm-up", time.perf_counter())
+            client.step("connect", time.perf_counter())
+        if args.warmup_seconds > 0:
+            # Reported, not measured: the clients' first connections may all sit on one worker
+            # until their first reconnect (api.keepalive_requests), as after any restart.
+            started = paced(clients, args.rate, args.warmup_seconds, "warm-up")
+            print(f"  warm-up at {args.rate:g} requests/s for {args.warmup_seconds:g} s:")
+            report_phase(tally, "warm-up", started, store, rate=None)
         started = paced(clients, args.rate, args.seconds)
         print(
             f"  paced at {args.rate:g} requests/s by {args.clients} clients for {args.seconds:g} s:"
@@ -520,6 +530,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="requests/s in all (paced)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the paced phase")
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="unpaced phase (0: none)")
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=10.0, help="paced, before the measured phase"
+    )
+    parser.add_argument(
+        "--pg-fsync", default="on", choices=("on", "off"), help="PostgreSQL's fsync setting"
+    )
     parser.add_argument("--clients", type=int, default=8)
     # One Python process answers on one core at a time; this machine has two.
     parser.add_argument("--workers", type=int, default=2, help="the server's processes")
@@ -545,7 +561,7 @@ def main() -> None:
             if store == "sqlite":
                 bench_store(store, f"sqlite:///{args.tmp / 'api-bench.db'}", home, texts, args)
             elif store == "postgresql":
-                with postgres_database(args.tmp / "postgresql") as url:
+                with postgres_database(args.tmp / "postgresql", args.pg_fsync) as url:
                     bench_store(store, url, home, texts, args)
             else:
                 sys.exit(f"unknown store '{store}' (known: sqlite, postgresql)")

@@ -262,7 +262,7 @@ class ApiSettings(_Frozen):
     # Server processes: one Python process answers on one core at a time (docs/benchmarks.md).
     workers: int = Field(default=1, ge=1, le=32)
     # Answers per keep-alive connection, after which the client reconnects (to a free worker).
-    keepalive_requests: int = Field(default=100, ge=1)
+    keepalive_requests: int = Field(default=10, ge=1)
     # Open connections past which the server answers 503, and seconds a request may take.
     max_connections: int = Field(default=64, ge=1)
     request_timeout_seconds: float = Field(default=30, gt=0)

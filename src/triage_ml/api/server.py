@@ -28,6 +28,8 @@ from typing import Any
 from triage_ml.errors import TriageError
 from triage_ml.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 KEEP_ALIVE_SECONDS = 5
 # How `api serve` tells its worker processes which config file the settings came from.
 WORKER_CONFIG_ENV = "TRIAGE_API_WORKER_CONFIG"
@@ -167,6 +169,7 @@ def serve(
                 serve_in_workers(settings, sock, (host, port, champion), ready, config)
                 return {"host": host, "port": port, "champion": champion}
             server = uvicorn.Server(server_config(create_app(settings, engine, triager), settings))
+            warm_up(settings, engine, triager)
             settle_heap()
             announce_when_started(server, host, port, champion, ready)
             with sigterm_ends_quietly(), refreshed(triager, settings.api.model_refresh_seconds):
@@ -210,7 +213,9 @@ def worker_app() -> Any:
     triager.load()
     # Alive as long as the worker: uvicorn ends the process when it stops serving.
     start_refreshing(triager, settings.api.model_refresh_seconds)
-    app = create_app(settings, store.connect(settings.store_url), triager)
+    engine = store.connect(settings.store_url)
+    app = create_app(settings, engine, triager)
+    warm_up(settings, engine, triager)
     settle_heap()
     # Seen by announce_when_all_started: this worker accepts from now on.
     (Path(os.environ[WORKER_STARTED_ENV]) / str(os.getpid())).touch()
@@ -251,6 +256,37 @@ def refreshed(triager: Any, seconds: float) -> Iterator[None]:
         yield
     finally:
         stop.set()
+
+
+def warm_up(settings: Settings, engine: Any, triager: Any) -> None:
+    """Create, correct and close a made-up ticket, then roll it all back.
+
+    A process's first requests otherwise paid for loading the contracts, compiling the
+    statements and the model's first predictions: about a second, in which every request
+    behind them queued (docs/benchmarks.md). Nothing is stored and nothing logged; a
+    failure is a warning, and the server starts anyway.
+    """
+    from triage_ml import store
+    from triage_ml.api import service
+    from triage_ml.api.schemas import Status, TicketClose, TicketIn, TicketUpdate
+
+    ticket_id, now = f"warm-up-{os.getpid()}-{time.time_ns()}", store.utcnow()
+    category = min(triager.categories())
+    logging.disable(logging.INFO)
+    try:
+        with engine.connect() as conn, conn.begin() as transaction:
+            body = "A made-up ticket that warms the server up; it is never stored."
+            service.create_ticket(
+                conn, settings, triager, TicketIn(ticket_id=ticket_id, body=body), now
+            )
+            change = TicketUpdate(status=Status.OPEN, category=category, agent_id="warm-up")
+            service.update_ticket(conn, settings, triager, ticket_id, change, now)
+            service.close_ticket(conn, settings, triager, ticket_id, TicketClose(), now)
+            transaction.rollback()
+    except Exception as exc:
+        logger.warning("warm-up failed (%s); serving anyway", type(exc).__name__)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def settle_heap() -> None:

@@ -7,6 +7,7 @@ is added here at load time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,18 @@ def contracts_dir() -> Path:
     return CONTRACTS_DIR
 
 
+@functools.lru_cache(maxsize=16)
+def _parsed(path: Path, mtime_ns: int) -> pa.DataFrameSchema:
+    """The contract file as pandera reads it, parsed once per version of the file.
+
+    Parsing took most of a load (tens of milliseconds), which the events API paid every
+    minute in each process; ``update_columns`` below returns a new schema, so the cached
+    one is never changed.
+    """
+    del mtime_ns  # part of the cache key only: an edited file is read again
+    return pa.DataFrameSchema.from_yaml(path)
+
+
 def load_schema(
     name: str,
     priority_levels: Sequence[str],
@@ -51,7 +64,8 @@ def load_schema(
         categories: the allowed categories, when configured; otherwise they
             come from the data and unknown ones are caught per batch by GX.
     """
-    schema = pa.DataFrameSchema.from_yaml((directory or CONTRACTS_DIR) / f"{name}.yaml")
+    path = (directory or CONTRACTS_DIR) / f"{name}.yaml"
+    schema = _parsed(path, path.stat().st_mtime_ns)
     now = pd.Timestamp.now(tz="UTC") + _FUTURE_SLACK
     updates: dict[str, dict[str, Any]] = {}
     added = {
