@@ -22,7 +22,8 @@ by status; then counts the rows in the store against the answers received and
 prints what was lost or duplicated. PostgreSQL runs with fsync on, like the
 SQLite store's defaults. The server's per-token rate limit is raised
 (``--rate-limit``): one token carries all the clients here. The server runs
-``--workers`` processes (2: one per core of this machine).
+``--workers`` processes on PostgreSQL (2: one per core of this machine) and one
+on SQLite, which takes one writer at a time.
 
     python benchmarks/bench_api.py [--home DIR] [--rate 50] [--seconds 60] [--warmup-seconds 10]
         [--burst-seconds 10] [--pg-fsync on|off]
@@ -54,7 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench_serving import free_port
+from bench_serving import cli, free_port
 
 HOST = "127.0.0.1"  # loopback only, whatever the options
 BIN = Path(sys.executable).parent
@@ -84,16 +85,7 @@ TARGET_P99_MS = 100.0
 
 def triage_ml(home: Path, url: str | None, *args: str) -> dict:
     """Run the CLI on ``home`` (and the store ``url``); its --json answer, or exit on error."""
-    proc = subprocess.run(
-        [str(BIN / "triage-ml"), *args, "--json"],
-        env=environment(home, url),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"triage-ml {' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
+    return cli(home, *args, env=environment(home, url))
 
 
 def environment(home: Path, url: str | None, **extra: str) -> dict[str, str]:
@@ -496,8 +488,13 @@ def bench_store(store: str, url: str, home: Path, texts: list[dict], args: Any) 
     token = triage_ml(home, url, "api", "token", "create", "--name", "bench", "--scope", "write")
     tally = Tally()
     log = (args.logs or args.tmp) / f"api-{store}.log"
-    with api_server(home, url, log, args.rate_limit, args.workers) as (port, champion):
-        print(f"{store}: triage-ml api serve on {HOST}:{port}, champion version {champion}")
+    # SQLite takes one writer at a time: more processes only queue on its lock (docs/api.md).
+    workers = 1 if store == "sqlite" else args.workers
+    with api_server(home, url, log, args.rate_limit, workers) as (port, champion):
+        print(
+            f"{store}: triage-ml api serve --workers {workers} on {HOST}:{port}, "
+            f"champion version {champion}"
+        )
         clients = [Client(port, token["token"], i, texts, tally) for i in range(args.clients)]
         for client in clients:  # one create each first: connections open, code paths warm
             client.step("connect", time.perf_counter())
@@ -553,7 +550,8 @@ def main() -> None:
         print(
             f"{args.clients} clients, creates/updates/closes 60/30/10, paced {args.rate:g} "
             f"requests/s for {args.seconds:g} s then unpaced for {args.burst_seconds:g} s; "
-            f"server: {args.workers} worker process(es), limit {args.rate_limit} per token; "
+            f"server: {args.workers} worker process(es) on PostgreSQL, 1 on SQLite, "
+            f"limit {args.rate_limit} per token; "
             f"{os.cpu_count()} cores"
         )
         stores = [name.strip() for name in args.stores.split(",") if name.strip()]

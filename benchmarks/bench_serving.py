@@ -27,8 +27,9 @@ import pandas as pd
 BIN = Path(sys.executable).parent
 
 
-def cli(home: Path, *args: str) -> dict:
-    env = {**os.environ, "TRIAGE_HOME": str(home)}
+def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    """Run ``triage-ml ARGS --json`` on ``home`` (or in ``env``); its answer, or exit on error."""
+    env = env if env is not None else {**os.environ, "TRIAGE_HOME": str(home)}
     proc = subprocess.run(
         [str(BIN / "triage-ml"), *args, "--json"],
         env=env,
