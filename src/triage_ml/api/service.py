@@ -133,11 +133,6 @@ def _checked_priority(priority: str | None, settings: Settings) -> str | None:
     return level
 
 
-def _naive(moment: datetime) -> datetime:
-    """The store's convention: naive UTC."""
-    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def _aware(moment: Any) -> datetime | None:
     """A store or frame timestamp as an aware UTC datetime, the API's convention."""
     if moment is None or pd.isna(moment):
@@ -220,7 +215,7 @@ def _store_plain(conn: Connection, raw: dict[str, str | None], row: dict[str, An
     ticket_id = row["ticket_id"]
     summary = _new_batch()
     stored = {k: v for k, v in row.items() if k != "priority"}  # unlabeled: none stored
-    stored["created_at"] = _naive(row["created_at"].to_pydatetime())
+    stored["created_at"] = store.naive_utc(row["created_at"].to_pydatetime())
     try:
         events.insert_ticket(
             conn, {**stored, "batch_id": summary.batch_id, "ingested_at": store.utcnow()}
@@ -256,7 +251,7 @@ def _store_ticket(
 def _answer_row(frame: pd.DataFrame) -> dict[str, Any]:
     """The one answer of ``frame`` as plain values, its time naive UTC as the store keeps it."""
     row = {k: _value(v) for k, v in frame.iloc[0].items()}
-    row["scored_at"] = _naive(pd.Timestamp(row["scored_at"]).to_pydatetime())
+    row["scored_at"] = store.naive_utc(pd.Timestamp(row["scored_at"]).to_pydatetime())
     return row
 
 
@@ -299,10 +294,10 @@ def create_ticket(
         InvalidError: a field the ``tickets`` contract refuses (named).
         ConflictError: the ticket id is taken.
     """
-    now = _naive(now)
+    now = store.naive_utc(now)
     stored = _store_ticket(conn, ticket, settings, now)
     ticket_id = str(stored["ticket_id"].iloc[0])
-    opened_at = _naive(stored["created_at"].iloc[0].to_pydatetime())
+    opened_at = store.naive_utc(stored["created_at"].iloc[0].to_pydatetime())
     served = _write_answer(conn, triager.answer(conn, stored[list(TRIAGE_COLUMNS)]))
     state = _new_state(settings, ticket_id, served, opened_at, now)
     events.insert_state(conn, state)
@@ -384,7 +379,8 @@ def _store_plain_labels(conn: Connection, row: dict[str, Any]) -> None:
     if events.feedback_stored(conn, row["feedback_id"]):
         summary.skipped = 1  # the very same labels at the very same time: ingest skips them
     else:
-        stored = {**row, "label_source": source, "corrected_at": _naive(row["corrected_at"])}
+        corrected_at = store.naive_utc(row["corrected_at"])
+        stored = {**row, "label_source": source, "corrected_at": corrected_at}
         events.insert_feedback(
             conn, {**stored, "batch_id": summary.batch_id, "ingested_at": store.utcnow()}
         )
@@ -527,7 +523,7 @@ def update_ticket(
         raise InvalidError("nothing to change: give a status, a category or a priority", "body")
     category = _checked_category(change.category, triager)
     priority = _checked_priority(change.priority, settings)
-    now = _naive(now)
+    now = store.naive_utc(now)
     state = _current_state(conn, ticket_id, settings, now)
     current = Status(state["status"])
     if change.status is not None:
@@ -638,7 +634,7 @@ def close_ticket(
         _checked_category(close.category, triager),
         _checked_priority(close.priority, settings),
     )
-    now = _naive(now)
+    now = store.naive_utc(now)
     state = _current_state(conn, ticket_id, settings, now)
     lifecycle.check_close(Status(state["status"]))
     final = _final_labels(conn, settings, state, close, given, now)

@@ -28,7 +28,6 @@ from mlflow import MlflowClient
 from sqlalchemy.engine import Connection
 
 from triage_ml import registry
-from triage_ml.errors import RegistryError
 from triage_ml.scoring import batch
 from triage_ml.settings import Settings
 from triage_ml.store import queries
@@ -198,10 +197,7 @@ class Triager:
         )
         if champion is None:
             if current is None:
-                raise RegistryError(
-                    f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; "
-                    "run `triage-ml retrain` first"
-                )
+                raise registry.no_champion_error(settings)
             logger.warning(
                 "the '%s' alias is unset; version %s keeps answering",
                 settings.champion_alias,

@@ -11,7 +11,7 @@ and segment names only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from triage_ml import registry, store
-from triage_ml.errors import RegistryError, TrainingDataError
+from triage_ml.errors import TrainingDataError
 from triage_ml.flows._common import Stopwatch, open_store, ticket_text_withheld
 from triage_ml.monitoring import actions, drift, live, shadow, tiers
 from triage_ml.monitoring.actions import Alert
@@ -65,10 +65,7 @@ def find_champion(engine: Engine, client: MlflowClient, settings: Settings) -> C
             raise TrainingDataError(actions.EMPTY_STORE)
     version = registry.alias_version(client, settings.model_name, settings.champion_alias)
     if version is None:
-        raise RegistryError(
-            f"no '{settings.champion_alias}' model yet for '{settings.model_name}';"
-            " run `triage-ml retrain` first"
-        )
+        raise registry.no_champion_error(settings)
     run_id = client.get_model_version(settings.model_name, version).run_id
     held_out = client.get_run(run_id).data.metrics.get(HELD_OUT_METRIC)
     get_run_logger().info(
@@ -411,7 +408,7 @@ def as_of_or_now(as_of: datetime | None) -> datetime:
     """``as_of`` as naive UTC (the store's convention); the current time when None."""
     if as_of is None:
         return store.utcnow()
-    return as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of
+    return store.naive_utc(as_of)
 
 
 @flow(name="monitor")

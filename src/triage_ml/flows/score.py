@@ -17,7 +17,6 @@ from prefect.utilities.annotations import unmapped
 from sqlalchemy.engine import Engine
 
 from triage_ml import progress, registry, store
-from triage_ml.errors import RegistryError
 from triage_ml.flows import reports
 from triage_ml.flows._common import Stopwatch, open_store, progress_artifact, ticket_text_withheld
 from triage_ml.scoring import batch
@@ -78,10 +77,7 @@ def find_champion(client: MlflowClient, settings: Settings) -> tuple[str, str]:
     """
     version = registry.alias_version(client, settings.model_name, settings.champion_alias)
     if version is None:
-        raise RegistryError(
-            f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; "
-            "run `triage-ml retrain` first"
-        )
+        raise registry.no_champion_error(settings)
     model_uri = registry.version_files(client, settings.model_name, version)
     get_run_logger().info("scoring with %s version %s", settings.model_name, version)
     return version, model_uri

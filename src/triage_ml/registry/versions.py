@@ -236,6 +236,14 @@ class Aliases:
 REPLACED_TAG = "champion.replaced"
 
 
+def no_champion_error(settings: Settings) -> RegistryError:
+    """The one line every stage that needs a champion gives when the alias is unset."""
+    return RegistryError(
+        f"no '{settings.champion_alias}' model yet for '{settings.model_name}'; "
+        "run `triage-ml retrain` first"
+    )
+
+
 def aliases(client: MlflowClient, settings: Settings) -> Aliases:
     """The current champion and previous-champion versions."""
     return Aliases(

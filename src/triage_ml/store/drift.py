@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from triage_ml.store.engine import naive_utc
 from triage_ml.store.queries import _in_chunks, _rows_frame, repeat_contacts_column
 from triage_ml.store.tables import BLOCKED, batches, feedback, predictions, tickets
 
@@ -30,12 +31,6 @@ TICKET_COLUMNS: tuple[str, ...] = (
     "body",
     "campaign_id",
 )
-
-
-def _naive(moment: datetime | pd.Timestamp) -> datetime:
-    # The store keeps naive UTC; an aware moment is converted, a naive one is taken as UTC.
-    stamp = pd.Timestamp(moment)
-    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).to_pydatetime()
 
 
 def tickets_by_ids(
@@ -115,7 +110,7 @@ def recent_tickets(
             predictions.c.tier,
         )
         .select_from(tickets.outerjoin(predictions, answered))
-        .where(tickets.c.created_at >= _naive(since))
+        .where(tickets.c.created_at >= naive_utc(since))
         .order_by(tickets.c.created_at, tickets.c.ticket_id)
     )
     result = conn.execute(statement)
@@ -130,7 +125,7 @@ def feedback_categories(conn: Connection, since: datetime | pd.Timestamp | None)
         .group_by(feedback.c.corrected_category)
     )
     if since is not None:
-        statement = statement.where(feedback.c.corrected_at >= _naive(since))
+        statement = statement.where(feedback.c.corrected_at >= naive_utc(since))
     return {str(label): int(n) for label, n in conn.execute(statement)}
 
 
@@ -153,7 +148,7 @@ def first_served(
         predictions.c.model_version == str(model_version),
     )
     joined = tickets.join(predictions, answered)
-    later = tickets.c.created_at > _naive(after)
+    later = tickets.c.created_at > naive_utc(after)
     first = conn.execute(
         sa.select(sa.func.min(tickets.c.created_at)).select_from(joined).where(later)
     ).scalar()

@@ -33,6 +33,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` in the store's convention: an aware one converted to naive UTC, a naive one
+    taken as UTC already; a pandas Timestamp comes back as a plain datetime."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.to_pydatetime() if hasattr(moment, "to_pydatetime") else moment
+
+
 def database_url(url: str) -> sa.URL:
     """Parse a store URL; a plain ``postgresql://`` URL uses the installed psycopg 3 driver.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from triage_ml.api.schemas import ListQuery
 from triage_ml.store import tables
+from triage_ml.store.engine import naive_utc
 from triage_ml.store.tables import TICKET_FIELDS, feedback, predictions, quarantine, tickets
 
 # The function names below are the API's; the tables keep theirs under these.
@@ -179,10 +180,6 @@ def _latest(column: str) -> sa.ScalarSelect[Any]:
     )
 
 
-def _naive(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def _filters(query: ListQuery) -> list[sa.ColumnElement[bool]]:
     """The query's filters on the values in effect: the API's state, else the ticket's own
     label, else the newest answer served (a batch ticket the API never touched)."""
@@ -201,9 +198,9 @@ def _filters(query: ListQuery) -> list[sa.ColumnElement[bool]]:
         effective = sa.func.coalesce(_state.c.needs_review, _latest("needs_review"))
         where.append(effective == sa.true() if query.review else effective == sa.false())
     if query.created_from is not None:
-        where.append(tickets.c.created_at >= _naive(query.created_from))
+        where.append(tickets.c.created_at >= naive_utc(query.created_from))
     if query.created_to is not None:
-        where.append(tickets.c.created_at < _naive(query.created_to))
+        where.append(tickets.c.created_at < naive_utc(query.created_to))
     return where
 
 
@@ -212,7 +209,7 @@ def _after(after: tuple[datetime | None, str]) -> sa.ColumnElement[bool]:
     created_at, ticket_id = after
     if created_at is None:
         return sa.and_(tickets.c.created_at.is_(None), tickets.c.ticket_id < ticket_id)
-    created_at = _naive(created_at)
+    created_at = naive_utc(created_at)
     return sa.or_(
         tickets.c.created_at < created_at,
         sa.and_(tickets.c.created_at == created_at, tickets.c.ticket_id < ticket_id),

@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from triage_ml.store.engine import naive_utc
 from triage_ml.store.queries import _rows_frame
 from triage_ml.store.tables import feedback, predictions, tickets
 
@@ -38,17 +39,13 @@ SERVED_COLUMNS: tuple[str, ...] = (
 def _served_since(table: sa.Table, since: datetime | pd.Timestamp | None) -> sa.Select:
     """Ticket ids answered in ``table`` at or after ``since`` (all of them for None)."""
     statement = sa.select(table.c.ticket_id).join(tickets, tickets.c.ticket_id == table.c.ticket_id)
-    return statement.where(_placed_at(table) >= _naive(since)) if since is not None else statement
+    if since is None:
+        return statement
+    return statement.where(_placed_at(table) >= naive_utc(since))
 
 
 def _placed_at(table: sa.Table) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(tickets.c.created_at, table.c.scored_at, type_=sa.DateTime)
-
-
-def _naive(moment: datetime | pd.Timestamp) -> datetime:
-    # The store keeps naive UTC; an aware moment is converted, a naive one is taken as UTC.
-    stamp = pd.Timestamp(moment)
-    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).to_pydatetime()
 
 
 def served_predictions(
@@ -83,7 +80,7 @@ def served_predictions(
     ]
     statement = sa.select(*columns).join(tickets, tickets.c.ticket_id == table.c.ticket_id)
     if since is not None:
-        statement = statement.where(_placed_at(table) >= _naive(since))
+        statement = statement.where(_placed_at(table) >= naive_utc(since))
     statement = statement.order_by(table.c.model_version, table.c.ticket_id)
     result = conn.execute(statement)
     return _rows_frame(result.fetchall(), SERVED_COLUMNS, ("scored_at", "created_at"))
