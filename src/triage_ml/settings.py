@@ -236,6 +236,80 @@ class MonitorSettings(_Frozen):
         return mask_webhook(value) if value else value
 
 
+# Where a ticket in a language the model does not cover goes: a team or a translation queue.
+DEFAULT_LANGUAGE_ROUTES: dict[str, str] = {}
+# A signal raises the predicted priority to at least this level (configurable per signal).
+DEFAULT_ESCALATION_PRIORITY: dict[str, str] = {"legal": "high", "outage": "high"}
+# The priority score's blend: the priority model's severity, customer value and negative sentiment.
+DEFAULT_PRIORITY_WEIGHTS: dict[str, float] = {"model": 0.6, "value": 0.25, "sentiment": 0.15}
+
+
+class SignalSettings(_Frozen):
+    """Language, sentiment, escalation and the priority score: answers beside the heads.
+
+    They are copied into the model's config when it is trained, so the served model
+    answers as the settings stood then (the runtime never reads the settings).
+    """
+
+    # Languages the model and its sentiment analyzers cover; any other is flagged for review.
+    languages: tuple[str, ...] = ("en", "de")
+    # Languages the detector chooses among (a narrower set is faster; keep the supported ones in).
+    detect_languages: tuple[str, ...] = (
+        "en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da", "tr", "ru",
+    )  # fmt: skip
+    # Per language, the route that overrides the category's (e.g. {"fr": "translation-queue"});
+    # an unsupported language without one goes to ``unsupported_route``.
+    language_routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LANGUAGE_ROUTES))
+    unsupported_route: str = "translation-queue"
+    # Sentiment at or below this flags the ticket for priority review.
+    negative_sentiment: float = Field(default=-0.5, ge=-1, le=0)
+    # The escalation signals' terms, in English and German (data_contracts/escalation.yaml).
+    escalation_terms: Path | None = None
+    escalation_priority: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ESCALATION_PRIORITY)
+    )
+    # Earlier contacts of the customer in the repeat window that make a "repeat_contact" signal.
+    repeat_contacts: int = Field(default=2, ge=1)
+    priority_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRIORITY_WEIGHTS)
+    )
+
+    @field_validator("priority_weights")
+    @classmethod
+    def _known_parts(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DEFAULT_PRIORITY_WEIGHTS))
+        if unknown or any(w < 0 for w in value.values()) or not sum(value.values()) > 0:
+            raise ValueError(
+                "priority_weights takes non-negative weights of model, value and sentiment"
+                f" with a positive sum (got {value})"
+            )
+        return value
+
+
+class HeadSettings(_Frozen):
+    """The heads beyond category and priority, trained where the column mapping names them.
+
+    Below ``min_confidence`` a head's answer is withheld: the subcategory falls back to the
+    category alone, and the team to the category's route.
+    """
+
+    min_confidence: dict[str, float] = Field(
+        default_factory=lambda: {"subcategory": 0.4, "type": 0.0, "team": 0.4}
+    )
+    # The gate's guardrail per head: the challenger's macro-F1 may fall at most this far.
+    max_macro_f1_drop: float = Field(default=0.02, ge=0, le=1)
+
+
+class DuplicateSettings(_Frozen):
+    """Duplicate suggestions: recent open tickets of the same customer or with the same text."""
+
+    enabled: bool = True
+    # Cosine similarity of the two texts' character n-grams at or above which a ticket is suggested.
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    window_days: int = Field(default=14, ge=1)
+    max_suggestions: int = Field(default=3, ge=1, le=20)
+
+
 # Resolution targets per priority, in hours: the seed's P1 "minutes to hours" (critical, urgent),
 # P2 "hours to 1 day" (high), P3 "1-3 days" (medium, normal) and P4 "1-2 weeks" (low).
 DEFAULT_SLA_HOURS: dict[str, float] = {
@@ -339,6 +413,9 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = MonitorSettings()
     schedules: ScheduleSettings = ScheduleSettings()
     api: ApiSettings = ApiSettings()
+    signals: SignalSettings = SignalSettings()
+    heads: HeadSettings = HeadSettings()
+    duplicates: DuplicateSettings = DuplicateSettings()
 
     @property
     def store_url(self) -> str:

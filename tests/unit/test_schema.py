@@ -18,6 +18,18 @@ pytestmark = pytest.mark.unit
 # The ticket events API's tables (0007).
 ADDED_IN_0007 = ("ticket_state", "ticket_events", "idempotency_keys", "api_tokens")
 
+# More heads' labels and issue 27's answers (0008).
+ADDED_IN_0008 = {
+    *((table, name) for table in ("predictions",) for name in (
+        "subcategory", "subcategory_proba", "type", "type_proba", "team", "team_proba",
+        "language", "sentiment_reason", "escalation", "priority_score", "priority_parts",
+        "priority_review", "possible_duplicates",
+    )),
+    ("tickets", "subcategory"),
+    ("tickets", "type"),
+    ("tickets", "team"),
+}  # fmt: skip
+
 ADDED_IN_0006 = {
     ("tickets", "campaign_id"),
     ("feedback", "label_source"),
@@ -32,7 +44,7 @@ def metadata_at(revision: str) -> sa.MetaData:
     0001 is today's tables minus alias_locks and quarantine.released_batch;
     both have an index on customer_id alone instead of 0004's customer-history index,
     and neither has 0005's alias_intents, 0006's production-loop tables and columns nor
-    0007's events API tables.
+    0007's events API tables, nor 0008's label and answer columns.
     """
     first = revision == "0001"
     old = sa.MetaData()
@@ -56,6 +68,7 @@ def metadata_at(revision: str) -> sa.MetaData:
             for c in table.columns
             if not (first and c.name == "released_batch")
             and (table.name, c.name) not in ADDED_IN_0006
+            and (table.name, c.name) not in ADDED_IN_0008
         ]
         sa.Table(table.name, old, *columns)
     return old

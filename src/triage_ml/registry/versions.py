@@ -48,6 +48,8 @@ MODEL_REQUIREMENTS: tuple[str, ...] = (
     "lightgbm",
     "skops",
     "vadersentiment",
+    "py3langid",
+    "gersent",
     "pandas",
     "numpy",
     "scipy",

@@ -25,7 +25,7 @@ from triage_ml.errors import StoreError
 VERSION_TABLE = "triage_alembic_version"
 # Every revision this release knows, oldest first; a test checks them against
 # the scripts, so connect() never has to load the scripts to compare.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
 HEAD = REVISIONS[-1]
 # pg_advisory_xact_lock key of schema upgrades ("triage" + 1, fits a bigint).
 ADVISORY_LOCK_KEY = 0x7472696167650001

@@ -37,6 +37,10 @@ tickets = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("category", sa.String(128)),
     sa.Column("priority", sa.String(64)),
+    # Further labels, where the source's column mapping names them (issue 27).
+    sa.Column("subcategory", sa.String(128)),
+    sa.Column("type", sa.String(64)),
+    sa.Column("team", sa.String(128)),
     # The marketing campaign behind the ticket (a source's campaign_id or utm_campaign), if any.
     sa.Column("campaign_id", sa.String(128)),
     sa.Column("content_hash", sa.String(64), nullable=False),
@@ -136,6 +140,29 @@ def _prediction_columns() -> list[sa.Column]:
         sa.Column("needs_review", sa.Boolean),
         sa.Column("tier", sa.String(16)),
         sa.Column("scored_at", sa.DateTime, nullable=False),
+        *answer_columns(),
+    ]
+
+
+def answer_columns() -> list[sa.Column]:
+    """The answers added by issue 27: more heads, language, escalation, priority score, duplicates.
+
+    JSON lists and objects (escalation, priority_parts, possible_duplicates) are kept as text.
+    """
+    return [
+        sa.Column("subcategory", sa.String(128)),
+        sa.Column("subcategory_proba", sa.Float),
+        sa.Column("type", sa.String(64)),
+        sa.Column("type_proba", sa.Float),
+        sa.Column("team", sa.String(128)),
+        sa.Column("team_proba", sa.Float),
+        sa.Column("language", sa.String(16)),
+        sa.Column("sentiment_reason", sa.String(128)),
+        sa.Column("escalation", sa.Text),
+        sa.Column("priority_score", sa.Float),
+        sa.Column("priority_parts", sa.Text),
+        sa.Column("priority_review", sa.Boolean),
+        sa.Column("possible_duplicates", sa.Text),
     ]
 
 
