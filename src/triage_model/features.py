@@ -1,54 +1,54 @@
 """Feature assembly shared by training and the served model.
 
 This module travels inside the pyfunc model, so it imports only what the
-model's requirements declare (numpy, pandas, vaderSentiment). The models
+model's requirements declare (numpy, pandas, vaderSentiment, py3langid, gersent). The models
 read ticket text with personal data masked (:func:`model_text`).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from triage_model import sentiment
+from triage_model import escalation, language, sentiment
 from triage_model.redact import mask_personal_data
 
 META_CATEGORICAL: tuple[str, ...] = ("channel", "customer_tier")
 META_NUMERIC: tuple[str, ...] = ("customer_ltv", "repeat_contacts")
 REPEAT_WINDOW_DAYS = 30
 
-# Escalation signals are domain patterns, not sentiment: no library ships
-# them, and they are kept here as data (a name and the alternatives that
-# raise it, regular expressions matched as whole words).
-ESCALATION_TERMS: dict[str, str] = {
-    "esc_legal": r"lawyer|attorney|legal action|lawsuit|sue|court|chargeback|ombudsman|regulator",
-    "esc_outage": (
-        r"outage|down|offline|not loading|crash(?:ed|es|ing)?|unavailable|data loss"
-        r"|lost (?:all|our) data|breach|hacked"
-    ),
-    "esc_social": (
-        r"twitter|facebook|instagram|linkedin|tiktok|reddit|social media|review sites?"
-        r"|trustpilot|post (?:this|about)"
-    ),
-    "esc_executive": r"ceo|cfo|cto|vp|vice president|executive|board|director|management",
+ESCALATION_COLUMNS: tuple[str, ...] = escalation.FLAG_COLUMNS
+
+# A model config's signal keys (set at training from the platform's SignalSettings; a test
+# holds the two equal) and the values a config without them, logged before issue 27, reads.
+SIGNAL_DEFAULTS: dict[str, Any] = {
+    "languages": ["en", "de"],
+    "detect_languages": ["en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da", "tr", "ru"],
+    "language_routes": {},
+    "unsupported_route": "translation-queue",
+    "negative_sentiment": -0.5,
+    "escalation_terms": escalation.LEGACY_ESCALATION_TERMS,
+    "escalation_priority": {},
+    "repeat_contacts": 5,
+    "priority_weights": {"model": 0.6, "value": 0.25, "sentiment": 0.15},
+    "ltv_quantiles": [],
 }
-ESCALATION_COLUMNS: tuple[str, ...] = tuple(ESCALATION_TERMS)
 
 
-def _whole_words(alternatives: str) -> re.Pattern[str]:
-    return re.compile(rf"\b(?:{alternatives})\b")
+def signal_setting(config: Mapping[str, Any] | None, key: str) -> Any:
+    """A signal key of a model config, or its default where the config has none.
 
-
-# Matched against lowercased text, which is faster than a case-insensitive search.
-_COMPILED = {name: _whole_words(terms) for name, terms in ESCALATION_TERMS.items()}
-# Most tickets raise no signal: one search for any of them settles those,
-# where one search per signal would cost each of them four.
-_ANY_SIGNAL = _whole_words("|".join(ESCALATION_TERMS.values()))
+    A config with no escalation terms at all reads the legacy ones too: a model
+    never runs without the signals it was trained to read.
+    """
+    value = (config or {}).get(key)
+    if value is None or (key == "escalation_terms" and not value):
+        return SIGNAL_DEFAULTS[key]
+    return value
 
 
 def ticket_text(frame: pd.DataFrame) -> list[str]:
@@ -84,28 +84,21 @@ def _strings(frame: pd.DataFrame, column: str, missing: str) -> list[str]:
     return series.where(series.notna(), missing).astype(str).tolist()
 
 
-def sentiment_scores(texts: Sequence[str], max_chars: int = 2000) -> np.ndarray:
-    """VADER compound sentiment in [-1, 1] for each text.
+def sentiment_scores(texts: Sequence[str], max_chars: int = sentiment.MAX_CHARS) -> np.ndarray:
+    """VADER compound sentiment in [-1, 1] for each text, whatever its language.
 
-    Long texts are cut at ``max_chars``: the opening carries the tone, and the
-    analyzer's cost grows with length.
+    The English analyzer alone, as models before issue 27 read it; the model
+    inputs now score each text by its language (:func:`sentiment.scores`).
+    Long texts are cut at ``max_chars``.
     """
     return np.array([sentiment.compound(t[:max_chars]) for t in texts], dtype=float)
 
 
-def escalation_flags(texts: Sequence[str]) -> pd.DataFrame:
-    """One 0/1 column per escalation signal."""
-    return pd.DataFrame(_escalation_columns(texts))
-
-
-def _escalation_columns(texts: Sequence[str]) -> dict[str, list[float]]:
-    columns = {name: [0.0] * len(texts) for name in _COMPILED}
-    for row, text in enumerate(t.lower() for t in texts):
-        if _ANY_SIGNAL.search(text):
-            for name, pattern in _COMPILED.items():
-                if pattern.search(text):
-                    columns[name][row] = 1.0
-    return columns
+def escalation_flags(
+    texts: Sequence[str], terms: Mapping[str, Sequence[str]] | None = None
+) -> pd.DataFrame:
+    """One 0/1 column per escalation signal (by default the legacy English terms)."""
+    return pd.DataFrame(escalation.flag_columns(texts, terms or escalation.LEGACY_ESCALATION_TERMS))
 
 
 def meta_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -169,21 +162,32 @@ def _seconds(values: pd.Series) -> np.ndarray:
     return naive.astype("datetime64[s]").astype(np.int64)
 
 
-def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Everything the category and priority pipelines read, from raw tickets."""
-    return pd.DataFrame(input_columns(frame))
+def model_inputs(frame: pd.DataFrame, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Everything the pipelines read, from raw tickets, under a model config's signal keys."""
+    return pd.DataFrame(input_columns(frame, config))
 
 
-def input_columns(frame: pd.DataFrame) -> dict[str, Any]:
+def input_columns(frame: pd.DataFrame, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The columns of :func:`model_inputs`, by name, in row order (the index is ignored).
 
     The served model reads these directly: on one ticket, building the frame
-    costs about as much as the vectorisers.
+    costs about as much as the vectorisers. ``language`` is detected from the
+    text (a ticket's own ``language`` field is not trusted: the realistic
+    sample's is wrong on 9% of rows); ``sentiment`` is scored by the analyzer
+    of that language (NaN where none covers it).
+
+    Args:
+        frame: Raw tickets.
+        config: The model config (``detect_languages``, ``escalation_terms``);
+            None or missing keys read :data:`SIGNAL_DEFAULTS`.
     """
     texts = model_text(frame)
+    languages, _ = language.detect(texts, signal_setting(config, "detect_languages"))
+    scores, _ = sentiment.scores(texts, languages)
     return {
         "text": texts,
         **_meta_columns(frame),
-        "sentiment": sentiment_scores(texts),
-        **_escalation_columns(texts),
+        "language": languages,
+        "sentiment": scores,
+        **escalation.flag_columns(texts, signal_setting(config, "escalation_terms")),
     }

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage_model import features
+from triage_model import escalation, features
 
 pytestmark = pytest.mark.unit
 
@@ -107,11 +107,12 @@ ESCALATION_FRAGMENTS = [
 )
 def test_escalation_flags_equal_each_signal_s_own_search(parts: list[str]) -> None:
     # The one search for any signal only skips texts that no signal's own search would flag.
+    compiled = escalation.patterns(escalation.LEGACY_ESCALATION_TERMS)
     expected = {
-        name: [1.0 if pattern.search(text.lower()) else 0.0 for text in parts]
-        for name, pattern in features._COMPILED.items()
+        f"esc_{name}": [1.0 if pattern.search(text.lower()) else 0.0 for text in parts]
+        for name, pattern in compiled.by_signal
     }
-    assert features._escalation_columns(parts) == expected
+    assert features.escalation_flags(parts).to_dict("list") == expected
 
 
 def test_meta_frame_defaults_when_columns_are_absent() -> None:
@@ -146,6 +147,7 @@ def test_model_inputs_has_every_column_the_pipelines_read() -> None:
         "text",
         *features.META_CATEGORICAL,
         *features.META_NUMERIC,
+        "language",
         "sentiment",
         *features.ESCALATION_COLUMNS,
     ]
