@@ -23,16 +23,30 @@ from scipy.special import expit, softmax
 from sklearn import get_config
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from triage_model import ngrams
-from triage_model.features import input_columns
+from triage_model import blend, escalation, ngrams
+from triage_model.features import input_columns, signal_setting
+from triage_model.heads import head_answers
+from triage_model.sentiment import no_score_reason
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "category",
     "category_proba",
     "top3",
+    "subcategory",
+    "subcategory_proba",
+    "type",
+    "type_proba",
+    "team",
+    "team_proba",
     "priority",
     "priority_proba",
+    "priority_score",
+    "priority_parts",
+    "priority_review",
     "sentiment",
+    "sentiment_reason",
+    "language",
+    "escalation",
     "route",
     "needs_review",
     "tier",
@@ -191,6 +205,38 @@ def with_encoder_block(grams: Any, texts: Sequence[str], settings: Mapping[str, 
 
 
 PARTS: tuple[str, ...] = ("features", "category", "priority_text", "priority_category", "priority")
+# Artifact names of the heads' fitted classifiers: ``head_<name>``.
+HEAD_PREFIX = "head_"
+
+# The priority scale (most urgent first) of a config without ``priority_levels``.
+DEFAULT_PRIORITY_SCALE: tuple[str, ...] = ("critical", "urgent", "high", "medium", "normal", "low")
+
+
+def level_probability(
+    proba: np.ndarray | None, levels: Sequence[str], answered: Sequence[str | None]
+) -> np.ndarray:
+    """The model's probability of each row's answered level (NaN where none or not a model level).
+
+    After escalation the answered level may not be the model's most probable one.
+    """
+    rows = len(answered)
+    if proba is None or rows == 0:
+        return np.full(rows, np.nan)
+    column = {level: j for j, level in enumerate(levels)}
+    index = np.array([column.get(level, -1) for level in answered], dtype=int)
+    picked = proba[np.arange(rows), np.maximum(index, 0)]
+    return np.where(index >= 0, picked, np.nan)
+
+
+def sentiment_reasons(sentiment: np.ndarray, inputs: Mapping[str, Any]) -> list[str | None]:
+    """Why a row has no sentiment (None where it has one): the inputs' reason, else its language."""
+    given = inputs.get("sentiment_reason")
+    if given is not None:
+        return list(given)
+    return [
+        None if np.isfinite(score) else no_score_reason(language)
+        for score, language in zip(sentiment.tolist(), inputs["language"])
+    ]
 
 
 @dataclass
@@ -207,7 +253,9 @@ class TriagePredictor:
     priority model is instead a plain linear model on the whole matrix,
     ``priority_text`` alone.) With ``PRIORITY_STARTS_FROM_TEXT`` in
     the config its boosting starts from the text model's log-probabilities:
-    the booster's rounds are corrections to the text model.
+    the booster's rounds are corrections to the text model. ``heads`` are
+    the subcategory, type and team classifiers, on the same matrix
+    (:mod:`triage_model.heads`); a model without them answers None there.
     """
 
     features: Any
@@ -216,6 +264,8 @@ class TriagePredictor:
     priority_text: Any | None = None
     priority_category: Any | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    # Head classifiers by name (any of triage_model.heads.HEADS) on the shared matrix.
+    heads: dict[str, Any] = field(default_factory=dict)
 
     @property
     def classes(self) -> list[str]:
@@ -223,27 +273,112 @@ class TriagePredictor:
         return [str(c) for c in self.category.classes_]
 
     def predict(self, tickets: pd.DataFrame) -> pd.DataFrame:
-        """Triage raw tickets: category, top-3, priority, sentiment, route, review flag."""
+        """Triage raw tickets: every column of :data:`OUTPUT_COLUMNS`, in that order.
+
+        Category (with abstention), the heads, the priority raised by escalation
+        signals and its blended score, sentiment, language, then tiers and routes.
+        """
         if len(tickets) == 0:
             # scikit-learn refuses zero rows; an empty batch simply has no predictions.
             return pd.DataFrame({column: pd.Series(dtype=object) for column in OUTPUT_COLUMNS})
         # Columns, not frames, from here on: a one-ticket request spent most of its time in pandas.
-        inputs = input_columns(tickets)
+        inputs = input_columns(tickets, self.config)
         matrix = self.matrix(inputs)
         out = self._category_outputs(self.category.predict_proba(matrix))
         abstained = self._abstained(out["category_proba"])
         out["category"] = np.where(abstained, UNKNOWN, out["category"])
-        out["sentiment"] = inputs["sentiment"]
-        out["priority"], out["priority_proba"] = self._priority(inputs, matrix)
-        routes = self.config.get("routes", {})
-        out["route"] = [
-            routes.get(c, self.config.get("default_route", "general-queue"))
-            for c in out["category"]
-        ]
+        out.update(head_answers(self.heads, matrix, out["category"], self.config))
+        signals = escalation.signals(
+            inputs["text"],
+            np.asarray(inputs["repeat_contacts"], dtype=float),
+            signal_setting(self.config, "escalation_terms"),
+            int(signal_setting(self.config, "repeat_contacts")),
+        )
+        out.update(self._priority_answers(inputs, matrix, signals))
+        out.update(self._signal_answers(inputs, signals, out["raised"]))
         out["needs_review"], out["tier"] = self._tiers(
             out["category"], out["category_proba"], abstained
         )
+        out["tier"] = blend.escalated_tiers(out["tier"], signals)
+        out["route"], unsupported = self._routes(out["category"], out["team"], inputs["language"])
+        out["needs_review"] = np.asarray(out["needs_review"], dtype=bool) | unsupported
+        out["tier"] = np.where(unsupported, REVIEW, np.asarray(out["tier"], dtype=object)).tolist()
         return pd.DataFrame({column: out[column] for column in OUTPUT_COLUMNS})
+
+    def _priority_answers(
+        self, inputs: Mapping[str, Any], matrix: Any, signals: Sequence[Sequence[str]]
+    ) -> dict[str, Any]:
+        """Priority raised by the escalation rule, its model probability, score and parts.
+
+        ``raised`` marks the rows whose priority a signal raised. Without a
+        priority model the priority is None and the score NaN (its parts keep
+        value and sentiment).
+        """
+        rows = len(inputs["text"])
+        levels = self.priority_levels
+        proba = self._priority_matrix(inputs, matrix)
+        found: list[Any] = [None] * rows
+        if proba is not None:
+            found = np.asarray(levels, dtype=object)[proba.argmax(axis=1)].tolist()
+        scale = list(self.config.get("priority_levels") or DEFAULT_PRIORITY_SCALE)
+        rule = signal_setting(self.config, "escalation_priority")
+        priority, raised = blend.escalated_priority(found, signals, rule, scale)
+        score, parts = blend.priority_score(
+            proba,
+            levels,
+            scale,
+            np.asarray(inputs["customer_ltv"], dtype=float),
+            np.asarray(inputs["sentiment"], dtype=float),
+            signal_setting(self.config, "priority_weights"),
+            signal_setting(self.config, "ltv_quantiles"),
+        )
+        if proba is None:  # the contract's score is the model's, blended: none without it
+            score = np.full(rows, np.nan)
+        return {
+            "priority": priority,
+            "priority_proba": level_probability(proba, levels, priority),
+            "priority_score": np.asarray(score, dtype=float),
+            "priority_parts": list(parts),
+            "raised": np.asarray(raised, dtype=bool),
+        }
+
+    def _signal_answers(
+        self, inputs: Mapping[str, Any], signals: Sequence[Sequence[str]], raised: np.ndarray
+    ) -> dict[str, Any]:
+        """Sentiment (and why it is missing), language, escalation JSON and the review flag."""
+        sentiment = np.asarray(inputs["sentiment"], dtype=float)
+        negative = float(signal_setting(self.config, "negative_sentiment"))
+        with np.errstate(invalid="ignore"):
+            review = (sentiment <= negative) | raised
+        return {
+            "sentiment": sentiment,
+            "sentiment_reason": sentiment_reasons(sentiment, inputs),
+            "language": list(inputs["language"]),
+            "escalation": [json.dumps(list(names)) for names in signals],
+            "priority_review": review,
+        }
+
+    def _routes(
+        self, categories: np.ndarray, teams: Sequence[str | None], languages: Sequence[str]
+    ) -> tuple[list[str], np.ndarray]:
+        """The team where its head answered, else the category's route; languages override last.
+
+        Returns the routes and where the language is unsupported.
+        """
+        routes = self.config.get("routes", {})
+        default = self.config.get("default_route", "general-queue")
+        by_category = [
+            team if team is not None else routes.get(c, default)
+            for c, team in zip(categories, teams)
+        ]
+        routed, unsupported = blend.language_routes(
+            by_category,
+            languages,
+            signal_setting(self.config, "languages"),
+            signal_setting(self.config, "language_routes"),
+            signal_setting(self.config, "unsupported_route"),
+        )
+        return list(routed), np.asarray(unsupported, dtype=bool)
 
     def _tiers(
         self, categories: np.ndarray, confidence: np.ndarray, abstained: np.ndarray
@@ -287,7 +422,7 @@ class TriagePredictor:
 
     def priority_probabilities(self, tickets: pd.DataFrame) -> pd.DataFrame:
         """Probability of each priority level (columns) for raw tickets."""
-        inputs = input_columns(tickets)
+        inputs = input_columns(tickets, self.config)
         proba = self.priority_proba(inputs, self.matrix(inputs))
         return pd.DataFrame(proba, columns=self.priority_levels)
 
@@ -324,14 +459,11 @@ class TriagePredictor:
             "top3": top_json(classes.tolist(), proba, order),
         }
 
-    def _priority(self, inputs: Mapping[str, Any], matrix: Any) -> tuple[list[Any], np.ndarray]:
-        rows = len(inputs["text"])
+    def _priority_matrix(self, inputs: Mapping[str, Any], matrix: Any) -> np.ndarray | None:
+        """Priority probabilities (columns :attr:`priority_levels`); None without a model."""
         if self.priority is None and self.priority_text is None:
-            return [None] * rows, np.full(rows, np.nan)
-        proba = self.priority_proba(inputs, matrix)
-        best = proba.argmax(axis=1)
-        levels = np.array(self.priority_levels, dtype=object)
-        return levels[best].tolist(), proba[np.arange(len(proba)), best]
+            return None
+        return self.priority_proba(inputs, matrix)
 
     def _priority_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
         """The priority levels' probabilities for ``columns`` (see :meth:`priority_inputs`)."""
@@ -623,6 +755,9 @@ def save_predictor(predictor: TriagePredictor, directory: Path) -> dict[str, str
         if getattr(predictor, part) is not None:
             artifacts[part] = directory / f"{part}.skops"
             save_pipeline(getattr(predictor, part), artifacts[part])
+    for name, model in predictor.heads.items():
+        artifacts[HEAD_PREFIX + name] = directory / f"{HEAD_PREFIX}{name}.skops"
+        save_pipeline(model, artifacts[HEAD_PREFIX + name])
     artifacts["config"].write_text(json.dumps(predictor.config, indent=2, sort_keys=True))
     return {name: str(path) for name, path in artifacts.items()}
 
@@ -630,5 +765,10 @@ def save_predictor(predictor: TriagePredictor, directory: Path) -> dict[str, str
 def load_predictor(artifacts: dict[str, str]) -> TriagePredictor:
     """Rebuild a predictor from the files :func:`save_predictor` wrote."""
     parts = {p: load_pipeline(Path(artifacts[p])) for p in PARTS if p in artifacts}
+    heads = {
+        name.removeprefix(HEAD_PREFIX): load_pipeline(Path(path))
+        for name, path in artifacts.items()
+        if name.startswith(HEAD_PREFIX)
+    }
     config = json.loads(Path(artifacts["config"]).read_text())
-    return TriagePredictor(**parts, config=config)
+    return TriagePredictor(**parts, config=config, heads=heads)

@@ -81,9 +81,10 @@ def test_the_fast_n_grams_predict_what_the_library_s_transform_does(
     fast = trained.predict(split.test)
     monkeypatch.setattr(ngrams, "covers", lambda vectorizer: False)
     library = trained.predict(split.test)
-    for column in ("category", "priority", "route", "needs_review", "sentiment"):
+    for column in ("category", "priority", "route", "needs_review"):
         assert fast[column].tolist() == library[column].tolist(), column
-    for column in ("category_proba", "priority_proba"):
+    # Sentiment is NaN where no analyzer covers the language: NaN equals NaN here.
+    for column in ("category_proba", "priority_proba", "sentiment"):
         np.testing.assert_allclose(fast[column], library[column], rtol=1e-9)
     top_fast, top_library = ([json.loads(t) for t in frame["top3"]] for frame in (fast, library))
     assert [[e["category"] for e in t] for t in top_fast] == [

@@ -117,7 +117,10 @@ def test_the_plain_priority_baseline_predicts_through_the_served_model(
     predictor = fit.assemble_predictor(matrices.features, category, plain, {})
     out = predictor.predict(small_data.tickets.iloc[450:])
     expected = plain.text.predict(matrices.test)
-    assert out["priority"].tolist() == expected.tolist()
+    # An escalation signal may raise the answered priority above the model's.
+    calm = (out["escalation"] == "[]").to_numpy()
+    assert calm.mean() > 0.5
+    assert out["priority"][calm].tolist() == expected[calm].tolist()
     assert priority.kept_rounds(plain) == 0
 
 
@@ -138,9 +141,14 @@ def test_the_stack_is_chosen_when_it_learns_what_the_text_lacks(
 def test_the_plain_baseline_is_kept_when_the_stack_gains_nothing(
     tickets: pd.DataFrame, matrices: inputs.Matrices
 ) -> None:
-    # Labels nothing predicts: neither model gains beyond the folds' noise, so the simpler stays.
-    noise = np.random.default_rng(1).choice(np.array(["high", "low"], dtype=object), 450)
-    rows = tickets.iloc[:450].assign(priority=noise)
+    # Priority set by one word of the text: the plain text model has it all, so the stack's
+    # extra inputs cannot gain beyond the folds' noise and the simpler model stays. (Labels
+    # nothing predicts were tried: macro-F1 then rewards whichever predicts both levels more
+    # evenly, and the choice was a coin toss.)
+    rows = tickets.iloc[:450]
+    by_word = np.where(rows["text"].str.contains("refund", case=False), "high", "low")
+    assert 0.05 < (by_word == "high").mean() < 0.95
+    rows = rows.assign(priority=by_word.astype(object))
     folds = selection.make_folds(matrices.y_train, 3, 1_000, 0, time_ordered=False)
     kind, _ = priority.choose_kind(rows, matrices.train, matrices.features, folds, TrainSettings())
     assert kind == priority.PLAIN

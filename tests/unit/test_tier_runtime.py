@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from triage_ml import synth
 from triage_ml.training import candidates
 from triage_ml.training.inputs import labels, prepare
+from triage_model import blend
 from triage_model import predictor as model
 
 pytestmark = pytest.mark.unit
@@ -108,6 +110,13 @@ def test_served_tiers_are_the_config_s_thresholds(
         [False] * len(out),
         predictor.config["tier_thresholds"],
     )
+    # An escalation signal lowers auto to suggest; an unsupported language is reviewed.
+    signals = [json.loads(found) for found in out["escalation"]]
+    expected = blend.escalated_tiers(expected, signals)
+    expected = [
+        "review" if language not in ("en", "de") else tier
+        for tier, language in zip(expected, out["language"])
+    ]
     assert out["tier"].tolist() == expected
     first = predictor.classes[0]
     assert "auto" not in set(out.loc[out["category"] == first, "tier"])
@@ -127,7 +136,10 @@ def test_a_model_without_tier_thresholds_keeps_its_review_flags(
     config = {"review_threshold": 0.0, "review_thresholds": {predictor.classes[1]: 1.01}}
     old = dataclasses.replace(predictor, config=config)
     out = old.predict(tickets)
-    flagged = (out["category"] == predictor.classes[1]).tolist()
+    # Flagged by the class's threshold, or for a language the model does not support.
+    flagged = (
+        (out["category"] == predictor.classes[1]) | ~out["language"].isin(["en", "de", "und"])
+    ).tolist()
     assert out["needs_review"].tolist() == flagged
     # Before tiers nothing was automated: what is not flagged is a suggestion.
     assert out["tier"].tolist() == ["review" if f else "suggest" for f in flagged]

@@ -34,7 +34,18 @@ from triage_ml.flows._common import (
 from triage_ml.flows.promotion import reconcile_workspace
 from triage_ml.registry import card, gate, lineage, owners, promotion, runs
 from triage_ml.settings import Settings
-from triage_ml.training import candidates, dataset, fit, inputs, priority, retrain, selection
+from triage_ml.training import (
+    candidates,
+    dataset,
+    fit,
+    heads,
+    inputs,
+    priority,
+    retrain,
+    selection,
+    signals,
+)
+from triage_model.heads import HEADS
 from triage_model.predictor import TriagePredictor
 
 ABORTED_WHY = (
@@ -148,12 +159,30 @@ def log_lineage(snapshot: dataset.Snapshot, split: dataset.Split) -> None:
     get_run_logger().info("lineage: snapshot %s, two datasets logged", snapshot.digest)
 
 
+@task(task_run_name="signal-config", cache_policy=NO_CACHE)
+def signal_config(split: dataset.Split, settings: Settings) -> dict[str, Any]:
+    """The signals' config the model will carry (languages, escalation terms, priority blend)."""
+    config = signals.signal_config(settings, split.train)
+    get_run_logger().info(
+        "signals: languages %s, %d escalation signals, customer value quantiles %s",
+        ", ".join(config.get("languages", [])),
+        len(config.get("escalation_terms", {})),
+        "learned" if config.get("ltv_quantiles") else "none (no customer value)",
+    )
+    return config
+
+
 @task(task_run_name="prepare-inputs", cache_policy=NO_CACHE)
-def prepare_inputs(split: dataset.Split, settings: Settings, laps: Laps) -> inputs.Prepared:
-    """Model inputs (sentiment, escalation signals, metadata) of the fit and test rows."""
+def prepare_inputs(
+    split: dataset.Split, settings: Settings, laps: Laps, signal_config: dict[str, Any]
+) -> inputs.Prepared:
+    """Model inputs (language, sentiment, escalation signals, metadata) of the fit and test rows.
+
+    Read with the signal config the model will carry, as the served model reads them.
+    """
     stage("model inputs")
     with ticket_text_withheld(settings, "prepare-inputs"), laps.time("prepare_seconds"):
-        prepared = inputs.prepare_split(split)
+        prepared = inputs.prepare_split(split, signal_config)
     get_run_logger().info(
         "model inputs of %d fit and %d test rows in %.1f s",
         len(prepared.train),
@@ -347,19 +376,66 @@ def publish_candidates(pool: list[selection.Scored], chosen: str) -> None:
 
 
 @task(task_run_name="fit-for-evaluation", cache_policy=NO_CACHE)
-def fit_for_evaluation(
+def fit_category_for_evaluation(
     chosen: selection.Scored,
     matrices: inputs.Matrices,
     stacked: priority.PriorityModel | None,
     config: dict[str, Any],
+) -> TriagePredictor:
+    """The chosen candidate fitted on the fit part (pure computation)."""
+    return retrain.evaluation_predictor(chosen, matrices, stacked, config)
+
+
+@task(task_run_name="fit-heads-{part}", cache_policy=NO_CACHE)
+def fit_heads(
+    rows: pd.DataFrame,
+    matrix: Any,
+    features: Any,
+    names: list[str],
+    settings: Settings,
+    part: str,
+) -> heads.Heads:
+    """Fit the named heads on the ``part`` rows' shared matrix (pure computation: no retries)."""
+    watch = Stopwatch()
+    fitted = heads.fit_heads(
+        rows, matrix, features, names, settings.train, settings.heads.candidate
+    )
+    get_run_logger().info(
+        "heads on the %s rows: %s in %.1f s",
+        part,
+        ", ".join(
+            f"{n} ({len(f['classes'])} classes, {f['rows']} rows)" for n, f in fitted.facts.items()
+        )
+        or "none (no subcategory, type or team labels enough to learn)",
+        watch.seconds(),
+    )
+    return fitted
+
+
+def fit_for_evaluation(
+    chosen: selection.Scored,
+    prepared: inputs.Prepared,
+    matrices: inputs.Matrices,
+    stacked: priority.PriorityModel | None,
+    config: dict[str, Any],
+    settings: Settings,
     laps: Laps,
 ) -> TriagePredictor:
-    """The chosen candidate fitted on the fit part, to be measured on the test part."""
+    """The chosen candidate and the heads the data has, fitted on the fit part (two at a time)."""
     stage("fit for evaluation")
     with laps.time("fit_seconds_total") as watch:
-        predictor = retrain.evaluation_predictor(chosen, matrices, stacked, config)
+        names = heads.trainable_heads(prepared.train, settings.train.min_rows)
+        fitted = fit_heads.submit(
+            prepared.train, matrices.train, matrices.features, names, settings, "fit"
+        )
+        category = fit_category_for_evaluation.submit(chosen, matrices, stacked, config)
+        predictor = retrain.with_heads(category.result(), fitted.result(), settings.heads)
     get_run_logger().info(
-        "fitted %s on %d rows in %.1f s", chosen.name, matrices.train.shape[0], watch.seconds()
+        "fitted %s and %d heads on %d rows in %.1f s",
+        chosen.name,
+        len(names),
+        matrices.train.shape[0],
+        watch.seconds(),
     )
     return predictor
 
@@ -380,7 +456,11 @@ def evaluate(
     with ticket_text_withheld(settings, "evaluate-on-test"), laps.time("predict_seconds"):
         predictions = retrain.predict_with_abstention(predictor, test, settings.train.abstain_rate)
     figures = retrain.metrics_on_test(
-        predictions, test, settings.priority_levels, laps.seconds["predict_seconds"]
+        predictions,
+        test,
+        settings.priority_levels,
+        laps.seconds["predict_seconds"],
+        predictor.config,
     )
     runs.log_metrics(figures)
     lineage.log_held_out_answers(test["ticket_id"], predictions)
@@ -391,6 +471,12 @@ def evaluate(
         f"{figures['priority_macro_f1']:.4f}" if "priority_macro_f1" in figures else "n/a",
         figures["predict_tickets_per_second"],
     )
+    measured = [h for h in HEADS if f"{h}_macro_f1" in figures]
+    if measured:
+        get_run_logger().info(
+            "test heads: %s",
+            ", ".join(f"{h} macro-F1 {figures[f'{h}_macro_f1']:.4f}" for h in measured),
+        )
     return retrain.Challenger(predictor, candidate, figures, predictions)
 
 
@@ -408,10 +494,12 @@ def refit_on_everything(
     config: dict[str, Any],
     settings: Settings,
     laps: Laps,
+    head_names: list[str] | None = None,
 ) -> TriagePredictor:
-    """The shipped model: features, category and priority models refitted on every row.
+    """The shipped model: features, category, priority models and heads refitted on every row.
 
-    The priority model is of the kind chosen on the fit part (``evaluated``).
+    The priority model is of the kind chosen on the fit part (``evaluated``);
+    the heads are those evaluated there (``head_names``).
     """
     stage("refit on every row")
     with laps.time("fit_seconds_total"), laps.time("refit_seconds") as watch:
@@ -419,10 +507,15 @@ def refit_on_everything(
         kind = priority.PLAIN if evaluated is None else evaluated.kind
         stacked = fit_priority.submit(rows, matrix, features, settings, "labeled", kind)
         category = refit_category.submit(chosen, rows, matrix)
-        shipped = fit.assemble_predictor(features, category.result(), stacked.result(), config)
+        fitted = fit_heads.submit(rows, matrix, features, head_names or [], settings, "labeled")
+        config = {**config, **heads.heads_config(fitted.result(), settings.heads)}
+        shipped = fit.assemble_predictor(
+            features, category.result(), stacked.result(), config, fitted.result()
+        )
     get_run_logger().info(
-        "refitted %s and the priority model on all %d labeled rows in %.1f s",
+        "refitted %s, the priority model and %d heads on all %d labeled rows in %.1f s",
         chosen.name,
+        len(shipped.heads),
         len(rows),
         watch.seconds(),
     )
@@ -705,17 +798,23 @@ def retrain_and_promote(settings: Settings) -> dict[str, Any]:
         retrain.log_configuration(settings)
         link_mlflow_run(run.info.experiment_id, run_id, settings)
         log_lineage(snapshot, split)
-        prepared = prepare_inputs(split, settings, laps)
+        signals_config = signal_config(split, settings)
+        prepared = prepare_inputs(split, settings, laps, signals_config)
+        signals_config = signals.with_trained_languages(
+            signals_config, prepared.train["language"], settings.signals
+        )
         matrices = featurize(prepared, settings, laps)
         folds, scored, stacked = cross_validate_models(prepared, matrices, settings, run_id, laps)
         chosen, duel = choose_candidate(scored, folds, matrices, split, settings, run_id)
         runs.log_metrics(duel)
-        config = retrain.serving_config(settings, chosen, folds)
-        predictor = fit_for_evaluation(chosen, matrices, stacked, config, laps)
+        config = retrain.serving_config(settings, chosen, folds, signals_config)
+        predictor = fit_for_evaluation(chosen, prepared, matrices, stacked, config, settings, laps)
         challenger = evaluate(predictor, chosen.name, split.test, settings, laps)
         log_diagnostics(challenger, split.test, settings)
         config = {**config, **retrain.abstention(challenger.predictor)}
-        shipped = refit_on_everything(chosen, stacked, prepared, matrices, config, settings, laps)
+        shipped = refit_on_everything(
+            chosen, stacked, prepared, matrices, config, settings, laps, list(predictor.heads)
+        )
         model_uri = log_model(shipped, split, chosen.name)
         record = register_and_promote(
             engine, client, settings, run_id, model_uri, challenger, split.test

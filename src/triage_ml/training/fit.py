@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from triage_ml.errors import TrainingDataError
-from triage_ml.training import candidates, inputs, metrics, priority
+from triage_ml.settings import Settings
+from triage_ml.training import candidates, heads, inputs, metrics, priority
 from triage_model.predictor import PRIORITY_STARTS_FROM_TEXT, TriagePredictor
 
 
@@ -51,12 +52,19 @@ def assemble_predictor(
     category: Any,
     stacked: priority.PriorityModel | None,
     config: dict[str, Any],
+    fitted_heads: heads.Heads | None = None,
 ) -> TriagePredictor:
-    """Predictor of the shared features, a category model and the priority stack (if fitted)."""
+    """Predictor of the shared features, a category model, the priority stack and heads (if fitted).
+
+    ``config`` should already hold the heads' config (:func:`heads.heads_config`).
+    """
+    models = {} if fitted_heads is None else dict(fitted_heads.models)
     if stacked is None:
-        return TriagePredictor(features, category, config=config)
+        return TriagePredictor(features, category, config=config, heads=models)
     if stacked.model is None:  # the plain priority baseline
-        return TriagePredictor(features, category, priority_text=stacked.text, config=config)
+        return TriagePredictor(
+            features, category, priority_text=stacked.text, config=config, heads=models
+        )
     return TriagePredictor(
         features,
         category,
@@ -64,6 +72,7 @@ def assemble_predictor(
         stacked.text,
         stacked.category,
         {**config, PRIORITY_STARTS_FROM_TEXT: True},
+        heads=models,
     )
 
 
@@ -74,10 +83,13 @@ def fit_predictor(
     seed: int,
     feature_params: Mapping[str, Any] | None = None,
     priority_params: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> TriagePredictor:
     """One candidate (its configured setting, no search) plus the priority model (tests, tools).
 
-    ``rows`` are model inputs with labels (``inputs.prepare``).
+    ``rows`` are model inputs with labels (``inputs.prepare``). With ``settings``,
+    the heads ``rows`` can train are fitted too (``train.min_rows``,
+    ``heads.min_confidence``), on the same matrix.
     """
     features = candidates.text_features(feature_params or {})
     matrix = features.fit_transform(rows)
@@ -86,7 +98,15 @@ def fit_predictor(
         stacked = priority.fit_priority(
             matrix, rows, seed, priority.word_columns(features), priority_params
         )
-    return assemble_predictor(features, category, stacked, {**config, "candidate": spec.name})
+    config = {**config, "candidate": spec.name}
+    fitted = None
+    if settings is not None:
+        names = heads.trainable_heads(rows, settings.train.min_rows)
+        fitted = heads.fit_heads(
+            rows, matrix, features, names, settings.train, settings.heads.candidate
+        )
+        config.update(heads.heads_config(fitted, settings.heads))
+    return assemble_predictor(features, category, stacked, config, fitted)
 
 
 def review_thresholds(

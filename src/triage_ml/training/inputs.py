@@ -56,17 +56,25 @@ def labels(frame: pd.DataFrame, column: str = "category") -> np.ndarray:
     return frame[column].to_numpy(dtype=object)
 
 
-def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    """Model inputs plus the label columns, row order kept."""
-    inputs = model_inputs(frame.reset_index(drop=True))
-    for column in ("category", "priority"):
+# The label columns carried beside the model inputs: category, priority and the heads.
+LABEL_COLUMNS: tuple[str, ...] = ("category", "priority", "subcategory", "type", "team")
+
+
+def prepare(frame: pd.DataFrame, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Model inputs plus the label columns (None where absent), row order kept.
+
+    ``config`` is the signal config the model will carry (escalation terms,
+    languages: ``training.signals.signal_config``); None reads with the runtime's defaults.
+    """
+    inputs = model_inputs(frame.reset_index(drop=True), config)
+    for column in LABEL_COLUMNS:
         inputs[column] = frame[column].to_numpy(dtype=object) if column in frame.columns else None
     return inputs
 
 
-def prepare_split(split: dataset.Split) -> Prepared:
-    """Model inputs of the fit and test parts."""
-    return Prepared(split, prepare(split.train), prepare(split.test))
+def prepare_split(split: dataset.Split, config: Mapping[str, Any] | None = None) -> Prepared:
+    """Model inputs of the fit and test parts, read with the signal ``config``."""
+    return Prepared(split, prepare(split.train, config), prepare(split.test, config))
 
 
 def featurize(

@@ -1,9 +1,10 @@
 """The stages of a retraining run that are not a model fit, as plain functions the flow composes.
 
-snapshot -> split into fit and test parts (here) -> model inputs and shared
-matrix (``inputs``) -> candidates cross-validated inside the fit part
-(``selection``) beside the priority model fitted on it (``priority``) ->
-the winner fitted on the fit part, measured on the test part (here) ->
+snapshot -> split into fit and test parts (here) -> the signals' config
+(``signals``) -> model inputs and shared matrix (``inputs``) -> candidates
+cross-validated inside the fit part (``selection``) beside the priority model
+fitted on it (``priority``) -> the winner and the heads the data has
+(``heads``) fitted on the fit part, measured on the test part (here) ->
 everything refitted on every labeled row and shipped with the ids it learned
 from (here). Registering, the gate and the alias move are in
 ``triage_ml.registry.promotion``; the flow is ``triage_ml.flows.retrain``.
@@ -11,7 +12,8 @@ from (here). Registering, the gate and the alias move are in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +24,18 @@ from mlflow.data.meta_dataset import MetaDataset
 
 from triage_ml.monitoring import tiers
 from triage_ml.registry import runs
-from triage_ml.settings import Settings, TrainSettings
-from triage_ml.training import dataset, diagnostics, fit, inputs, metrics, priority, selection
+from triage_ml.settings import HeadSettings, Settings, TrainSettings
+from triage_ml.training import (
+    dataset,
+    diagnostics,
+    fit,
+    heads,
+    inputs,
+    metrics,
+    priority,
+    selection,
+)
+from triage_model.heads import HEADS_KEY
 from triage_model.predictor import ENCODER, TIER_THRESHOLDS, TriagePredictor
 
 
@@ -143,15 +155,20 @@ def log_comparable_metrics(
 
 
 def serving_config(
-    settings: Settings, chosen: selection.Scored, folds: selection.Folds
+    settings: Settings,
+    chosen: selection.Scored,
+    folds: selection.Folds,
+    signals: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the served model needs besides its fitted parts: routes, tier thresholds, encoder.
 
-    Tier thresholds (per class, for ``auto`` and ``suggest`` at the
-    precisions of ``settings.automation``) are read off the chosen
-    candidate's out-of-fold predictions: rows no model of the choice had
-    seen. The flat review thresholds stay for readers of older configs. The
-    abstention threshold comes later (:func:`predict_with_abstention`).
+    With ``signals`` (``training.signals.signal_config``) merged in; the
+    heads' config joins with the heads (:func:`with_heads`). Tier thresholds
+    (per class, for ``auto`` and ``suggest`` at the precisions of
+    ``settings.automation``) are read off the chosen candidate's out-of-fold
+    predictions: rows no model of the choice had seen. The flat review
+    thresholds stay for readers of older configs. The abstention threshold
+    comes later (:func:`predict_with_abstention`).
     """
     truth, predicted, confidence = selection.validated_predictions(chosen, folds)
     thresholds = fit.review_thresholds(
@@ -176,7 +193,7 @@ def serving_config(
     encoder = inputs.encoder_settings(settings.train)
     if encoder is not None:
         config[ENCODER] = encoder
-    return config
+    return {**dict(signals or {}), **config}
 
 
 def evaluation_predictor(
@@ -188,6 +205,14 @@ def evaluation_predictor(
     """The chosen candidate fitted on the fit part, with the priority model fitted there too."""
     category = fit.refit(chosen.blueprint, matrices.train, matrices.y_train)
     return fit.assemble_predictor(matrices.features, category, stacked, config)
+
+
+def with_heads(
+    predictor: TriagePredictor, fitted: heads.Heads, settings: HeadSettings
+) -> TriagePredictor:
+    """``predictor`` with the heads fitted on the same rows, and their config."""
+    config = {**predictor.config, **heads.heads_config(fitted, settings)}
+    return dataclasses.replace(predictor, config=config, heads=dict(fitted.models))
 
 
 def predict_with_abstention(
@@ -224,10 +249,25 @@ def trained_ticket_ids(split: dataset.Split) -> list[str]:
 
 
 def metrics_on_test(
-    predictions: pd.DataFrame, test: pd.DataFrame, levels: tuple[str, ...], predict_seconds: float
+    predictions: pd.DataFrame,
+    test: pd.DataFrame,
+    levels: tuple[str, ...],
+    predict_seconds: float,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """The challenger's metrics on the test rows, with its prediction speed."""
-    figures = metrics.evaluate_predictions(predictions, test.reset_index(drop=True), levels)
+    """The challenger's metrics on the test rows, with its prediction speed.
+
+    With the model's ``config``, its heads are measured (``<head>_macro_f1`` ...)
+    and its subcategories judged against the parents it learned.
+    """
+    facts = (config or {}).get(HEADS_KEY, {})
+    figures = metrics.evaluate_predictions(
+        predictions,
+        test.reset_index(drop=True),
+        levels,
+        parents=facts.get("subcategory", {}).get("parents"),
+        heads=list(facts) if config is not None else None,
+    )
     figures["predict_tickets_per_second"] = len(predictions) / max(predict_seconds, 1e-9)
     return figures
 
