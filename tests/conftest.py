@@ -44,6 +44,10 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             "TRIAGE_HOME": str(root / "default-home"),
+            # Every retraining in the suite fits its heads with naive Bayes, a fraction of
+            # logistic regression's cost; the heads' quality with the default classifier is
+            # tests/model/test_heads_quality.py's and benchmarks/bench_heads.py's to measure.
+            "TRIAGE_HEADS__CANDIDATE": "complement_nb",
         }
     )
     yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,6 +10,7 @@ import typer
 
 from triage_ml.cli import render
 from triage_ml.cli.options import (
+    MAPPING_PANEL,
     CategoryColumn,
     ConfigFile,
     CreatedAtColumn,
@@ -51,6 +53,20 @@ SqlUrl = Annotated[
 ]
 SqlQuery = Annotated[str | None, _sql_option("Read-only query giving the rows (with --sql-url).")]
 SqlTable = Annotated[str | None, _sql_option("Table holding the rows (with --sql-url).", "--table")]
+
+
+def _head_option(head: str) -> Any:
+    """A head label's mapping flag, shown with the other column-mapping flags."""
+    return typer.Option(
+        help=f"Column holding the {head} label (default: '{head}' when the file has it).",
+        rich_help_panel=MAPPING_PANEL,
+        show_default=False,
+    )
+
+
+SubcategoryColumn = Annotated[str | None, _head_option("subcategory")]
+TypeColumn = Annotated[str | None, _head_option("type")]
+TeamColumn = Annotated[str | None, _head_option("team")]
 RecordIds = Annotated[list[int] | None, typer.Argument(help="Record ids.", show_default=False)]
 BatchOption = Annotated[
     str | None,
@@ -111,6 +127,28 @@ def source(
             "give a PATH to a CSV or Parquet file, or --sql-url with --table or --sql-query"
         )
     return None, path
+
+
+def with_head_columns(
+    mapping: ColumnMapping,
+    subcategory: str | None = None,
+    ticket_type: str | None = None,
+    team: str | None = None,
+) -> ColumnMapping:
+    """``mapping`` with the head label columns given by flags; a name given must exist in the file.
+
+    Args:
+        mapping: the mapping built from the other mapping flags.
+        subcategory: the subcategory label's column, or None for the default.
+        ticket_type: the ticket type label's column, or None for the default.
+        team: the team label's column, or None for the default.
+
+    Returns:
+        The mapping with those columns named explicitly (checked against the header).
+    """
+    given = {"subcategory_column": subcategory, "type_column": ticket_type, "team_column": team}
+    named = {key: value for key, value in given.items() if value}
+    return replace(mapping, **named, explicit=mapping.explicit | frozenset(named))
 
 
 def ingest_source(
@@ -243,6 +281,9 @@ def tickets(
     priority_column: PriorityColumn = None,
     id_column: IdColumn = None,
     created_at_column: CreatedAtColumn = None,
+    subcategory_column: SubcategoryColumn = None,
+    type_column: TypeColumn = None,
+    team_column: TeamColumn = None,
     as_json: JsonFlag = False,
     config: ConfigFile = None,
 ) -> None:
@@ -258,6 +299,7 @@ def tickets(
             created_at_column,
             labeled=not unlabeled,
         )
+        mapping = with_head_columns(mapping, subcategory_column, type_column, team_column)
         return ingest_source(settings, "tickets", file, sql, mapping)
 
     invoke(ctx, action, render.ingest, as_json, config)

@@ -35,6 +35,7 @@ from triage_ml.ingest.mapping import (
 )
 from triage_ml.ingest.sources import Source, as_source
 from triage_ml.settings import Settings
+from triage_ml.store.queries import stored_head_labels
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +268,7 @@ def store_ticket_chunk(
     ]
     known = first["ticket_id"].map({k: v[0] for k, v in stored.items()})
     unchanged = known.notna() & (known == first["content_hash"])
+    unchanged &= ~relabeled(conn, first, unchanged, resolved)
     # An unlabeled re-export of a stored ticket never overwrites its labels.
     changed = known.notna() & ~unchanged & resolved.labeled
     _write_tickets(conn, first, known, changed, raw, resolved, summary)
@@ -275,6 +277,31 @@ def store_ticket_chunk(
     if resolved.labeled:
         summary.categories.update(first["category"].dropna().unique().tolist())
     return chunk.profile
+
+
+def relabeled(
+    conn: Connection, rows: pd.DataFrame, unchanged: pd.Series, mapping: ColumnMapping
+) -> pd.Series:
+    """Stored tickets of unchanged content whose head labels in this file differ from the store's.
+
+    Head labels are not part of the content hash (adding them keeps every hash and id): a
+    re-ingest that only adds or changes them is found by comparing the labels themselves.
+    """
+    heads = list(mapping.head_columns())
+    if not heads or not unchanged.any():
+        return pd.Series(False, index=rows.index)
+    ids = rows.loc[unchanged, "ticket_id"]
+    stored = stored_head_labels(conn, ids.tolist(), tuple(heads)).reindex(ids.to_numpy())
+    given = rows.loc[unchanged, heads]
+    before = stored.set_axis(given.index)
+    differs = (_comparable(given) != _comparable(before)).any(axis=1)
+    return differs.reindex(rows.index, fill_value=False)
+
+
+def _comparable(labels: pd.DataFrame) -> pd.DataFrame:
+    # NUL for missing: no stored label holds one (control characters are quarantined),
+    # and missing must equal missing.
+    return labels.astype("string").fillna("\x00")
 
 
 def _write_tickets(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from triage_ml import store
 from triage_ml.errors import InputError
+from triage_ml.store.queries import HEAD_LABEL_FIELDS
 
 OPTIONAL_TICKET_COLUMNS: tuple[str, ...] = (
     "channel",
@@ -69,6 +70,17 @@ class ColumnMapping:
     created_at_column: str | None = "created_at"
     explicit: frozenset[str] = frozenset()
     labeled: bool = True
+    # The labels of the further heads (issue 27): tickets.subcategory, type and team.
+    subcategory_column: str | None = "subcategory"
+    type_column: str | None = "type"
+    team_column: str | None = "team"
+
+    def head_columns(self) -> dict[str, str]:
+        """Each head label this mapping reads (store column -> source column); none unlabeled."""
+        if not self.labeled:
+            return {}
+        named = {head: getattr(self, f"{head}_column") for head in HEAD_LABEL_FIELDS}
+        return {head: column for head, column in named.items() if column is not None}
 
     def resolve(self, columns: Sequence[str], source: str) -> ColumnMapping:
         """See :func:`resolve_mapping`."""
@@ -125,6 +137,9 @@ class LinkedMapping:
 def resolve_mapping(columns: Sequence[str], mapping: ColumnMapping, source: str) -> ColumnMapping:
     """Check the mapping against the file's header; drop absent default columns.
 
+    Unlabeled data carries no labels: its category, priority and head columns
+    become None whatever the file holds.
+
     Raises:
         InputError: an explicitly named column, a text column or (for labeled
             data) the category column is missing.
@@ -141,6 +156,7 @@ def resolve_mapping(columns: Sequence[str], mapping: ColumnMapping, source: str)
         "priority_column": mapping.priority_column,
         "id_column": mapping.id_column,
         "created_at_column": mapping.created_at_column,
+        **{f"{head}_column": getattr(mapping, f"{head}_column") for head in HEAD_LABEL_FIELDS},
     }
     updates: dict[str, Any] = {
         "text_columns": tuple(c for c in mapping.text_columns if c in present)
@@ -154,7 +170,8 @@ def resolve_mapping(columns: Sequence[str], mapping: ColumnMapping, source: str)
                 )
             updates[key] = None
     if not mapping.labeled:
-        updates["category_column"] = updates["priority_column"] = None
+        labels = ("category", "priority", *HEAD_LABEL_FIELDS)
+        updates.update({f"{label}_column": None for label in labels})
     return ColumnMapping(**{**asdict(mapping), **updates})
 
 
@@ -211,6 +228,10 @@ def map_tickets(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.DataFrame:
     out["priority"] = (
         clean_text(raw[mapping.priority_column]).str.lower() if mapping.priority_column else None
     )
+    for head, column in mapping.head_columns().items():
+        # Only the heads the source names: they stay out of the content hash (TICKET_FIELDS),
+        # so a re-ingest that adds them keeps each ticket's hash and relabels it in place.
+        out[head] = clean_text(raw[column])
     if mapping.id_column:
         out["ticket_id"] = clean_text(raw[mapping.id_column])
     else:
@@ -246,11 +267,9 @@ def updated_columns(columns: Sequence[str], mapping: ColumnMapping) -> list[str]
         )
         if present
     }
-    return [c for c in store.TICKET_FIELDS if c in given] + [
-        "content_hash",
-        "batch_id",
-        "ingested_at",
-    ]
+    fields = [c for c in store.TICKET_FIELDS if c in given]
+    heads = [head for head in HEAD_LABEL_FIELDS if head in mapping.head_columns()]
+    return [*fields, *heads, "content_hash", "batch_id", "ingested_at"]
 
 
 def mapping_to_dict(mapping: ColumnMapping) -> dict[str, Any]:

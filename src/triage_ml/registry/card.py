@@ -2,7 +2,10 @@
 
 A card says what the version predicts and from which inputs, which
 candidate it is and with what setting, how it did on the held-out test
-rows (per class, with a confusion matrix), how much of each class it can
+rows (per class, with a confusion matrix; per head: category, subcategory,
+type, team, priority), which signals it answers with (languages, sentiment
+analyzers, escalation signals, the priority score's weights, as its config
+holds them), how much of each class it can
 automate at the tiers' target precisions, which data it learned from, what
 the gate decided and why, its known limits, and the commit it came from.
 It names classes and counts only: never ticket text or anything about a
@@ -28,6 +31,7 @@ from triage_ml.registry import runs
 from triage_ml.registry.versions import model_signature
 from triage_ml.settings import Settings
 from triage_ml.training.metrics import metric_key
+from triage_model.heads import HEADS, HEADS_KEY
 
 if TYPE_CHECKING:
     from triage_ml.training.dataset import Snapshot
@@ -40,9 +44,11 @@ SMALL_CLASS_ROWS = 50
 MAX_CARD_CHARS = 5000
 MODEL_DESCRIPTION = (
     "triage-ml models triage customer-support tickets: from a ticket's subject, body and"
-    " metadata (channel, customer tier, lifetime value, language, repeat contacts) each"
+    " metadata (channel, customer tier, lifetime value, repeat contacts) each"
     " predicts the ticket's category with a confidence and its top three, the team it"
-    " routes to, and its priority. Every version is retrained on labeled tickets, chosen by"
+    " routes to, and its priority; where the training data had them, its subcategory,"
+    " type and team; and its language, sentiment, escalation signals and a 0-100 priority"
+    " score with its parts. Every version is retrained on labeled tickets, chosen by"
     " cross-validation among candidate models, measured on held-out recent tickets, and"
     " promoted to the `champion` alias only when the gate finds it better than the"
     " champion. Each version's description is its model card."
@@ -57,6 +63,32 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "priority_urgent_recall",
     "priority_level_error",
 )
+# Each head's held-out figures in the card's Heads table, and as version tags.
+HEAD_METRICS: tuple[str, ...] = (
+    *(f"{head}_{figure}" for head in HEADS for figure in ("macro_f1", "accuracy")),
+    "subcategory_answered",
+    "subcategory_inconsistent",
+)
+# The heads in the order the Heads table lists them.
+CARD_HEADS: tuple[str, ...] = ("category", *HEADS, "priority")
+# The model config's signal keys the Signals section reads (absent ones: "not configured").
+SIGNAL_KEYS: tuple[str, ...] = (
+    "languages",
+    "language_rows",
+    "detect_languages",
+    "language_routes",
+    "unsupported_route",
+    "negative_sentiment",
+    "escalation_terms",
+    "escalation_priority",
+    "repeat_contacts",
+    "priority_weights",
+)
+# What scores sentiment per language in triage_model.sentiment (ANALYZERS); any other has none.
+SENTIMENT_ANALYZERS: dict[str, str] = {
+    "en": "VADER (vaderSentiment)",
+    "de": "SentiWS lexicon scorer (gersent's word lists, VADER's rules)",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,10 @@ class Card:
     git_sha: str
     # Per tier: its target precision and each class's held-out coverage (automation_facts).
     automation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per head (CARD_HEADS): its number of classes, None where the model has no such head.
+    heads: dict[str, int | None] = field(default_factory=dict)
+    # The model config's signal settings (SIGNAL_KEYS present in it).
+    signals: dict[str, Any] = field(default_factory=dict)
 
 
 def data_facts(
@@ -155,6 +191,36 @@ def automation_facts(
     }
 
 
+def head_classes(
+    config: Mapping[str, Any], class_counts: Mapping[str, int], priority_levels: Sequence[str]
+) -> dict[str, int | None]:
+    """Each head's number of classes (:data:`CARD_HEADS`), None for a head the model lacks.
+
+    Args:
+        config: the model's config (its ``heads`` facts hold each further head's classes).
+        class_counts: the labeled tickets per category.
+        priority_levels: the priority levels the model predicts (empty: no priority model).
+    """
+    trained = config.get(HEADS_KEY) or {}
+    out: dict[str, int | None] = {"category": len(class_counts)}
+    for head in HEADS:
+        classes = (trained.get(head) or {}).get("classes")
+        out[head] = len(classes) if classes else None
+    out["priority"] = len(priority_levels) or None
+    return out
+
+
+def signal_facts(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The model config's signal settings (:data:`SIGNAL_KEYS`), escalation terms as counts.
+
+    The terms themselves are configuration, but long: the card says how many each signal has.
+    """
+    out = {key: config[key] for key in SIGNAL_KEYS if key in config}
+    if isinstance(out.get("escalation_terms"), Mapping):
+        out["escalation_terms"] = {k: len(v) for k, v in out["escalation_terms"].items()}
+    return out
+
+
 def card_facts(
     settings: Settings,
     version: str,
@@ -170,6 +236,11 @@ def card_facts(
     has_priority = "priority" in predicted and bool(predicted["priority"].notna().any())
     labels, matrix = confusion(test["category"].tolist(), predicted["category"].tolist())
     inputs = model_signature().inputs
+    config = getattr(challenger.predictor, "config", None) or {}
+    # The levels the model learned: the configured scale's levels its training labels hold.
+    seen = set(snapshot.frame["priority"].dropna()) if has_priority else set()
+    priority_levels = tuple(level for level in settings.priority_levels if level in seen)
+    data = data_facts(snapshot.frame, snapshot.digest, snapshot.batch_ids, len(test))
     return Card(
         model_name=settings.model_name,
         version=str(version),
@@ -179,14 +250,16 @@ def card_facts(
         cv=chosen.figures(),
         inputs=tuple(inputs.input_names()),
         required_inputs=tuple(c.name for c in inputs.inputs if c.required),
-        priority_levels=tuple(settings.priority_levels) if has_priority else (),
+        priority_levels=priority_levels,
         metrics=dict(challenger.metrics),
         labels=labels,
         confusion=matrix,
-        data=data_facts(snapshot.frame, snapshot.digest, snapshot.batch_ids, len(test)),
+        data=data,
         decision=dict(decision),
         git_sha=runs.git_sha(),
         automation=automation_facts(settings, test["category"].tolist(), predicted),
+        heads=head_classes(config, data.class_counts, priority_levels),
+        signals=signal_facts(config),
     )
 
 
@@ -203,7 +276,8 @@ def card_tags(card: Card) -> dict[str, str]:
         "data_last_day": card.data.last_day or "unknown",
         "languages": ",".join(card.data.languages),
     }
-    tags.update({f"test_{k}": _fig(card.metrics[k]) for k in HEADLINE_METRICS if k in card.metrics})
+    shown = HEADLINE_METRICS + HEAD_METRICS
+    tags.update({f"test_{k}": _fig(card.metrics[k]) for k in shown if k in card.metrics})
     return tags
 
 
@@ -300,6 +374,110 @@ def _metrics(card: Card, compact: bool) -> str:
         lines.append(f"| {_cell(c)} | {_fig(f1)} | {support[c]} |")
     lines += ["", _confusions(card) if compact else _confusion_table(card)]
     return "\n".join(lines)
+
+
+def _heads(card: Card, compact: bool) -> str:
+    if not card.heads:
+        return ""
+    lines = [
+        "## Heads",
+        "",
+        "Each head's held-out figures on the test tickets that carry its label; a withheld"
+        " answer counts as a miss.",
+        "",
+        "| head | classes | macro-F1 | accuracy | notes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for head in CARD_HEADS:
+        classes = card.heads.get(head)
+        if classes is None:
+            lines.append(f"| {head} | not trained | | | {_untrained(head)} |")
+            continue
+        f1, accuracy = (card.metrics.get(f"{head}_{k}") for k in ("macro_f1", "accuracy"))
+        lines.append(
+            f"| {head} | {classes} | {_fig(f1)} | {_fig(accuracy)} | {_notes(card, head)} |"
+        )
+    return "\n".join(lines)
+
+
+def _untrained(head: str) -> str:
+    if head == "team":
+        return "routes come from the category map"
+    return "no such labels, or too few, in the training data"
+
+
+def _notes(card: Card, head: str) -> str:
+    if head != "subcategory" or "subcategory_answered" not in card.metrics:
+        return ""
+    answered = card.metrics["subcategory_answered"]
+    inconsistent = int(card.metrics.get("subcategory_inconsistent", 0))
+    return (
+        f"answered {answered:.0%} (else the category alone); {inconsistent} inconsistent"
+        " with the predicted category"
+    )
+
+
+def _signals(card: Card, compact: bool) -> str:
+    signals = card.signals
+    lines = [
+        "## Signals",
+        "",
+        f"- languages supported: {_languages(signals)}",
+        f"- sentiment: {_sentiment(signals)}",
+        f"- escalation signals: {_escalation(signals)}",
+        f"- priority score weights: {_weights(signals)}",
+    ]
+    return "\n".join(lines)
+
+
+def _languages(signals: Mapping[str, Any]) -> str:
+    if "languages" not in signals:
+        return "not configured"
+    text = ", ".join(signals["languages"]) or "none"
+    if signals.get("language_rows"):
+        # The fit rows per detected language: why a configured language may be missing above.
+        text += " (fit rows per language: "
+        text += ", ".join(f"{k} {v}" for k, v in signals["language_rows"].items()) + ")"
+    routes = signals.get("language_routes") or {}
+    if routes:
+        text += "; routes per language: " + ", ".join(f"{k} -> {v}" for k, v in routes.items())
+    if "unsupported_route" in signals:
+        text += (
+            f"; any other language goes to {signals['unsupported_route']} and is flagged for review"
+        )
+    return text
+
+
+def _sentiment(signals: Mapping[str, Any]) -> str:
+    if "languages" not in signals:
+        return "not configured"
+    parts = [
+        f"{lang}: {SENTIMENT_ANALYZERS.get(lang, 'none (null, with a reason)')}"
+        for lang in signals["languages"]
+    ]
+    if "negative_sentiment" in signals:
+        parts.append(f"priority review at or below {signals['negative_sentiment']:g}")
+    return "; ".join(parts)
+
+
+def _escalation(signals: Mapping[str, Any]) -> str:
+    terms = signals.get("escalation_terms")
+    if not terms:
+        return "not configured"
+    text = ", ".join(f"{name} ({count} terms)" for name, count in terms.items())
+    if "repeat_contacts" in signals:
+        text += f", repeat_contact (at least {signals['repeat_contacts']} earlier contacts)"
+    rule = signals.get("escalation_priority") or {}
+    if rule:
+        text += "; raise priority to at least: " + ", ".join(f"{k} -> {v}" for k, v in rule.items())
+    return text
+
+
+def _weights(signals: Mapping[str, Any]) -> str:
+    weights = signals.get("priority_weights")
+    if not weights:
+        return "not configured"
+    return ", ".join(f"{part} {weight:g}" for part, weight in weights.items())
 
 
 def _automation(card: Card, compact: bool) -> str:
@@ -430,7 +608,19 @@ def _sha(card: Card, compact: bool) -> str:
     return f"git SHA: {card.git_sha}"
 
 
-SECTIONS = (_title, _predicts, _candidate, _metrics, _automation, _data, _gate, _limits, _sha)
+SECTIONS = (
+    _title,
+    _predicts,
+    _candidate,
+    _metrics,
+    _heads,
+    _signals,
+    _automation,
+    _data,
+    _gate,
+    _limits,
+    _sha,
+)
 
 
 def _listed(items: Sequence[str], n: int) -> str:

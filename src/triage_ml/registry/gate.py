@@ -17,7 +17,8 @@ from mlflow.models import MetricThreshold
 from mlflow.models.evaluation.base import EvaluationResult
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
-from triage_ml.settings import GateSettings
+from triage_ml.settings import GateSettings, HeadSettings
+from triage_model.heads import HEADS
 
 # Figures in messages, tags and reports: enough to tell two models apart, few
 # enough to read. The decision itself is taken on the unrounded figures.
@@ -169,9 +170,15 @@ def mlflow_accepts(
 
 
 def guardrails(
-    challenger: dict[str, float], champion: dict[str, float], gate: GateSettings
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    gate: GateSettings,
+    heads: HeadSettings | None = None,
 ) -> list[Check]:
-    """Conditions that no gain in the gate metric may break."""
+    """Conditions that no gain in the gate metric may break.
+
+    ``heads`` holds the tolerance of the further heads' guardrails (their defaults when None).
+    """
     checks: list[Check] = []
     if "priority_macro_f1" in challenger and "priority_macro_f1" in champion:
         checks.append(
@@ -196,7 +203,23 @@ def guardrails(
     for key, before in champion.items():
         if key.startswith("category_f1.") and key in challenger:
             checks.append(drop_check(key, challenger[key], before, gate.max_class_f1_drop))
-    return checks
+    return checks + head_guardrails(challenger, champion, heads or HeadSettings())
+
+
+def head_guardrails(
+    challenger: dict[str, float], champion: dict[str, float], heads: HeadSettings
+) -> list[Check]:
+    """Each further head's macro-F1 may fall at most ``heads.max_macro_f1_drop``.
+
+    Only heads both models were measured on (``<head>_macro_f1`` on both sides, the same
+    rows): a head new in the challenger has nothing to fall from.
+    """
+    keys = [f"{head}_macro_f1" for head in HEADS]
+    return [
+        drop_check(key, challenger[key], champion[key], heads.max_macro_f1_drop)
+        for key in keys
+        if key in challenger and key in champion
+    ]
 
 
 def drop_check(name: str, value: float, before: float, tolerance: float) -> Check:
@@ -236,8 +259,11 @@ def decide(
     gate: GateSettings,
     seed: int = 0,
     gain_judged_live: bool = False,
+    heads: HeadSettings | None = None,
 ) -> Decision:
     """Promote the challenger only if every check passes on the same rows.
+
+    ``heads`` (``settings.heads``) holds the further heads' guardrail tolerance.
 
     With ``gain_judged_live`` (a challenger bound for the parallel run, ``gate.on_pass =
     "shadow"``) the gain over the champion is not asked for here: right after a drift the
@@ -255,7 +281,7 @@ def decide(
         if gate.require_significance and not gain_judged_live:
             checks.append(significance_check(interval, gate))
         # The guardrails need only the champion's figures, never its predictions.
-        checks.extend(guardrails(challenger, champion, gate))
+        checks.extend(guardrails(challenger, champion, gate, heads))
     failed = [c for c in checks if not c.passed]
     if champion is None and not failed:
         reason = "first model: nothing to beat, floor met"

@@ -164,6 +164,7 @@ def judge(
         settings.gate,
         settings.train.seed,
         gain_judged_live=settings.gate.on_pass == "shadow",
+        heads=settings.heads,
     )
 
 

@@ -34,6 +34,10 @@ from triage_ml.store.tables import (
     tickets,
 )
 
+# Labels of the heads beyond category and priority (issue 27). Not in TICKET_FIELDS, so they stay
+# out of a ticket's content hash: adding them to stored tickets keeps the hashes (and ids).
+HEAD_LABEL_FIELDS: tuple[str, ...] = ("subcategory", "type", "team")
+
 
 def _naive_utc(values: pd.Series) -> pd.Series:
     # Vectorised: naive UTC datetimes in an object Series, None where missing
@@ -102,6 +106,15 @@ def stored_versions(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str
     """Map each stored ticket id to (content hash, batch id)."""
     rows = _lookup(conn, tickets, "ticket_id", ("ticket_id", "content_hash", "batch_id"), list(ids))
     return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def stored_head_labels(
+    conn: Connection, ids: Sequence[str], columns: Sequence[str] = HEAD_LABEL_FIELDS
+) -> pd.DataFrame:
+    """Stored head labels (``columns`` of :data:`HEAD_LABEL_FIELDS`) of tickets, by ticket id."""
+    fields = ("ticket_id", *columns)
+    rows = [tuple(row) for row in _lookup(conn, tickets, "ticket_id", fields, list(ids))]
+    return pd.DataFrame(rows, columns=list(fields)).set_index("ticket_id")
 
 
 CONTACT_COLUMNS: tuple[str, ...] = ("ticket_id", "customer_id", "created_at")
@@ -226,8 +239,10 @@ def _rows_frame(
 
 
 def labeled_tickets(conn: Connection) -> pd.DataFrame:
-    """Labeled tickets of batches not blocked by batch validation, with their batch id."""
-    columns = [tickets.c[name] for name in TICKET_FIELDS] + [tickets.c.batch_id]
+    """Labeled tickets of batches not blocked by batch validation, with their batch id and
+    head labels (:data:`HEAD_LABEL_FIELDS`, None where a ticket has none)."""
+    fields = (*TICKET_FIELDS, *HEAD_LABEL_FIELDS, "batch_id")
+    columns = [tickets.c[name] for name in fields]
     statement = (
         sa.select(*columns)
         .join(batches, batches.c.batch_id == tickets.c.batch_id)

@@ -10,6 +10,10 @@ label is kept in ``category_source`` / ``category_by`` and ``priority_source`` /
 
 Training leaves ``auto-applied`` labels out unless asked: they are the model's
 own answers that nobody checked, and learning from them repeats its mistakes.
+
+The further heads' labels (``subcategory``, ``type``, ``team``: :data:`HEAD_LABEL_FIELDS`)
+are the ingested ones, None where a ticket has none: feedback corrects only
+category and priority, so a ticket labeled by feedback alone has no head labels.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import store
 from triage_ml.store import review as review_queries
+from triage_ml.store.queries import HEAD_LABEL_FIELDS
 from triage_ml.store.tables import AUTO_APPLIED, CORRECTED, LABEL_SOURCES, ORIGINAL
 from triage_model import features
 
@@ -166,7 +171,7 @@ def load_snapshot(engine: Engine, use_auto_applied: bool = False) -> Snapshot:
         feedback = training_feedback(store.all_feedback(conn), use_auto_applied)
         surveys = store.all_surveys(conn)
         contacts = store.customer_contacts(conn)
-    resolved = resolve_labels(tickets, feedback)
+    resolved = with_head_labels(resolve_labels(tickets, feedback))
     frame = attach_surveys(resolved[resolved["category"].notna()].reset_index(drop=True), surveys)
     frame["repeat_contacts"] = features.repeat_contacts(frame, contacts)
     batch_ids = tuple(sorted(frame["batch_id"].unique().tolist()))
@@ -187,6 +192,15 @@ def _label_candidates(conn: Connection) -> pd.DataFrame:
     both = pd.concat([labeled, answered], ignore_index=True)
     # The store's order (time, then id; SQLite puts unknown times first), so the digest is stable.
     return both.sort_values(["created_at", "ticket_id"], na_position="first", kind="stable")
+
+
+def with_head_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every head label column (:data:`HEAD_LABEL_FIELDS`), None where absent."""
+    out = frame.copy()
+    for column in HEAD_LABEL_FIELDS:
+        values = out[column] if column in out.columns else pd.Series(None, index=out.index)
+        out[column] = values.astype(object).where(values.notna(), None)
+    return out
 
 
 def time_split(frame: pd.DataFrame, test_days: int) -> Split:

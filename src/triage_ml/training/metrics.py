@@ -3,21 +3,30 @@
 Every run logs the same keys, so the MLflow UI compares runs column by
 column: ``category_macro_f1``, ``category_accuracy``, ``category_top2_accuracy``,
 ``category_ece``, ``category_abstained``, ``category_f1.<class>``,
-``priority_macro_f1``, ``priority_urgent_recall``, ``priority_level_error``.
-An abstention (category ``unknown``) counts as a miss of the true class.
+``priority_macro_f1``, ``priority_accuracy``, ``priority_urgent_recall``,
+``priority_level_error``, and for each further head the model answers and the
+rows are labeled with (:data:`HEADS`): ``subcategory_macro_f1``,
+``subcategory_accuracy``, ``subcategory_answered``, ``subcategory_inconsistent``,
+``type_macro_f1``, ``type_accuracy``, ``team_macro_f1``, ``team_accuracy``.
+An abstention (category ``unknown``) counts as a miss of the true class, and a
+withheld head answer (None) as a miss of the head's true label.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
+from triage_model.heads import HEADS
 from triage_model.predictor import UNKNOWN
+
+# What a withheld head answer is scored as: a class no true label can be, so it is a miss.
+_WITHHELD = "\x00withheld"
 
 
 def metric_key(name: str) -> str:
@@ -111,12 +120,111 @@ def level_error(
     return {"priority_level_error": float(np.mean(gaps))}
 
 
-def evaluate_predictions(
-    predicted: pd.DataFrame, frame: pd.DataFrame, levels: Sequence[str]
+def _labeled(values: Sequence[object]) -> np.ndarray:
+    return np.array([v is not None and not pd.isna(v) for v in values], dtype=bool)
+
+
+def head_metrics(
+    name: str, predicted: Sequence[object], truth: Sequence[object]
 ) -> dict[str, float]:
-    """All metrics of predictions on a labeled frame (same row order)."""
+    """``<name>_macro_f1`` and ``<name>_accuracy`` on the rows with a true label.
+
+    A withheld answer (None) is a miss. Macro-F1 averages over the true labels' classes.
+    """
+    labeled = _labeled(truth)
+    if not labeled.any():
+        return {}
+    true = [str(t) for t, keep in zip(truth, labeled) if keep]
+    pred = [
+        str(p) if ok else _WITHHELD
+        for p, ok, keep in zip(predicted, _labeled(predicted), labeled)
+        if keep
+    ]
+    labels = sorted(set(true))
+    return {
+        f"{name}_macro_f1": float(
+            f1_score(true, pred, labels=labels, average="macro", zero_division=0)
+        ),
+        f"{name}_accuracy": float(accuracy_score(true, pred)),
+    }
+
+
+def truth_parents(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Each subcategory's categories among a labeled frame's (category, subcategory) pairs."""
+    pairs = frame[["category", "subcategory"]].dropna().astype(str).drop_duplicates()
+    out: dict[str, list[str]] = {}
+    for category, subcategory in sorted(pairs.itertuples(index=False, name=None)):
+        out.setdefault(subcategory, []).append(category)
+    return out
+
+
+def subcategory_consistency(
+    predicted: pd.DataFrame, parents: Mapping[str, str | Sequence[str]] | None, frame: pd.DataFrame
+) -> dict[str, float]:
+    """``subcategory_answered`` (share of rows answered) and ``subcategory_inconsistent``.
+
+    A row is inconsistent when its answered subcategory's parent is not its predicted
+    category. ``parents`` is the model's (config ``heads.subcategory.parents``): a
+    subcategory it does not list is inconsistent. Without it the parents are the
+    frame's true pairs, and a subcategory they do not list is not judged.
+    """
+    answers = predicted["subcategory"].tolist()
+    answered = _labeled(answers)
+    known = parents if parents is not None else truth_parents(frame)
+    bad = 0
+    for sub, category in zip(answers, predicted["category"].tolist()):
+        if sub is None or pd.isna(sub) or (parents is None and str(sub) not in known):
+            continue
+        allowed = known.get(str(sub), [])
+        allowed = [allowed] if isinstance(allowed, str) else list(allowed)
+        bad += str(category) not in allowed
+    return {
+        "subcategory_answered": float(answered.mean()) if len(answers) else 0.0,
+        "subcategory_inconsistent": float(bad),
+    }
+
+
+def answered_heads(predicted: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
+    """The heads with a column in both frames, a true label, and at least one answer.
+
+    A model without a head answers None on every row, which is no head to measure.
+    """
+    return [
+        name
+        for name in HEADS
+        if name in predicted.columns
+        and name in frame.columns
+        and _labeled(frame[name].tolist()).any()
+        and _labeled(predicted[name].tolist()).any()
+    ]
+
+
+def evaluate_predictions(
+    predicted: pd.DataFrame,
+    frame: pd.DataFrame,
+    levels: Sequence[str],
+    parents: Mapping[str, str | Sequence[str]] | None = None,
+    heads: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """All metrics of predictions on a labeled frame (same row order).
+
+    Args:
+        predicted: the model's answers.
+        frame: the rows' true labels (``category``, ``priority``, and any of :data:`HEADS`).
+        levels: the configured priority scale, most urgent first.
+        parents: the model's subcategory parents (config ``heads.subcategory.parents``);
+            None judges consistency on the frame's own (category, subcategory) pairs.
+        heads: the heads the model has (config ``heads``); None measures every head
+            that answered at least one row (see :func:`answered_heads`).
+    """
     out = category_metrics(predicted, frame["category"].tolist())
     if "priority" in frame.columns and frame["priority"].notna().any():
         out.update(priority_metrics(predicted, frame["priority"].tolist(), levels))
+    measured = answered_heads(predicted, frame) if heads is None else heads
+    for name in measured:
+        if name in predicted.columns and name in frame.columns:
+            out.update(head_metrics(name, predicted[name].tolist(), frame[name].tolist()))
+    if "subcategory_macro_f1" in out:
+        out.update(subcategory_consistency(predicted, parents, frame))
     out["n"] = float(len(frame))
     return out
