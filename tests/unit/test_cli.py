@@ -53,8 +53,8 @@ def test_empty_file(workspace, capsys, tmp_path: Path) -> None:
 
 
 def test_wrong_column_name(workspace, capsys, tickets_csv: Path) -> None:
-    code, _, err = run(capsys, "ingest", "tickets", str(tickets_csv), "--category-column", "team")
-    assert_one_line_error(code, err, "'team'", "not found")
+    code, _, err = run(capsys, "ingest", "tickets", str(tickets_csv), "--category-column", "queue")
+    assert_one_line_error(code, err, "'queue'", "not found")
     assert_nothing_stored(workspace.home)
 
 

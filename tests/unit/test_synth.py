@@ -31,7 +31,12 @@ TICKET_COLUMNS = [
     "body",
     "category",
     "priority",
+    "subcategory",
+    "type",
+    "team",
+    "duplicate_of",
 ]
+LABELS = ("category", "priority", "subcategory", "type", "team")
 START = pd.Timestamp("2026-01-01T00:00:00Z")
 
 
@@ -80,6 +85,9 @@ def test_ticket_columns_and_dtypes(data: SyntheticData) -> None:
         "body",
         "category",
         "priority",
+        "subcategory",
+        "type",
+        "team",
     ):
         assert pd.api.types.is_string_dtype(tickets[column]), column
         assert tickets[column].notna().all(), column
@@ -183,7 +191,7 @@ def test_unlabeled_tickets() -> None:
     start = pd.Timestamp("2026-07-01T00:00:00Z")
     new = synth.generate_unlabeled(300, seed=0, start=start.to_pydatetime(), days=7)
     labeled = synth.generate(300, seed=0)
-    assert list(new.columns) == [c for c in TICKET_COLUMNS if c not in ("category", "priority")]
+    assert list(new.columns) == [c for c in TICKET_COLUMNS if c not in LABELS]
     assert new["ticket_id"].str.startswith("NEW-").all() and new["ticket_id"].is_unique
     assert not set(new["ticket_id"]) & set(labeled.tickets["ticket_id"])
     assert (new["created_at"] > start).all()

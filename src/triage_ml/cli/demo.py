@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from triage_ml.cli.data import generate_data, ingest_source
 from triage_ml.cli.models import retrain
 from triage_ml.cli.options import ConfigFile, JsonFlag, column_mapping, counted
 from triage_ml.cli.runner import invoke
+from triage_ml.cli.scoring import stored_answers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,6 +32,31 @@ DEMO_FILES: tuple[tuple[str, str, bool], ...] = (
 )
 INGEST_COUNTS = ("read", "stored", "quarantined", "skipped")
 DEMO_STEPS = ("generate", "ingest", "retrain", "score")
+# How many new tickets the demo shows with every answer; 3 fit in 100 columns.
+SHOWN_EXAMPLES = 3
+# A German ticket at or below this sentiment shows the German analyzer at work.
+NEGATIVE = -0.3
+
+
+def _german_and_negative(answer: Mapping[str, Any]) -> bool:
+    return answer.get("language") == "de" and (answer.get("sentiment") or 0) <= NEGATIVE
+
+
+def _escalated_by_text(answer: Mapping[str, Any]) -> bool:
+    """A signal found in the words (legal, social, ...), not only in the contact history."""
+    return bool(set(answer.get("escalation") or []) - {"repeat_contact"})
+
+
+# What makes a new ticket worth showing, most telling first: one ticket per reason.
+EXAMPLE_REASONS: tuple[tuple[str, Callable[[Mapping[str, Any]], bool]], ...] = (
+    ("a possible duplicate", lambda r: bool(r.get("possible_duplicates"))),
+    ("German, negative", _german_and_negative),
+    ("an escalation in its text", _escalated_by_text),
+    ("written in German", lambda r: r.get("language") == "de"),
+    ("an escalation signal", lambda r: bool(r.get("escalation"))),
+    ("priority review", lambda r: bool(r.get("priority_review"))),
+    ("a subcategory", lambda r: r.get("subcategory") is not None),
+)
 
 
 def ingest_demo_files(settings: Settings, files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -49,9 +76,11 @@ def run_demo(
     """Generate data into the workspace, ingest it, retrain, score the new tickets, and summarise.
 
     Returns:
-        The ingest counts per file, the retraining decision, the scoring summary,
-        the wall time and the workspace.
+        The ingest counts per file, the retraining decision, the scoring summary, a few
+        new tickets with every answer (``examples``), the wall time and the workspace.
     """
+    from pathlib import Path
+
     started = time.perf_counter()
     data_dir: Path = settings.home / "demo-data"
     progress.report("demo: generate", 0, len(DEMO_STEPS))
@@ -64,16 +93,45 @@ def run_demo(
     from triage_ml.flows.score import score
 
     scored = score(settings)
+    examples = demo_examples(settings, Path(files["new_tickets"]))
     progress.report("demo: done", len(DEMO_STEPS), len(DEMO_STEPS))
     return {
         "ingest": {k: {c: v[c] for c in INGEST_COUNTS} for k, v in ingested.items()},
         "retrain": retrained,
         "score": scored,
+        "examples": examples,
         "seconds": round(time.perf_counter() - started, 1),
         "workspace": str(settings.home.resolve()),
         "mlflow_runs": runs_table_url(settings, experiment_id(settings)),
         "warnings": retrained.get("warnings", []) + scored.get("warnings", []),
     }
+
+
+def pick_examples(
+    records: Sequence[Mapping[str, Any]], limit: int = SHOWN_EXAMPLES
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` answered tickets, one per :data:`EXAMPLE_REASONS` first, then any.
+
+    Each comes back with ``shown_for``: the reason it was picked.
+    """
+    picked: dict[str, dict[str, Any]] = {}
+    for reason, wanted in EXAMPLE_REASONS:
+        found = next((r for r in records if r["ticket_id"] not in picked and wanted(r)), None)
+        if found is not None and len(picked) < limit:
+            picked[found["ticket_id"]] = {**found, "shown_for": reason}
+    for record in records:
+        if len(picked) >= limit:
+            break
+        picked.setdefault(record["ticket_id"], {**record, "shown_for": "scored"})
+    return list(picked.values())
+
+
+def demo_examples(settings: Settings, new_tickets: Path) -> list[dict[str, Any]]:
+    """A few of the new tickets (ids from the file the demo generated) with every answer."""
+    import pandas as pd
+
+    ids = pd.read_csv(new_tickets, usecols=["ticket_id"], dtype=str)["ticket_id"].tolist()
+    return pick_examples(stored_answers(settings, ids))
 
 
 def runs_table_url(settings: Settings, experiment: str | None) -> str:

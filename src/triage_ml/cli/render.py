@@ -6,7 +6,8 @@ what rich prints without it; none of them changes or computes a result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -343,8 +344,17 @@ def status(result: dict[str, Any]) -> Group:
 # ---- scoring --------------------------------------------------------------------
 
 
-def score(result: dict[str, Any]) -> Text:
-    """Store scoring or file scoring, whichever ran."""
+def score(result: dict[str, Any]) -> Text | Group:
+    """Store scoring or file scoring, whichever ran, and the answers to its first tickets."""
+    summary = score_summary(result)
+    shown = result.get("answers")
+    if not shown:
+        return summary
+    return Group(summary, answers(shown, f"the answers to the first {len(shown)} tickets"))
+
+
+def score_summary(result: dict[str, Any]) -> Text:
+    """One line: how many tickets or rows were scored, with which version, into what."""
     if "output" in result:
         rejected = (
             f"; {result['rejected']} rows rejected, see {result['rejected_file']}"
@@ -377,6 +387,128 @@ def tier_counts(result: Mapping[str, Any]) -> str:
     if not counts:
         return ""
     return "".join(f"{counts.get(tier, 0)} {tier}, " for tier in ("auto", "suggest"))
+
+
+# ---- one ticket's answers ---------------------------------------------------------
+
+
+def parsed(value: Any) -> Any:
+    """A JSON list or object stored as text (escalation, priority_parts, ...) as a value."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def missing(value: Any) -> bool:
+    """None, NaN, pandas' NA or an empty string: no answer."""
+    if value is None or (isinstance(value, str) and not value):
+        return True
+    try:
+        return bool(value != value)  # NaN and pandas.NA are not equal to themselves
+    except TypeError:
+        return True
+
+
+def with_proba(answer: Any, proba: Any = None) -> str:
+    """``"Billing (0.93)"``, the answer alone without a probability, ``-`` without an answer."""
+    if missing(answer):
+        return "-"
+    return str(answer) if missing(proba) else f"{answer} ({float(proba):.2f})"
+
+
+def sentiment_text(score: Any, reason: Any = None) -> str:
+    """``"-0.62"``, or why there is no score (``"- (no sentiment analyzer for 'fr')"``)."""
+    if not missing(score):
+        return f"{float(score):+.2f}"
+    return "-" if missing(reason) else f"- ({reason})"
+
+
+def signals_text(value: Any) -> str:
+    """The escalation signals, comma-separated, ``none`` for an empty list, ``-`` when absent."""
+    signals = parsed(value)
+    if isinstance(signals, list):
+        return ", ".join(map(str, signals)) if signals else "none"
+    return "-" if missing(signals) else str(signals)
+
+
+def _part(value: Any) -> str:
+    return "-" if missing(value) else f"{float(value):.0f}"
+
+
+def score_text(score: Any, parts: Any = None) -> str:
+    """``"78.4 (model 80, value 65, sentiment -)"``: the priority score and its parts."""
+    if missing(score):
+        return "-"
+    parts = parsed(parts)
+    if not isinstance(parts, Mapping):
+        return f"{float(score):.1f}"
+    shown = ", ".join(
+        f"{name} {_part(parts.get(name))}" for name in ("model", "value", "sentiment")
+    )
+    return f"{float(score):.1f} ({shown})"
+
+
+def duplicates_text(value: Any) -> str:
+    """``"TCK-0000012 0.93 same customer"`` per suggestion, one per line, or ``none``."""
+    found = parsed(value)
+    if not isinstance(found, list):
+        return "-" if missing(found) else str(found)
+    if not found:
+        return "none"
+    return "\n".join(
+        f"{d.get('ticket_id')} {float(d.get('similarity', 0)):.2f}"
+        + (" same customer" if d.get("same_customer") else "")
+        for d in found
+        if isinstance(d, Mapping)
+    )
+
+
+def yes_no(value: Any) -> str:
+    """A boolean answer as yes/no, ``-`` when absent."""
+    return "-" if missing(value) else ("yes" if bool(value) else "no")
+
+
+# Rows of the answers table: label, and how one ticket's record shows it.
+ANSWER_ROWS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
+    ("category", lambda r: with_proba(r.get("category"), r.get("category_proba"))),
+    ("subcategory", lambda r: with_proba(r.get("subcategory"), r.get("subcategory_proba"))),
+    ("type", lambda r: with_proba(r.get("type"), r.get("type_proba"))),
+    ("team", lambda r: with_proba(r.get("team"), r.get("team_proba"))),
+    ("route", lambda r: with_proba(r.get("route"))),
+    ("tier", lambda r: with_proba(r.get("tier"))),
+    ("language", lambda r: with_proba(r.get("language"))),
+    ("sentiment", lambda r: sentiment_text(r.get("sentiment"), r.get("sentiment_reason"))),
+    ("escalation", lambda r: signals_text(r.get("escalation"))),
+    ("priority", lambda r: with_proba(r.get("priority"), r.get("priority_proba"))),
+    ("priority score", lambda r: score_text(r.get("priority_score"), r.get("priority_parts"))),
+    ("priority review", lambda r: yes_no(r.get("priority_review"))),
+    ("needs review", lambda r: yes_no(r.get("needs_review"))),
+    ("duplicates", lambda r: duplicates_text(r.get("possible_duplicates"))),
+)
+
+
+def answers(records: Sequence[Mapping[str, Any]], title: str | None = None) -> Table | Text:
+    """The model's answers to a few tickets: one column per ticket, one row per answer.
+
+    Records may come from the store or a scoring output (JSON kept as text) or from
+    ``--json`` (JSON parsed); a column a model did not answer (an older model) shows ``-``.
+    """
+    if not records:
+        return Text("no scored tickets to show")
+    out = Table(title=title, title_justify="left")
+    out.add_column("answer", no_wrap=True)
+    for record in records:
+        # At most 24 characters a ticket: three tickets fit in 100 columns, piped output too.
+        out.add_column(str(record.get("ticket_id", "-")), overflow="fold", max_width=24)
+    rows = ANSWER_ROWS
+    if any("shown_for" in record for record in records):
+        rows = (("shown for", lambda r: str(r.get("shown_for", "-"))), *rows)
+    for label, show in rows:
+        out.add_row(Text(label), *(Text(show(record)) for record in records))
+    return out
 
 
 def served(result: dict[str, Any]) -> Text:
@@ -466,8 +598,14 @@ def demo(result: dict[str, Any]) -> Group:
             f"scored {s['scored']} tickets with version {s['model_version']}; "
             f"{tier_counts(s)}{s['needs_review']} flagged for review"
         ),
+        *demo_answers(result.get("examples") or []),
         lines(*where_to_look(result.get("mlflow_runs"))),
     )
+
+
+def demo_answers(examples: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """A few new tickets with every answer, and why each was picked (``shown_for``)."""
+    return [answers(examples, "a few new tickets and their answers")] if examples else []
 
 
 def where_to_look(mlflow_runs: str | None) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -48,7 +50,102 @@ class ServeAccess:
     token_file: Path | None = None
 
 
+# How many scored tickets ``score`` shows with their answers.
+SHOWN_ANSWERS = 3
+# A scored ticket's answers as ``score`` and ``demo`` show them: the model's output columns but
+# top3, and the duplicates. Spelled out so that the CLI does not import the model runtime at
+# start-up; tests/unit/test_render_answers.py holds it to OUTPUT_COLUMNS.
+ANSWER_FIELDS: tuple[str, ...] = (
+    "ticket_id",
+    "model_version",
+    "category",
+    "category_proba",
+    "subcategory",
+    "subcategory_proba",
+    "type",
+    "type_proba",
+    "team",
+    "team_proba",
+    "priority",
+    "priority_proba",
+    "priority_score",
+    "priority_parts",
+    "priority_review",
+    "sentiment",
+    "sentiment_reason",
+    "language",
+    "escalation",
+    "route",
+    "needs_review",
+    "tier",
+    "possible_duplicates",
+)
+# Answers stored and written as JSON text; --json gives them as lists and objects.
+JSON_FIELDS = ("escalation", "priority_parts", "possible_duplicates")
+
+
 # ---- logic ----------------------------------------------------------------------
+
+
+def answer_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One scored ticket's answers, JSON-ready: the fields it has, NaN as None, JSON parsed.
+
+    A row from a model older than a field simply lacks it.
+    """
+    out: dict[str, Any] = {}
+    for name in ANSWER_FIELDS:
+        if name not in row:
+            continue
+        value = render.parsed(row[name]) if name in JSON_FIELDS else row[name]
+        if isinstance(value, list | dict):
+            out[name] = value
+        elif render.missing(value):
+            out[name] = None
+        else:
+            out[name] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+def stored_answers(settings: Settings, ticket_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The newest stored answers to these tickets (those that have one), in their order."""
+    from triage_ml import store
+    from triage_ml.store import events
+
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        found = events.latest_predictions(conn, ticket_ids)
+    return [answer_record(found[ticket]) for ticket in ticket_ids if ticket in found]
+
+
+def next_unscored(settings: Settings, limit: int) -> list[str]:
+    """The ids of the first ``limit`` tickets no model has scored yet."""
+    from triage_ml import store
+
+    with store.opened(settings.store_url) as engine, engine.connect() as conn:
+        return store.unscored_ids_at(conn, None, list(range(limit)))
+
+
+def first_rows(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of a scoring output file (.csv, .parquet, .json, .jsonl)."""
+    if path.suffix == ".csv":
+        import pandas as pd
+
+        return pd.read_csv(path, nrows=limit).to_dict("records")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=limit), None)
+        return [] if batch is None else batch.to_pylist()[:limit]
+    records: list[dict[str, Any]] = []
+    # Both JSON formats hold one object a line (scoring.files.ScoredWriter): no need to
+    # parse a whole, possibly large, array to show its first rows.
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            text = line.strip().rstrip(",")
+            if text.startswith("{"):
+                records.append(json.loads(text))
+            if len(records) >= limit:
+                break
+    return records
 
 
 def score_store(settings: Settings, rescore: bool = False) -> dict[str, Any]:
@@ -58,7 +155,9 @@ def score_store(settings: Settings, rescore: bool = False) -> dict[str, Any]:
     import_skops_first()
     from triage_ml.flows.score import score
 
-    return score(settings, rescore=rescore)
+    shown = [] if rescore else next_unscored(settings, SHOWN_ANSWERS)
+    result = score(settings, rescore=rescore)
+    return result | {"answers": stored_answers(settings, shown)}
 
 
 def score_file(
@@ -82,18 +181,25 @@ def score_file(
 
     files.check_output(output, keep)
     files.check_keep_columns(keep, files.source_columns(source), str(source))
+    from triage_ml import store
+
     registry.use_workspace(settings)
     loaded, version = registry.load_version(settings, model)
-    return files.score_file(
-        loaded,
-        version,
-        source,
-        output,
-        mapping,
-        settings.priority_levels,
-        settings.score_chunk_rows,
-        keep,
-    )
+    # The file's tickets are compared with the workspace's recent open ones for duplicates.
+    with store.opened(settings.store_url) as engine:
+        result = files.score_file(
+            loaded,
+            version,
+            source,
+            output,
+            mapping,
+            settings.priority_levels,
+            settings.score_chunk_rows,
+            keep,
+            files.DuplicateSource(engine, settings.duplicates),
+        )
+    shown = first_rows(output, SHOWN_ANSWERS) if result.get("scored") else []
+    return result | {"answers": [answer_record(row) for row in shown]}
 
 
 def serve_model(

@@ -14,10 +14,19 @@ dated in the future. A history that would run past ``now`` is moved back (or,
 with a given start, cut at ``now``); one that ends in the past is not touched.
 The text material lives in ``templates.json`` (see :mod:`triage_ml.synth.templates`).
 
+Beside category and priority, every labeled ticket carries the ``subcategory``,
+ITIL ``type`` and ``team`` the help desk recorded (:mod:`triage_ml.synth.heads`).
+Part of the German customers write in German (``GERMAN_TEXT_SHARE``), and about
+2% of the tickets re-send an earlier open ticket of the same customer, with
+``duplicate_of`` naming it (:mod:`triage_ml.synth.duplicates`). Both draw from
+generators of their own, so a ticket that is neither keeps the columns the same
+seed gave before they existed (surveys and corrections shift where a re-send's
+copied state changes a draw's outcome; their distributions do not).
+
 Example:
     >>> data = generate(1_000, months=3, seed=7)
-    >>> len(data.tickets), list(data.tickets.columns[-2:])
-    (1000, ['category', 'priority'])
+    >>> len(data.tickets), list(data.tickets.columns[-6:])
+    (1000, ['category', 'priority', 'subcategory', 'type', 'team', 'duplicate_of'])
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from triage_ml.synth import duplicates as resends
+from triage_ml.synth import heads as recorded
 from triage_ml.synth import labels as label_noise
 from triage_ml.synth import world as hidden
 from triage_ml.synth.schema import (
@@ -42,11 +53,17 @@ from triage_ml.synth.schema import (
     PRIORITIES,
     TIERS,
 )
-from triage_ml.synth.templates import load_templates
+from triage_ml.synth.templates import load_german_templates, load_templates
 from triage_ml.synth.text import Stream, render_all
 
 # A history moved back to end before now leaves this much room for the new tickets to score.
 NEW_TICKET_ROOM = pd.Timedelta(days=7)
+# Share of the German customers' tickets written in German (the others write English).
+GERMAN_TEXT_SHARE = 0.6
+_GERMAN = LANGUAGES.index("de")
+# Generators per purpose, in spawn order: the first four are the ones the generator had
+# before German text, re-sends and further labels, so their draws stay as they were.
+_WORLD, _TEXT, _LABELS, _SIDE, _GERMAN_TEXT, _RESENDS, _HEADS = range(7)
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,9 @@ class _Simulation(NamedTuple):
     world: dict[str, np.ndarray]
     priority: np.ndarray
     created_ns: np.ndarray
+    cues: np.ndarray
+    tier: np.ndarray
+    duplicate_of: pd.Series
 
 
 def _names(values: Sequence[str], index: np.ndarray) -> pd.Series:
@@ -114,6 +134,65 @@ def _not_after(column: pd.Series, now: pd.Timestamp) -> pd.Series:
     return column.where(column <= now, now) if (column > now).any() else column
 
 
+class _Hidden(NamedTuple):
+    """Per-ticket state drawn before the text: world, customer, cues and true priority."""
+
+    world: dict[str, np.ndarray]
+    customer: np.ndarray
+    tier: np.ndarray
+    ltv: np.ndarray
+    cues: np.ndarray
+    priority: np.ndarray
+
+    def copied(self, originals: np.ndarray) -> _Hidden:
+        """The same state with every re-send's row copied from its original."""
+        return _Hidden(
+            world={k: resends.copy_rows(v, originals) for k, v in self.world.items()},
+            customer=resends.copy_rows(self.customer, originals),
+            tier=resends.copy_rows(self.tier, originals),
+            ltv=resends.copy_rows(self.ltv, originals),
+            cues=resends.copy_rows(self.cues, originals),
+            priority=resends.copy_rows(self.priority, originals),
+        )
+
+
+def _draw_hidden(rng: np.random.Generator, n: int, universe: dict[str, np.ndarray]) -> _Hidden:
+    """World, customer, cues and true priority of ``n`` tickets, from the world generator."""
+    customer = rng.choice(len(universe["id"]), size=n, p=universe["weight"])
+    tier, ltv = universe["tier"][customer], universe["ltv"][customer]
+    world = hidden.draw_world(rng, n, load_templates().topics)
+    cues = hidden.draw_cues(rng, world, tier)
+    priority = hidden.true_priority(rng, world, cues, tier, ltv)
+    return _Hidden(world, customer, tier, ltv, cues, priority)
+
+
+def _texts(
+    rngs: Sequence[np.random.Generator], state: _Hidden, originals: np.ndarray
+) -> tuple[list[str], list[str]]:
+    """Subjects and bodies: English, then German for some, then the re-sends rewritten.
+
+    Every ticket is first written as before; the German rows are then rewritten
+    from their own stream, so the English stream's draws never shift.
+    """
+    subjects, bodies = render_all(Stream(rngs[_TEXT]), load_templates(), state.world, state.cues)
+    german = (state.world["language"] == _GERMAN) & (
+        rngs[_GERMAN_TEXT].random(len(subjects)) < GERMAN_TEXT_SHARE
+    )
+    rows = np.flatnonzero(german)
+    if len(rows):
+        part = {k: v[rows] for k, v in state.world.items()}
+        de = render_all(Stream(rngs[_GERMAN_TEXT]), load_german_templates(), part, state.cues[rows])
+        for row, subject, body in zip(rows.tolist(), *de, strict=True):
+            subjects[row], bodies[row] = subject, body
+    languages = np.where(german, "de", "en").tolist()
+    duplicates = load_templates().duplicates
+    if duplicates is None:
+        return subjects, bodies
+    return resends.resend_texts(
+        Stream(rngs[_RESENDS]), duplicates, (subjects, bodies), originals, languages
+    )
+
+
 def _simulate(
     rngs: Sequence[np.random.Generator],
     n: int,
@@ -123,38 +202,60 @@ def _simulate(
     min_offset: int = 0,
 ) -> _Simulation:
     """Draw ``n`` tickets between ``start`` and ``end`` (labels not attached yet)."""
-    world_rng, text_rng = rngs[0], rngs[1]
-    templates = load_templates()
+    world_rng = rngs[_WORLD]
     offsets = np.maximum(hidden.created_offsets(world_rng, n, start, end), min_offset)
     universe = hidden.customer_universe(max(50, n // 3))
-    customer = world_rng.choice(len(universe["id"]), size=n, p=universe["weight"])
-    tier, ltv = universe["tier"][customer], universe["ltv"][customer]
-    world = hidden.draw_world(world_rng, n, templates.topics)
-    cues = hidden.draw_cues(world_rng, world, tier)
-    priority = hidden.true_priority(world_rng, world, cues, tier, ltv)
-    subjects, bodies = render_all(Stream(text_rng), templates, world, cues)
+    drawn = _draw_hidden(world_rng, n, universe)
     created_ns = start.value + offsets.astype(np.int64) * 1_000_000_000
+    originals = resends.pick_originals(rngs[_RESENDS], created_ns)
+    subjects, bodies = _texts(rngs, drawn, originals)
+    state = drawn.copied(originals)
+    ids = np.array([f"{prefix}-{i:07d}" for i in range(1, n + 1)], dtype=object)
     frame = pd.DataFrame(
         {
-            "ticket_id": pd.Series([f"{prefix}-{i:07d}" for i in range(1, n + 1)], dtype="str"),
+            "ticket_id": pd.Series(ids, dtype="str"),
             "created_at": pd.to_datetime(created_ns, unit="ns", utc=True),
-            "channel": _names(CHANNELS, world["channel"]),
-            "customer_id": pd.Series(universe["id"][customer], dtype="str"),
-            "customer_tier": _names(TIERS, tier),
-            "customer_ltv": ltv.astype(np.float64),
-            "language": _names(LANGUAGES, world["language"]),
+            "channel": _names(CHANNELS, state.world["channel"]),
+            "customer_id": pd.Series(universe["id"][state.customer], dtype="str"),
+            "customer_tier": _names(TIERS, state.tier),
+            "customer_ltv": state.ltv.astype(np.float64),
+            "language": _names(LANGUAGES, state.world["language"]),
             "subject": pd.Series(subjects, dtype="str"),
             "body": pd.Series(bodies, dtype="str"),
         }
     )
-    return _Simulation(frame, world, priority, created_ns)
+    duplicate_of = pd.Series(np.where(originals >= 0, ids[originals], None), dtype="str")
+    return _Simulation(
+        frame, state.world, state.priority, created_ns, state.cues, state.tier, duplicate_of
+    )
+
+
+def _with_labels(
+    rng: np.random.Generator, sim: _Simulation, labels: label_noise.Labels, rows: list[tuple]
+) -> pd.DataFrame:
+    """The tickets with their original labels, the further labels and ``duplicate_of``.
+
+    Subcategory, type and team are recorded under the category the corrections
+    (``rows``) leave, so they agree with the labels the store resolves.
+    """
+    final = label_noise.final_categories(labels.orig_cat, rows)
+    heads = recorded.record(rng, sim.world, final, sim.cues, sim.tier, load_templates().topics)
+    return sim.frame.assign(
+        category=_names(CATEGORIES, labels.orig_cat),
+        priority=_names(PRIORITIES, labels.orig_pri),
+        subcategory=pd.Series(heads.subcategory, dtype="str"),
+        type=pd.Series(heads.ticket_type, dtype="str"),
+        team=pd.Series(heads.team, dtype="str"),
+        duplicate_of=sim.duplicate_of,
+    )
 
 
 def _rngs(seed: int, purpose: int) -> list[np.random.Generator]:
-    """Independent generators for world, text, labels and side tables."""
+    """Independent generators for world, text, labels, side tables, German text, re-sends
+    and further labels (spawned children: the first ones do not depend on how many follow)."""
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
-    children = np.random.SeedSequence([seed, purpose]).spawn(4)
+    children = np.random.SeedSequence([seed, purpose]).spawn(7)
     return [np.random.default_rng(child) for child in children]
 
 
@@ -176,8 +277,10 @@ def generate(
         now: the latest moment any row may carry (naive means UTC); the clock's by default.
 
     Returns:
-        Tickets (original labels, a few percent wrong), the agent corrections
-        (latest correction per field is the truth) and the surveys.
+        Tickets (original labels, a few percent wrong; subcategory, type and team
+        recorded under the ticket's final category, the one its corrections leave;
+        ``duplicate_of`` the original of a re-send, else missing), the agent
+        corrections (latest correction per field is the truth) and the surveys.
 
     Raises:
         ValueError: if ``n_tickets`` or ``months`` is below 1, ``seed`` is negative,
@@ -189,14 +292,12 @@ def generate(
     latest = _now(now)
     begin, end = _history_window(start, months, latest)
     sim = _simulate(rngs, n_tickets, begin, end, "TCK")
-    label_rng, side_rng = rngs[2], rngs[3]
+    label_rng, side_rng = rngs[_LABELS], rngs[_SIDE]
     labels = label_noise.degrade(label_rng, sim.world, sim.priority)
-    tickets = sim.frame.assign(
-        category=_names(CATEGORIES, labels.orig_cat), priority=_names(PRIORITIES, labels.orig_pri)
-    )
-    ids = tickets["ticket_id"].tolist()
+    ids = sim.frame["ticket_id"].tolist()
     side_stream, templates = Stream(side_rng), load_templates()
     rows = label_noise.correction_rows(side_rng, side_stream, templates, labels, sim.created_ns)
+    tickets = _with_labels(rngs[_HEADS], sim, labels, rows)
     feedback = label_noise.feedback_frame(rows, ids)
     surveys = label_noise.survey_frame(
         side_rng, side_stream, templates, sim.world, labels, sim.created_ns, ids
@@ -226,9 +327,10 @@ def generate_unlabeled(
         now: the latest moment a ticket may carry (naive means UTC); the clock's by default.
 
     Returns:
-        The ticket columns without ``category`` and ``priority``; ids look
-        like ``NEW-0000001`` so they never collide with :func:`generate`'s.
-        Customers come from the same fixed customer base as :func:`generate`.
+        The ticket columns without labels, then ``duplicate_of`` (re-sends among
+        the new tickets); ids look like ``NEW-0000001`` so they never collide with
+        :func:`generate`'s. Customers come from the same fixed customer base as
+        :func:`generate`.
 
     Raises:
         ValueError: if ``n_tickets`` or ``days`` is below 1, ``seed`` is negative, or
@@ -241,7 +343,7 @@ def generate_unlabeled(
         raise ValueError(f"start {begin.isoformat()} is not in the past")
     end = min(begin + pd.Timedelta(days=days), latest)
     sim = _simulate(_rngs(seed, 1), n_tickets, begin, end, "NEW", min_offset=1)
-    return sim.frame
+    return sim.frame.assign(duplicate_of=sim.duplicate_of)
 
 
 def write(data: SyntheticData, out_dir: Path) -> dict[str, Path]:

@@ -100,6 +100,24 @@ def correction_rows(
     return rows
 
 
+def final_categories(original: np.ndarray, rows: list[tuple]) -> np.ndarray:
+    """Each ticket's category once its corrections are applied: the latest one, else the original.
+
+    Args:
+        original: the original category index per ticket.
+        rows: :func:`correction_rows`'s rows (ticket index, category, ..., time ns, reason).
+
+    Returns:
+        Category indices (``CATEGORIES``), as the store resolves the labels.
+    """
+    final = original.copy()
+    # In time order, ties in row order, as the feedback frame and the store resolve them.
+    for row in sorted(rows, key=lambda r: (r[4], r[0])):
+        if row[1] is not None:
+            final[row[0]] = CATEGORIES.index(row[1])
+    return final
+
+
 def feedback_frame(rows: list[tuple], ticket_ids: list[str]) -> pd.DataFrame:
     """Agent corrections as a frame sorted by ``corrected_at``."""
     rows = sorted(rows, key=lambda r: (r[4], r[0]))

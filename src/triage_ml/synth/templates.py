@@ -4,11 +4,17 @@
 writes, so the text can be edited without touching Python:
 
 - ``topics``: per category, what a ticket can be about, with a hidden
-  ``severity`` (0 = question, 3 = outage) and a relative ``weight``;
+  ``severity`` (0 = question, 3 = outage), a relative ``weight``, the readable
+  ``label`` the help desk records as its subcategory, its ITIL ``type``, and
+  its German subjects and sentences (``de``);
 - subjects, sentences and channel framing; ``{slot}`` placeholders such as
   ``{amount}`` or ``{order}`` are filled per ticket by
   :mod:`triage_ml.synth.text`;
-- ``vocabulary``: the word lists those slots draw from.
+- ``vocabulary``: the word lists those slots draw from;
+- ``german``: the rest of the German material (tone, escalation cues, channel
+  framing, dates) for tickets written in German;
+- ``duplicates``: how a customer re-sends a ticket (follow-up lines, subject
+  prefixes, words swapped for others).
 
 The generator picks list entries by position, so the order of every list is
 part of the output: reordering or adding an entry changes the data a seed
@@ -18,6 +24,7 @@ currencies).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Mapping, Sequence
@@ -38,13 +45,15 @@ Strings = tuple[str, ...]
 
 
 class Topic(NamedTuple):
-    """What a ticket is about inside its category (hidden from the output)."""
+    """What a ticket is about inside its category; its ``label`` is the ticket's subcategory."""
 
     name: str
     severity: float
     weight: float
     subjects: Strings
     sentences: Strings
+    label: str
+    ticket_type: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,15 @@ class Channels:
 
 
 @dataclass(frozen=True)
+class Duplicates:
+    """How a customer re-sends a ticket: a follow-up line, a subject prefix, a few words changed."""
+
+    follow_ups: Mapping[str, Strings]
+    subject_prefixes: Strings
+    rewordings: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Templates:
     """All text material; sequences indexed by category follow ``CATEGORIES``."""
 
@@ -112,6 +130,7 @@ class Templates:
     conflict_reasons: Strings
     survey_comments: tuple[Strings, ...]
     vocabulary: Vocabulary
+    duplicates: Duplicates | None = None
 
 
 def _ordered(raw: Mapping[str, Any], names: Sequence[str], what: str) -> tuple[Any, ...]:
@@ -123,20 +142,24 @@ def _ordered(raw: Mapping[str, Any], names: Sequence[str], what: str) -> tuple[A
     return tuple(raw[name] for name in names)
 
 
-def _topics(raw: Mapping[str, Any]) -> tuple[tuple[Topic, ...], ...]:
+def _topic(raw: Mapping[str, Any], language: str) -> Topic:
+    """One topic, its subjects and sentences in English or (``"de"``) German."""
+    text = raw if language == "en" else raw[language]
+    return Topic(
+        raw["name"],
+        float(raw["severity"]),
+        float(raw["weight"]),
+        tuple(text["subjects"]),
+        tuple(text["sentences"]),
+        raw["label"],
+        raw["type"],
+    )
+
+
+def _topics(raw: Mapping[str, Any], language: str = "en") -> tuple[tuple[Topic, ...], ...]:
     """Topics per category, in ``CATEGORIES`` order."""
     return tuple(
-        tuple(
-            Topic(
-                t["name"],
-                float(t["severity"]),
-                float(t["weight"]),
-                tuple(t["subjects"]),
-                tuple(t["sentences"]),
-            )
-            for t in topics
-        )
-        for topics in _ordered(raw, CATEGORIES, "topics")
+        tuple(_topic(t, language) for t in topics) for topics in _ordered(raw, CATEGORIES, "topics")
     )
 
 
@@ -224,8 +247,61 @@ def parse_templates(raw: Mapping[str, Any]) -> Templates:
         mobile_signature=raw["mobile_signature"],
         channels=_channels(raw["channels"]),
         vocabulary=Vocabulary(**{k: tuple(v) for k, v in raw["vocabulary"].items()}),
+        duplicates=_duplicates(raw["duplicates"]) if "duplicates" in raw else None,
         **_sentences(raw),
     )
+
+
+def _duplicates(raw: Mapping[str, Any]) -> Duplicates:
+    return Duplicates(
+        follow_ups={language: tuple(lines) for language, lines in raw["follow_ups"].items()},
+        subject_prefixes=tuple(raw["subject_prefixes"]),
+        rewordings=dict(raw["rewordings"]),
+    )
+
+
+def parse_german(raw: Mapping[str, Any], english: Templates) -> Templates:
+    """The material of tickets written in German: ``english`` with every text in German.
+
+    Greetings, closings and local subjects are per language already; the apology
+    for the customer's English becomes a plain German opening.
+
+    Args:
+        raw: the content of ``templates.json``.
+        english: :func:`parse_templates` of the same content.
+
+    Returns:
+        Templates the English renderer writes German tickets with.
+
+    Raises:
+        KeyError: if a topic has no ``de`` text or the ``german`` section misses a field.
+    """
+    de = raw["german"]
+    plain = ("short_generic_bodies", "short_subjects", "generic_subjects", "generic_sentences")
+    return dataclasses.replace(
+        english,
+        topics=_topics(raw["topics"], "de"),
+        short_bodies=tuple(map(tuple, _ordered(de["short_bodies"], CATEGORIES, "short_bodies"))),
+        **{name: tuple(de[name]) for name in plain},
+        context_sentences=tuple(de["context_sentences"]),
+        tried_sentences=tuple(de["tried_sentences"]),
+        polite_sentences=tuple(de["polite_sentences"]),
+        angry_sentences=((), *map(tuple, _ordered(de["angry_sentences"], MOODS, "angry"))),
+        escalation_cues=tuple(map(tuple, _ordered(de["escalation_cues"], CUE_KINDS, "cues"))),
+        urgent_subject_prefix=de["urgent_subject_prefix"],
+        apologies={"de": de["opening"]},
+        mobile_signature=de["mobile_signature"],
+        channels=_channels(de["channels"]),
+        vocabulary=dataclasses.replace(
+            english.vocabulary, **{k: tuple(v) for k, v in de["vocabulary"].items()}
+        ),
+    )
+
+
+@functools.cache
+def _raw_templates() -> dict[str, Any]:
+    text = resources.files("triage_ml.synth").joinpath("templates.json").read_text("utf-8")
+    return json.loads(text)
 
 
 @functools.cache
@@ -235,5 +311,14 @@ def load_templates() -> Templates:
     Returns:
         The parsed :class:`Templates`; later calls return the same object.
     """
-    text = resources.files("triage_ml.synth").joinpath("templates.json").read_text("utf-8")
-    return parse_templates(json.loads(text))
+    return parse_templates(_raw_templates())
+
+
+@functools.cache
+def load_german_templates() -> Templates:
+    """The package's material for tickets written in German (see :func:`parse_german`).
+
+    Returns:
+        The German :class:`Templates`; later calls return the same object.
+    """
+    return parse_german(_raw_templates(), load_templates())

@@ -88,7 +88,7 @@ def pick_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> 
     return (u > cdf).sum(axis=1)
 
 
-def _topic_table(topics: tuple[tuple[Topic, ...], ...], field: str) -> np.ndarray:
+def topic_table(topics: tuple[tuple[Topic, ...], ...], field: str) -> np.ndarray:
     """``field`` of every topic as a (category, topic) matrix padded with zeros."""
     table = np.zeros((len(topics), max(len(t) for t in topics)))
     for c, category_topics in enumerate(topics):
@@ -110,8 +110,8 @@ def draw_world(
         One array of length ``n`` per variable.
     """
     category = rng.choice(len(CATEGORIES), size=n, p=CATEGORY_WEIGHTS)
-    topic = pick_rows(rng, _topic_table(topics, "weight"), category)
-    severity = _topic_table(topics, "severity")[category, topic]
+    topic = pick_rows(rng, topic_table(topics, "weight"), category)
+    severity = topic_table(topics, "severity")[category, topic]
     style = rng.choice(4, size=n, p=[0.73, 0.18, 0.05, 0.04])  # plain, mixed, generic, short
     second = pick_rows(rng, CONFUSION, category)
     second_topic = (rng.random(n) * np.array([len(t) for t in topics])[second]).astype(int)
