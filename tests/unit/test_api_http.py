@@ -24,12 +24,30 @@ from triage_ml.api.errors import ConflictError
 from triage_ml.api.limits import BodyLimit, ConnectionTurns
 from triage_ml.api.schemas import TicketOut
 from triage_ml.api.triage import Answer
-from triage_ml.settings import ApiSettings, Settings
+from triage_ml.scoring import batch
+from triage_ml.settings import ApiSettings, DuplicateSettings, Settings
 
 pytestmark = pytest.mark.unit
 
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "api" / "openapi.json"
 TICKET = {"ticket_id": "T-1", "subject": "Refund", "body": "I was charged twice for my order."}
+
+
+PARTS = {"model": 50.0, "value": 80.0, "sentiment": None, "weights": {"model": 0.6, "value": 0.4}}
+ANSWERS_OF_ISSUE_27 = {
+    "subcategory": "Duplicate charge",
+    "subcategory_proba": 0.7,
+    "type": "Incident",
+    "type_proba": 0.6,
+    "team": None,
+    "team_proba": float("nan"),
+    "language": "en",
+    "sentiment_reason": None,
+    "escalation": json.dumps(["legal", "repeat_contact"]),
+    "priority_score": 62.0,
+    "priority_parts": json.dumps(PARTS),
+    "priority_review": True,
+}
 
 
 class StandInTriager:
@@ -62,10 +80,13 @@ class StandInTriager:
             "route": "billing-team",
             "needs_review": False,
             "tier": "auto",
+            **ANSWERS_OF_ISSUE_27,
             "model_version": self.champion_version,
             "scored_at": pd.Timestamp.now(tz="UTC"),
         }
-        return Answer(champion=pd.DataFrame([row]), shadow=None)
+        # As the real Triager: the champion's answer carries the store's duplicate suggestions.
+        champion = batch.with_duplicates(conn, pd.DataFrame([row]), ticket, DuplicateSettings())
+        return Answer(champion=champion, shadow=None)
 
 
 def settings_for(tmp_path: Path, **api: object) -> Settings:
@@ -133,6 +154,43 @@ def test_a_ticket_lives_through_the_routes(client, tokens, api_store) -> None:
     page = client.get("/v1/tickets", params={"status": "closed"}, headers=auth_r)
     assert [t["ticket_id"] for t in page.json()["items"]] == ["T-1"]
     assert count(api_store, "feedback") >= 1
+
+
+def test_create_and_detail_return_every_answer_and_the_duplicate_suggestions(
+    client, tokens
+) -> None:
+    auth_w, auth_r = bearer(tokens["writer"]), bearer(tokens["reader"])
+    first = {
+        "ticket_id": "D-1",
+        "customer_id": "c-9",
+        "subject": "Refund",
+        "body": "I was charged twice for my order 1234 last week, please refund one payment.",
+        "created_at": "2026-11-02T09:00:00Z",
+    }
+    again = first | {
+        "ticket_id": "D-2",
+        "body": "Following up: " + first["body"],
+        "created_at": "2026-11-04T09:00:00Z",
+    }
+    assert client.post("/v1/tickets", json=first, headers=auth_w).status_code == 201
+    created = client.post("/v1/tickets", json=again, headers=auth_w)
+    assert created.status_code == 201, created.text
+    triage = created.json()["triage"]
+    assert triage["subcategory"] == "Duplicate charge" and triage["type"] == "Incident"
+    assert (triage["team"], triage["team_proba"], triage["language"]) == (None, None, "en")
+    assert triage["escalation"] == ["legal", "repeat_contact"]
+    assert triage["priority_parts"] == PARTS and triage["priority_score"] == 62.0
+    assert triage["priority_review"] is True and triage["sentiment_reason"] is None
+    [suggested] = triage["possible_duplicates"]
+    assert suggested["ticket_id"] == "D-1" and suggested["same_customer"] is True
+    assert DuplicateSettings().threshold <= suggested["similarity"] < 1
+    shown = client.get("/v1/tickets/D-2", headers=auth_r).json()
+    assert shown["predictions"][0]["possible_duplicates"] == [suggested]
+    assert shown["triage"]["escalation"] == ["legal", "repeat_contact"]
+    escalated = client.get(
+        "/v1/tickets", params={"escalated": True, "language": "en"}, headers=auth_r
+    )
+    assert [t["ticket_id"] for t in escalated.json()["items"]] == ["D-2", "D-1"]
 
 
 def test_health_needs_no_token(client) -> None:

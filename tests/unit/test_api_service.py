@@ -80,6 +80,13 @@ class FixedTriager:
             "route": f"{category.lower()}-queue",
             "needs_review": tier == "review",
             "tier": tier,
+            # Issue 27's answers: "urgent" raises a legal signal, "ship" reads as German.
+            "language": "de" if "ship" in body else "en",
+            "escalation": json.dumps(["legal"] if "urgent" in body else []),
+            "priority_score": 80.0 if "urgent" in body else 40.0,
+            "priority_parts": json.dumps({"model": 40.0, "value": None, "sentiment": None}),
+            "priority_review": "urgent" in body,
+            "possible_duplicates": "[]",
             "model_version": version,
             "scored_at": pd.Timestamp.now(tz="UTC"),
         }
@@ -180,6 +187,13 @@ def test_create_triages_stores_and_opens_the_lifecycle(
     assert out.sla_due_at == T0 + timedelta(hours=24)  # "high" is due in a day by default
     assert out.triage.model_version == "7" and out.triage.route == "billing-queue"
     assert [c.category for c in out.triage.top3] == ["Billing", "Account", "Shipping"]
+    assert (out.triage.language, out.triage.escalation, out.triage.priority_review) == (
+        "en",
+        [],
+        False,
+    )
+    assert out.triage.priority_parts == {"model": 40.0, "value": None, "sentiment": None}
+    assert out.triage.possible_duplicates == [] and out.triage.subcategory is None
     found = counts(engine)
     assert (found["tickets"], found["predictions"], found["shadow_predictions"]) == (1, 1, 1)
     assert (found["ticket_state"], found["ticket_events"], found["batches"]) == (1, 1, 1)
@@ -464,6 +478,9 @@ def test_list_filters_and_cursor_paging(
     assert page_through(engine, settings, priority="urgent") == ["L3"]
     assert page_through(engine, settings, tier="auto") == ["L4"]
     assert page_through(engine, settings, review=True) == ["L3"]
+    assert page_through(engine, settings, escalated=True) == ["L3"]
+    assert len(page_through(engine, settings, escalated=False)) == 7  # with the batch ticket
+    assert page_through(engine, settings, language="DE") == ["L5", "L2"]
     assert len(page_through(engine, settings, review=False)) == 6  # the batch ticket: no answer
     window = {"created_from": T0 + timedelta(hours=1), "created_to": T0 + timedelta(hours=4)}
     assert page_through(engine, settings, **window) == ["B-1", "L4", "L3", "L2"]

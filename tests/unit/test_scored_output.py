@@ -109,11 +109,11 @@ def test_json_holds_top3_as_an_array_not_a_string(tmp_path: Path, suffix: str) -
 
 
 def test_json_text_is_plain_utf8_without_escaped_slashes(tmp_path: Path) -> None:
-    source = tickets_file(tmp_path, team=["billing/refunds", "café", None, "a", "b"])
-    output, _ = score(tmp_path, ".jsonl", keep=("team",), source=source)
+    source = tickets_file(tmp_path, desk=["billing/refunds", "café", None, "a", "b"])
+    output, _ = score(tmp_path, ".jsonl", keep=("desk",), source=source)
     text = output.read_text(encoding="utf-8")
-    assert '"team": "billing/refunds"' in text and '"team": "café"' in text
-    assert '"team": null' in text
+    assert '"desk": "billing/refunds"' in text and '"desk": "café"' in text
+    assert '"desk": null' in text
 
 
 def test_csv_keeps_top3_as_a_json_string(tmp_path: Path) -> None:

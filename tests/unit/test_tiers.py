@@ -319,7 +319,10 @@ def predictor(small_data: synth.SyntheticData) -> model.TriagePredictor:
         model.TIER_THRESHOLDS: {
             "auto": dict.fromkeys(classes),
             "suggest": dict.fromkeys(classes, 0.0),
-        }
+        },
+        # Every language the synthetic tickets are written in is supported here, so that tiers
+        # come from the thresholds alone (an unsupported language would send a row to review).
+        "languages": ["en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da", "tr", "ru"],
     }
     return model.TriagePredictor(features, category, config=config)
 
@@ -341,7 +344,10 @@ def test_batch_scoring_writes_tiers_and_applies_the_version_s_live_thresholds(
     assert summary.scored == len(stored) > 250 and summary.chunks >= 2
     mine = stored["category"] == automated
     assert 0 < mine.sum() < len(stored)
-    assert set(stored.loc[mine, "tier"]) == {"auto"}
+    # Escalated rows stay suggestions however sure the live estimate is.
+    escalated = stored["escalation"] != "[]"
+    assert set(stored.loc[mine & ~escalated, "tier"]) == {"auto"}
+    assert set(stored.loc[mine & escalated, "tier"]) <= {"suggest"}
     assert set(stored.loc[~mine, "tier"]) == {"suggest"}
     assert (stored["needs_review"] == (stored["tier"] == "review")).all()
     assert summary.tiers == stored["tier"].value_counts().to_dict()
@@ -416,3 +422,21 @@ def test_a_scored_file_has_tiers_and_the_cli_counts_them(
     stored |= {"chunks": 1, "seconds": 0.5, "tiers": {"auto": 5, "suggest": 3, "review": 1}}
     assert "; 5 auto, 3 suggest, 1 flagged for review (" in render.score(stored).plain
     assert "; 1 flagged for review (" in render.score({**stored, "tiers": {}}).plain
+
+
+def test_live_thresholds_never_automate_escalated_or_unsupported_language_rows() -> None:
+    # The live set would automate every Billing row; escalation caps at suggest, French is review.
+    predictions = pd.DataFrame(
+        {
+            "category": ["Billing", "Billing", "Billing"],
+            "category_proba": [0.99, 0.99, 0.99],
+            "needs_review": [False, False, True],
+            "tier": ["suggest", "suggest", "review"],
+            "escalation": ["[]", '["legal"]', "[]"],
+            "language": ["en", "de", "fr"],
+        }
+    )
+    live = {"auto": {"Billing": 0.5}, "suggest": {"Billing": 0.1}}
+    out = tiers.apply_thresholds(predictions, live, ["en", "de"])
+    assert out["tier"].tolist() == ["auto", "suggest", "review"]
+    assert out["needs_review"].tolist() == [False, False, True]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -82,19 +82,59 @@ class Candidate(BaseModel):
     proba: float
 
 
+class DuplicateOut(BaseModel):
+    """A recent open ticket the ticket may repeat (see the duplicates settings)."""
+
+    ticket_id: str
+    similarity: float = Field(description="Cosine similarity of the two texts, 0 to 1")
+    same_customer: bool
+
+
 class Triage(BaseModel):
-    """The champion's answer to a ticket (the shadow challenger's is never returned)."""
+    """The champion's answer to a ticket (the shadow challenger's is never returned).
+
+    Answers of a model logged before a field existed have it null (lists empty).
+    """
 
     model_version: str
     category: str
     category_proba: float
     top3: list[Candidate]
+    subcategory: str | None = Field(
+        default=None, description="None without a subcategory head, or when it is unsure"
+    )
+    subcategory_proba: float | None = None
+    type: str | None = Field(default=None, description="The ticket type (e.g. incident)")
+    type_proba: float | None = None
+    team: str | None = Field(
+        default=None, description="The team head's answer when sure (route falls back otherwise)"
+    )
+    team_proba: float | None = None
     priority: str | None
     priority_proba: float | None
+    priority_score: float | None = Field(default=None, description="0-100, see priority_parts")
+    priority_parts: dict[str, Any] | None = Field(
+        default=None,
+        description="The score's parts (model, value, sentiment: 0-100 or null) and weights",
+    )
+    priority_review: bool = Field(
+        default=False,
+        description="Negative sentiment, or an escalation signal raised the priority",
+    )
     sentiment: float | None
+    sentiment_reason: str | None = Field(
+        default=None, description="Why sentiment is null (e.g. no analyzer for the language)"
+    )
+    language: str | None = Field(default=None, description="ISO 639-1 code detected from the text")
+    escalation: list[str] = Field(
+        default_factory=list, description="Signals found: legal, social, executive, outage, ..."
+    )
     route: str
     tier: str = Field(description="auto, suggest or review")
     needs_review: bool
+    possible_duplicates: list[DuplicateOut] = Field(
+        default_factory=list, description="Recent open tickets it may repeat, most similar first"
+    )
     scored_at: datetime
 
 
@@ -180,6 +220,12 @@ class ListQuery(BaseModel):
     priority: Label | None = None
     tier: str | None = Field(default=None, pattern="^(auto|suggest|review)$")
     review: bool | None = Field(default=None, description="Only tickets that need review (or not)")
+    escalated: bool | None = Field(
+        default=None, description="Only tickets with an escalation signal (or without any)"
+    )
+    language: str | None = Field(
+        default=None, max_length=16, description="Only tickets in this detected language"
+    )
     created_from: datetime | None = Field(default=None, description="created_at >= this")
     created_to: datetime | None = Field(default=None, description="created_at < this")
     limit: int = Field(default=50, ge=1, le=500)

@@ -647,20 +647,44 @@ def close_ticket(
 # ---- reads -------------------------------------------------------------------------------
 
 
+def _json(value: Any, empty: Any) -> Any:
+    """A stored JSON text (top3, escalation, priority_parts, possible_duplicates) parsed;
+    ``empty`` where none is stored (an answer of a model logged before the field)."""
+    return json.loads(value) if isinstance(value, str) and value else empty
+
+
+# The answers passed through as they are stored (None where missing).
+_PLAIN_ANSWERS: tuple[str, ...] = (
+    "subcategory",
+    "subcategory_proba",
+    "type",
+    "type_proba",
+    "team",
+    "team_proba",
+    "priority",
+    "priority_proba",
+    "priority_score",
+    "sentiment",
+    "sentiment_reason",
+    "language",
+)
+
+
 def _triage(row: dict[str, Any]) -> Triage:
     """A stored (or just served) prediction row as the API's answer."""
-    top3 = row.get("top3")
     return Triage(
         model_version=str(row["model_version"]),
         category=str(row["category"]),
         category_proba=float(row["category_proba"]),
-        top3=json.loads(top3) if isinstance(top3, str) else [],
-        priority=_value(row.get("priority")),
-        priority_proba=_value(row.get("priority_proba")),
-        sentiment=_value(row.get("sentiment")),
+        top3=_json(row.get("top3"), []),
+        **{name: _value(row.get(name)) for name in _PLAIN_ANSWERS},
+        priority_parts=_json(row.get("priority_parts"), None),
+        priority_review=bool(_value(row.get("priority_review"))),
+        escalation=_json(row.get("escalation"), []),
         route=str(row.get("route")),
         tier=str(row.get("tier")),
         needs_review=bool(row.get("needs_review")),
+        possible_duplicates=_json(row.get("possible_duplicates"), []),
         scored_at=_aware(row["scored_at"]),
     )
 

@@ -134,13 +134,16 @@ class Triager:
             ticket: one row in the store's ticket columns.
 
         Returns:
-            The champion's prediction row, and the challenger's (None when it failed: the
-            champion's answer never depends on it).
+            The champion's prediction row with its ``possible_duplicates``, and the
+            challenger's (None when it failed: the champion's answer never depends on it).
         """
         self.refresh_if_due()
         snapshot = self._current()
         frame = with_repeat_contacts(conn, ticket)
         champion = predict(conn, snapshot, snapshot.champion, frame)
+        # As batch scoring: the champion's answer carries the duplicate suggestions, the
+        # shadow's (never shown) does not.
+        champion = batch.with_duplicates(conn, champion, frame, self._settings.duplicates)
         shadow = None if snapshot.challenger is None else shadow_answer(conn, snapshot, frame)
         return Answer(champion, shadow)
 

@@ -516,7 +516,9 @@ def write_back(provider: str, out: TicketOut) -> dict[str, Any]:
 
 
 def triage_tags(out: TicketOut) -> list[str]:
-    """``triage_<category>``, ``tier_<tier>`` and ``triage_needs_review``, as helpdesk tags."""
+    """``triage_<category>``, ``tier_<tier>``, ``triage_needs_review``, one
+    ``escalation_<signal>`` per escalation signal and ``triage_possible_duplicate``, as
+    helpdesk tags (the agent's view shows why a ticket jumped the queue)."""
     tags = []
     if out.category:
         tags.append(f"triage_{_tag(out.category)}")
@@ -524,6 +526,10 @@ def triage_tags(out: TicketOut) -> list[str]:
         tags.append(f"tier_{_tag(out.tier)}")
     if out.needs_review:
         tags.append("triage_needs_review")
+    if out.triage is not None:
+        tags += [f"escalation_{_tag(signal)}" for signal in out.triage.escalation]
+        if out.triage.possible_duplicates:
+            tags.append("triage_possible_duplicate")
     return tags
 
 

@@ -163,6 +163,7 @@ def score_partition(
     """Score one key range with the model at ``model_uri`` (``version``), on any worker.
 
     With ``shadow`` (the challenger's version and files' URI) it scores the same tickets too.
+    The champion's answers carry their duplicate suggestions (``settings.duplicates``).
     Its INFO line (tickets scored, chunks, needs review) comes from :func:`batch.score_partition`.
     An error while predicting reaches Prefect without its message, which may quote a ticket.
     """
@@ -173,7 +174,14 @@ def score_partition(
     challenger = None if shadow is None else load_shadow(settings, *shadow)
     with ticket_text_withheld(settings, "score-partition"):
         return batch.score_partition(
-            engine, model, version, settings.score_chunk_rows, key_range, rescore, challenger
+            engine,
+            model,
+            version,
+            settings.score_chunk_rows,
+            key_range,
+            rescore,
+            challenger,
+            duplicate_settings=settings.duplicates,
         )
 
 

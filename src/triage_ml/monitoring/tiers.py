@@ -14,6 +14,7 @@ applies them (``triage_model.predictor.assign_tiers``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from scipy import stats
 
 from triage_ml.settings import AutomationSettings
 from triage_ml.store.tables import AUTO, AUTO_APPLIED, REVIEW, SUGGEST
+from triage_model import blend
+from triage_model.features import signal_setting
 from triage_model.predictor import UNKNOWN, assign_tiers, class_thresholds
 
 Thresholds = dict[str, dict[str, float | None]]
@@ -273,13 +276,41 @@ def with_tier(predictions: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def apply_thresholds(predictions: pd.DataFrame, thresholds: Mapping[str, Any]) -> pd.DataFrame:
+def model_rules(
+    predictions: pd.DataFrame, tiers: np.ndarray, supported_languages: Sequence[str] | None
+) -> np.ndarray:
+    """``tiers`` with the served model's rules beyond confidence applied again.
+
+    An escalation signal caps a tier at ``suggest``, and a language outside
+    ``supported_languages`` (the model's config; the runtime's default when None)
+    sends the row to ``review``: the runtime's own functions, so the rules cannot
+    drift apart. Columns a model logged before them lacks are skipped.
+    """
+    out = np.asarray(tiers, dtype=object).copy()
+    if "escalation" in predictions:
+        signals = [json.loads(v) if isinstance(v, str) else [] for v in predictions["escalation"]]
+        out = np.asarray(blend.escalated_tiers(out.tolist(), signals), dtype=object)
+    if "language" in predictions:
+        supported = supported_languages or signal_setting({}, "languages")
+        languages = predictions["language"].astype(str).tolist()
+        _, unsupported = blend.language_routes([""] * len(out), languages, supported, {}, "")
+        out[np.asarray(unsupported, dtype=bool)] = REVIEW
+    return out
+
+
+def apply_thresholds(
+    predictions: pd.DataFrame,
+    thresholds: Mapping[str, Any],
+    supported_languages: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """``predictions`` with ``tier`` and ``needs_review`` recomputed from ``thresholds``.
 
     Only rows whose category ``thresholds`` names (in either tier) change:
     the others keep the tier the model gave them, so a partial set (live
     estimates for the classes with enough labels) overrides just those.
-    Abstentions stay ``review``.
+    Abstentions stay ``review``, and so do the model's own rules beyond
+    confidence (:func:`model_rules`): live thresholds never automate an
+    escalated ticket or one in a language the model does not cover.
     """
     named = {str(c) for tier in TARGET_TIERS for c in thresholds.get(tier, {})}
     out = with_tier(predictions).copy()
@@ -294,6 +325,6 @@ def apply_thresholds(predictions: pd.DataFrame, thresholds: Mapping[str, Any]) -
         categories[rows] == UNKNOWN,
         thresholds,
     )
-    out["tier"] = tiers
-    out["needs_review"] = tiers == REVIEW
+    out["tier"] = model_rules(out, tiers, supported_languages)
+    out["needs_review"] = out["tier"].to_numpy(dtype=object) == REVIEW
     return out

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from triage_ml import store
 from triage_ml.monitoring import tiers
+from triage_ml.scoring import duplicates
+from triage_ml.settings import DuplicateSettings
 from triage_ml.store import shadow as shadow_queries
 from triage_ml.store import thresholds as threshold_queries
 from triage_model import features
@@ -50,6 +52,15 @@ class ShadowModel:
     version: str
 
 
+# Every answer the predictions table keeps (the model's, and the store's duplicate suggestions).
+ANSWER_COLUMNS: tuple[str, ...] = tuple(
+    column.name
+    for column in store.predictions.columns
+    if column.name not in ("ticket_id", "model_version", "scored_at")
+)
+DUPLICATES = "possible_duplicates"
+
+
 def predictions_frame(
     model: Any,
     tickets: pd.DataFrame,
@@ -58,19 +69,47 @@ def predictions_frame(
 ) -> pd.DataFrame:
     """Predict ``tickets`` and shape the rows the predictions table stores.
 
-    With ``thresholds`` (live tier thresholds of ``model_version``), the
-    classes they name take their tiers from them instead of the model's own.
+    The model's answers come in its own order, then the table's answers it
+    does not give (a model logged before them) as nulls, ``possible_duplicates``
+    null too (the caller asks the store: :func:`with_duplicates`). With ``thresholds``
+    (live tier thresholds of ``model_version``), the classes they name take their
+    tiers from them instead of the model's own.
     """
     inputs = input_frame(tickets).reset_index(drop=True)
     predicted = tiers.with_tier(pd.DataFrame(model.predict(inputs)))
     if thresholds:
-        predicted = tiers.apply_thresholds(predicted, thresholds)
-    out = predicted.reset_index(drop=True)
+        languages = features.signal_setting(served_config(model), "languages")
+        predicted = tiers.apply_thresholds(predicted, thresholds, languages)
+    kept = [c for c in predicted.columns if c in ANSWER_COLUMNS]
+    out = predicted[kept].reset_index(drop=True)
+    for column in ANSWER_COLUMNS:
+        if column not in out.columns:
+            out[column] = pd.Series([None] * len(out), dtype=object)
     out.insert(0, "ticket_id", tickets["ticket_id"].to_numpy(dtype=object))
     out["model_version"] = model_version
     out["scored_at"] = pd.Timestamp.now(tz="UTC")
     out["needs_review"] = out["needs_review"].astype(bool)
     return out
+
+
+def served_config(model: Any) -> Mapping[str, Any]:
+    """The config of the model being served: a predictor's own, or the one a loaded pyfunc wraps."""
+    if hasattr(model, "config"):
+        return model.config
+    unwrap = getattr(model, "unwrap_python_model", None)
+    predictor = getattr(unwrap(), "predictor", None) if unwrap is not None else None
+    return getattr(predictor, "config", None) or {}
+
+
+def with_duplicates(
+    conn: Connection, predictions: pd.DataFrame, tickets: pd.DataFrame, settings: DuplicateSettings
+) -> pd.DataFrame:
+    """``predictions`` of ``tickets`` (row for row) with their ``possible_duplicates`` filled in.
+
+    See :func:`triage_ml.scoring.duplicates.possible_duplicates`.
+    """
+    found = duplicates.possible_duplicates(conn, tickets, settings)
+    return predictions.assign(**{DUPLICATES: found})
 
 
 KeyRange = tuple[str | None, str | None]
@@ -139,17 +178,23 @@ def score_partition(
     key_range: KeyRange = (None, None),
     rescore: bool = False,
     shadow: ShadowModel | None = None,
+    duplicate_settings: DuplicateSettings | None = None,
 ) -> ScoreSummary:
     """Score the unscored tickets of one key range, chunk by chunk, each chunk written atomically.
 
     Without ``rescore`` a ticket any model version has scored is left alone;
     with it, every ticket ``model_version`` has not scored is scored. With a
-    ``shadow`` challenger, each chunk is also scored by it into ``shadow_predictions``.
+    ``shadow`` challenger, each chunk is also scored by it into ``shadow_predictions``
+    (without duplicate suggestions). With ``duplicate_settings`` each prediction carries
+    its ``possible_duplicates``; without, they stay null.
     """
     summary = ScoreSummary(model_version)
     live = live_thresholds(engine, model_version)
     for chunk in unscored_chunks(engine, model_version if rescore else None, chunk_rows, key_range):
         predictions = predictions_frame(model, chunk, model_version, live)
+        if duplicate_settings is not None:
+            with engine.connect() as conn:
+                predictions = with_duplicates(conn, predictions, chunk, duplicate_settings)
         summary.scored += write_chunk(engine, predictions)
         summary.needs_review += int(predictions["needs_review"].sum())
         summary.tiers = dict(Counter(summary.tiers) + Counter(predictions["tier"].tolist()))

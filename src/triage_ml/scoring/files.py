@@ -14,15 +14,18 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from triage_ml import ingest, progress
 from triage_ml.errors import InputError
 from triage_ml.ingest import contracts
-from triage_ml.scoring.batch import predictions_frame
+from triage_ml.scoring.batch import ANSWER_COLUMNS, DUPLICATES, predictions_frame, with_duplicates
+from triage_ml.settings import DuplicateSettings
 from triage_model.predictor import OUTPUT_COLUMNS
 
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".json", ".jsonl")
@@ -32,10 +35,12 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "ticket_id",
     SOURCE_ROW,
     SOURCE_ID,
-    *OUTPUT_COLUMNS,
+    *dict.fromkeys([*OUTPUT_COLUMNS, *ANSWER_COLUMNS]),
     "model_version",
     "scored_at",
 )
+# Answers kept as JSON text in CSV (which has no lists) and parsed in Parquet and JSON.
+JSON_COLUMNS: tuple[str, ...] = ("top3", "escalation", "priority_parts", DUPLICATES)
 logger = logging.getLogger(__name__)
 
 
@@ -106,9 +111,16 @@ def joined(
     )
 
 
-def with_top3_lists(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each ``top3`` JSON string parsed into its list of ``{category, proba}``."""
-    return frame.assign(top3=[json.loads(text) for text in frame["top3"]])
+def with_json_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its JSON answers parsed: ``top3`` a list of ``{category, proba}``,
+    ``escalation`` a list of signals, ``priority_parts`` an object, ``possible_duplicates`` a
+    list of ``{ticket_id, similarity, same_customer}`` (None where a model gave none)."""
+    parsed = {
+        column: [json.loads(text) if isinstance(text, str) else None for text in frame[column]]
+        for column in JSON_COLUMNS
+        if column in frame.columns
+    }
+    return frame.assign(**parsed)
 
 
 class ScoredWriter:
@@ -132,9 +144,9 @@ class ScoredWriter:
         if self.fmt == ".csv":
             frame.to_csv(self.path, mode="w" if first else "a", header=first, index=False)
         elif self.fmt == ".parquet":
-            self._write_parquet(with_top3_lists(frame))
+            self._write_parquet(with_json_values(frame))
         else:
-            self._write_json(with_top3_lists(frame), first)
+            self._write_json(with_json_values(frame), first)
         self.rows += len(frame)
         self.tiers.update(frame["tier"].tolist())
 
@@ -170,18 +182,42 @@ class ScoredWriter:
                 handle.write("\n]\n")
 
 
-def parquet_schema(inferred: Any, kept: Sequence[str]) -> Any:
-    """``inferred`` with ``top3`` as list<struct<category, proba>> and the kept columns as strings.
+def _answer_types() -> dict[str, Any]:
+    """The Arrow type of each answer a first chunk may hold only nulls of (a model logged
+    before it gave none) or whose JSON becomes nested values."""
+    import pyarrow as pa
 
-    Stated rather than inferred from the first chunk, whose kept columns may
-    all be empty (an Arrow null type that later chunks' strings would break).
+    parts = pa.struct(
+        [(name, pa.float64()) for name in ("model", "value", "sentiment")]
+        + [("weights", pa.struct([(n, pa.float64()) for n in ("model", "value", "sentiment")]))]
+    )
+    suggestion = [("ticket_id", pa.string()), ("similarity", pa.float64())]
+    return {
+        "top3": pa.list_(pa.struct([("category", pa.string()), ("proba", pa.float64())])),
+        "escalation": pa.list_(pa.string()),
+        "priority_parts": parts,
+        DUPLICATES: pa.list_(pa.struct([*suggestion, ("same_customer", pa.bool_())])),
+        "priority_review": pa.bool_(),
+        **{name: pa.string() for name in ("subcategory", "type", "team", "language")},
+        "sentiment_reason": pa.string(),
+        **{f"{h}_proba": pa.float64() for h in ("subcategory", "type", "team")},
+        "priority_score": pa.float64(),
+    }
+
+
+def parquet_schema(inferred: Any, kept: Sequence[str]) -> Any:
+    """``inferred`` with the answers' types stated (JSON answers nested: ``top3`` a
+    list<struct<category, proba>>, ...) and the kept columns as strings.
+
+    Stated rather than inferred from the first chunk, whose kept columns or answers may
+    all be empty (an Arrow null type that later chunks' values would break).
     """
     import pyarrow as pa
 
-    top3 = pa.list_(pa.struct([("category", pa.string()), ("proba", pa.float64())]))
+    types = _answer_types()
     fields = [
-        field.with_type(top3)
-        if field.name == "top3"
+        field.with_type(types[field.name])
+        if field.name in types
         else field.with_type(pa.string())
         if field.name in kept
         else field
@@ -196,6 +232,7 @@ def _predict_chunks(
     chunks: Iterator[ingest.CheckedChunk],
     writer: ScoredWriter,
     keep: Sequence[str],
+    duplicates: DuplicateSource | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Predict the valid rows of each checked chunk into ``writer``; returns (scored, rejected)."""
     rejected: list[dict[str, Any]] = []
@@ -204,6 +241,11 @@ def _predict_chunks(
             rejected += chunk.rejected
             if not chunk.valid.empty:
                 predictions = predictions_frame(model, chunk.valid, model_version)
+                if duplicates is not None:
+                    with duplicates.engine.connect() as conn:
+                        predictions = with_duplicates(
+                            conn, predictions, chunk.valid, duplicates.settings
+                        )
                 writer.write(joined(predictions, chunk, keep))
             # The file's row count is not known before it is read: a count, no bar.
             read = chunk.offset + len(chunk.raw)
@@ -211,6 +253,14 @@ def _predict_chunks(
     finally:
         writer.close()
     return writer.rows, rejected
+
+
+@dataclass(frozen=True)
+class DuplicateSource:
+    """The store a scored file's tickets are compared with for duplicate suggestions."""
+
+    engine: Engine
+    settings: DuplicateSettings
 
 
 def _write_rejected(rejected: list[dict[str, Any]], path: Path) -> None:
@@ -236,6 +286,7 @@ def score_file(
     priority_levels: tuple[str, ...],
     chunk_rows: int,
     keep: Sequence[str] = (),
+    duplicates: DuplicateSource | None = None,
 ) -> dict[str, Any]:
     """Predict every valid ticket of a CSV/Parquet file into ``output``, chunk by chunk.
 
@@ -252,6 +303,8 @@ def score_file(
         priority_levels: the priority scale of the ticket contract.
         chunk_rows: rows read, checked and predicted at a time.
         keep: source columns copied, as read, onto each scored row.
+        duplicates: the store each ticket's ``possible_duplicates`` come from (its recent open
+            tickets); None leaves them null.
 
     Raises:
         InputError: another output format, a kept column that clashes with an output column or
@@ -264,7 +317,7 @@ def score_file(
     chunks = ingest.checked_chunks(ingest.as_source(source), mapping, schema, chunk_rows)
     writer = ScoredWriter(partial, output.suffix, keep)
     try:
-        scored, rejected = _predict_chunks(model, model_version, chunks, writer, keep)
+        scored, rejected = _predict_chunks(model, model_version, chunks, writer, keep, duplicates)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -197,6 +197,13 @@ def _filters(query: ListQuery) -> list[sa.ColumnElement[bool]]:
     if query.review is not None:
         effective = sa.func.coalesce(_state.c.needs_review, _latest("needs_review"))
         where.append(effective == sa.true() if query.review else effective == sa.false())
+    if query.escalated is not None:
+        # The newest answer's signals, a JSON list: '[]' (or null, from a model logged before
+        # escalation was an answer) when it raised none.
+        signals = sa.func.coalesce(_latest("escalation"), "[]")
+        where.append(signals != "[]" if query.escalated else signals == "[]")
+    if query.language is not None:
+        where.append(_latest("language") == query.language.lower())
     if query.created_from is not None:
         where.append(tickets.c.created_at >= naive_utc(query.created_from))
     if query.created_to is not None:
