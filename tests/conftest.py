@@ -89,3 +89,19 @@ def small_data() -> synth.SyntheticData:
 def tickets_csv(tmp_path: Path, small_data: synth.SyntheticData) -> Path:
     """The small history written as CSV files; returns the tickets file."""
     return synth.write(small_data, tmp_path / "data")["tickets"]
+
+
+# Tiers in the order their files are handed to the pytest-xdist workers (`--dist loadfile` sends
+# files in collection order): the slow ones with real servers first, the many quick unit files
+# last, so that neither worker sits idle while the other runs a long file at the end.
+TIER_ORDER: tuple[str, ...] = ("ui", "flows", "model", "data", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the collected tests by tier (:data:`TIER_ORDER`), keeping the order within a tier."""
+
+    def tier(item: pytest.Item) -> int:
+        folder = Path(str(item.fspath)).parent.name
+        return TIER_ORDER.index(folder) if folder in TIER_ORDER else len(TIER_ORDER)
+
+    items.sort(key=tier)
