@@ -229,10 +229,7 @@ def level_probability(
 
 
 def sentiment_reasons(sentiment: np.ndarray, inputs: Mapping[str, Any]) -> list[str | None]:
-    """Why a row has no sentiment (None where it has one): the inputs' reason, else its language."""
-    given = inputs.get("sentiment_reason")
-    if given is not None:
-        return list(given)
+    """Why a row has no sentiment (None where it has one), from its detected language."""
     return [
         None if np.isfinite(score) else no_score_reason(language)
         for score, language in zip(sentiment.tolist(), inputs["language"])

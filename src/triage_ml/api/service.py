@@ -49,6 +49,7 @@ from triage_ml.api.schemas import (
 from triage_ml.ingest import batches, contracts, provenance
 from triage_ml.ingest.chain import check_chunk
 from triage_ml.ingest.mapping import ColumnMapping, LinkedMapping, mapping_to_dict
+from triage_ml.scoring.answers import parse_stored
 from triage_ml.settings import Settings
 from triage_ml.store import events
 from triage_ml.store import review as review_queries
@@ -647,12 +648,6 @@ def close_ticket(
 # ---- reads -------------------------------------------------------------------------------
 
 
-def _json(value: Any, empty: Any) -> Any:
-    """A stored JSON text (top3, escalation, priority_parts, possible_duplicates) parsed;
-    ``empty`` where none is stored (an answer of a model logged before the field)."""
-    return json.loads(value) if isinstance(value, str) and value else empty
-
-
 # The answers passed through as they are stored (None where missing).
 _PLAIN_ANSWERS: tuple[str, ...] = (
     "subcategory",
@@ -676,15 +671,15 @@ def _triage(row: dict[str, Any]) -> Triage:
         model_version=str(row["model_version"]),
         category=str(row["category"]),
         category_proba=float(row["category_proba"]),
-        top3=_json(row.get("top3"), []),
+        top3=parse_stored(row.get("top3"), []),
         **{name: _value(row.get(name)) for name in _PLAIN_ANSWERS},
-        priority_parts=_json(row.get("priority_parts"), None),
+        priority_parts=parse_stored(row.get("priority_parts"), None),
         priority_review=bool(_value(row.get("priority_review"))),
-        escalation=_json(row.get("escalation"), []),
+        escalation=parse_stored(row.get("escalation"), []),
         route=str(row.get("route")),
         tier=str(row.get("tier")),
         needs_review=bool(row.get("needs_review")),
-        possible_duplicates=_json(row.get("possible_duplicates"), []),
+        possible_duplicates=parse_stored(row.get("possible_duplicates"), []),
         scored_at=_aware(row["scored_at"]),
     )
 

@@ -25,6 +25,7 @@ from triage_ml.cli.options import (
 )
 from triage_ml.cli.runner import invoke
 from triage_ml.errors import TriageError
+from triage_ml.scoring.answers import ANSWER_FIELDS, JSON_ANSWERS
 from triage_ml.scoring.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_ROWS,
@@ -52,36 +53,6 @@ class ServeAccess:
 
 # How many scored tickets ``score`` shows with their answers.
 SHOWN_ANSWERS = 3
-# A scored ticket's answers as ``score`` and ``demo`` show them: the model's output columns but
-# top3, and the duplicates. Spelled out so that the CLI does not import the model runtime at
-# start-up; tests/unit/test_render_answers.py holds it to OUTPUT_COLUMNS.
-ANSWER_FIELDS: tuple[str, ...] = (
-    "ticket_id",
-    "model_version",
-    "category",
-    "category_proba",
-    "subcategory",
-    "subcategory_proba",
-    "type",
-    "type_proba",
-    "team",
-    "team_proba",
-    "priority",
-    "priority_proba",
-    "priority_score",
-    "priority_parts",
-    "priority_review",
-    "sentiment",
-    "sentiment_reason",
-    "language",
-    "escalation",
-    "route",
-    "needs_review",
-    "tier",
-    "possible_duplicates",
-)
-# Answers stored and written as JSON text; --json gives them as lists and objects.
-JSON_FIELDS = ("escalation", "priority_parts", "possible_duplicates")
 
 
 # ---- logic ----------------------------------------------------------------------
@@ -96,7 +67,7 @@ def answer_record(row: Mapping[str, Any]) -> dict[str, Any]:
     for name in ANSWER_FIELDS:
         if name not in row:
             continue
-        value = render.parsed(row[name]) if name in JSON_FIELDS else row[name]
+        value = render.parsed(row[name]) if name in JSON_ANSWERS else row[name]
         if isinstance(value, list | dict):
             out[name] = value
         elif render.missing(value):

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from triage_ml import ingest, progress
 from triage_ml.errors import InputError
 from triage_ml.ingest import contracts
+from triage_ml.scoring.answers import JSON_ANSWERS, parse_stored
 from triage_ml.scoring.batch import ANSWER_COLUMNS, DUPLICATES, predictions_frame, with_duplicates
 from triage_ml.settings import DuplicateSettings
 from triage_model.predictor import OUTPUT_COLUMNS
@@ -39,8 +40,6 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "model_version",
     "scored_at",
 )
-# Answers kept as JSON text in CSV (which has no lists) and parsed in Parquet and JSON.
-JSON_COLUMNS: tuple[str, ...] = ("top3", "escalation", "priority_parts", DUPLICATES)
 logger = logging.getLogger(__name__)
 
 
@@ -116,8 +115,8 @@ def with_json_values(frame: pd.DataFrame) -> pd.DataFrame:
     ``escalation`` a list of signals, ``priority_parts`` an object, ``possible_duplicates`` a
     list of ``{ticket_id, similarity, same_customer}`` (None where a model gave none)."""
     parsed = {
-        column: [json.loads(text) if isinstance(text, str) else None for text in frame[column]]
-        for column in JSON_COLUMNS
+        column: [parse_stored(text) for text in frame[column]]
+        for column in JSON_ANSWERS
         if column in frame.columns
     }
     return frame.assign(**parsed)
