@@ -147,6 +147,15 @@ def escalated_tiers(tiers: Sequence[str], signals: Sequence[Sequence[str]]) -> l
     ]
 
 
+def unsupported_languages(languages: Sequence[str], supported: Sequence[str]) -> np.ndarray:
+    """True where a ticket's language is not ``supported``.
+
+    An undetermined language ("und": too short to tell) is not called unsupported.
+    """
+    known = {*supported, "und"}
+    return np.array([code not in known for code in languages], dtype=bool)
+
+
 def language_routes(
     routes: Sequence[str],
     languages: Sequence[str],
@@ -169,9 +178,7 @@ def language_routes(
         (such a ticket goes to review, never silently guessed); an undetermined
         one ("und") is neither flagged nor rerouted.
     """
-    # An undetermined language ("und": too short to tell) is not called unsupported.
-    known = {*supported, "und"}
-    unsupported = np.array([code not in known for code in languages], dtype=bool)
+    unsupported = unsupported_languages(languages, supported)
     out = [
         language_routes.get(code, unsupported_route if missing else route)
         for route, code, missing in zip(routes, languages, unsupported.tolist(), strict=True)

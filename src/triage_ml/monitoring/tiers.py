@@ -293,8 +293,7 @@ def model_rules(
     if "language" in predictions:
         supported = supported_languages or signal_setting({}, "languages")
         languages = predictions["language"].astype(str).tolist()
-        _, unsupported = blend.language_routes([""] * len(out), languages, supported, {}, "")
-        out[np.asarray(unsupported, dtype=bool)] = REVIEW
+        out[blend.unsupported_languages(languages, supported)] = REVIEW
     return out
 
 
